@@ -41,7 +41,9 @@ KIND_MODULES: dict[str, str] = {
 COMMON_FIELDS = frozenset({"item", "kind", "timeout", "name", "expect"})
 """Keys every [[check]] may carry, whatever its kind."""
 
-_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+"""`${NAME}` or `${NAME:-default}`: [vars] first, then the environment, then the default (shell-like:
+an empty environment value also takes the default)."""
 
 
 class MissingVariable(Exception):
@@ -97,18 +99,21 @@ class CheckContext:
     """Start of the session: docker log checks look at lines since then."""
     timeout: float = 10.0
 
-    def lookup(self, name: str) -> str:
+    def lookup(self, name: str, default: str | None = None) -> str:
+        """[vars], then the environment, then `default`; MissingVariable when none has a value."""
         if name in self.vars:
             return str(self.vars[name])
         value = self.env.get(name)
         if value is None or value == "":
+            if default is not None:
+                return default
             raise MissingVariable(name)
         return value
 
     def substitute(self, value: Any) -> Any:
-        """Replace ${name} in strings (recursively in lists and tables). Raises MissingVariable."""
+        """Replace ${name} and ${name:-default} in strings, lists and tables. Raises MissingVariable."""
         if isinstance(value, str):
-            return _VAR_RE.sub(lambda m: self.lookup(m.group(1)), value)
+            return _VAR_RE.sub(lambda m: self.lookup(m.group(1), m.group(2)), value)
         if isinstance(value, list):
             return [self.substitute(v) for v in value]
         if isinstance(value, Mapping):

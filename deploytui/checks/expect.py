@@ -1,0 +1,273 @@
+"""Shared mechanics every check kind uses: expectations, status codes, latency, evidence excerpts.
+
+Kinds import from here instead of re-implementing comparisons or text cleaning:
+
+    from deploytui.checks.expect import compare, check_status, Stopwatch, excerpt, condition_reason
+
+- `compare(value, op, threshold)`: a numeric/str comparison with ops ==, !=, <, <=, >, >=.
+- `parse_condition("< 0.01")` / `condition_reason(name, value, cond)`: a TOML expectation written as a
+  number (means ==) or a string "<op> <number>" (e.g. `expect = { value = "< 0.01" }`); the reason
+  is None when it holds, else a one-line sentence like "error_rate is 0.05, expected < 0.01".
+- `status_matches(code, expected)` / `check_status(code, expected)`: expected is an int, a list of
+  ints, or a class string like "2xx"; `check_status` returns None or "status 500, expected 200".
+- `Stopwatch`: `with Stopwatch() as sw: ...; sw.ms` (monotonic, integer milliseconds).
+- `clean(text)`: ANSI/OSC escapes and control characters (but TAB/LF) removed, CR-overwrites resolved.
+- `excerpt(text, redactor)`: the last EXCERPT_LINES lines, cleaned, each capped, redacted.
+- `one_line(text)`: a reason-safe single line (cleaned, whitespace collapsed, capped).
+- `network_reason(exc, target)`: "connection refused by 127.0.0.1:5432" / "DNS lookup failed for x" /
+  "TLS error ..." / "timed out ..." for the usual socket-level exceptions of any client.
+- `percentile(samples, p)`: nearest-rank percentile.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from deploytui.core.redact import Redactor
+
+EXCERPT_LINES = 20
+"""Lines of output kept as the evidence excerpt of a run (the full output is in the run's log)."""
+
+EXCERPT_LINE_CHARS = 400
+"""An evidence line longer than this is cut (with a marker): evidence is a glance, the log has it all."""
+
+REASON_CHARS = 300
+"""A reason longer than this is cut: it is one line on a screen or in a record."""
+
+OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "==": operator.eq,
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+"""Comparison operators an expectation may use."""
+
+_COND_RE = re.compile(r"^\s*(==|=|!=|<=|>=|<|>)\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*(%?)\s*$")
+
+
+def compare(value: Any, op: str, threshold: Any) -> bool:
+    """`value <op> threshold`; ValueError for an unknown operator, False when not comparable."""
+    try:
+        fn = OPS[op]
+    except KeyError:
+        raise ValueError(f"unknown comparison {op!r} (use one of {', '.join(OPS)})") from None
+    try:
+        return bool(fn(value, threshold))
+    except TypeError:
+        return False
+
+
+def parse_condition(cond: Any) -> tuple[str, float]:
+    """A condition from config: a number (means ==) or "<op> <number>" like "< 0.01", ">= 30%".
+
+    A trailing % divides by 100 ("> 30%" is "> 0.3"). ValueError with a readable message otherwise.
+    """
+    if isinstance(cond, bool):
+        raise ValueError(f"expected a number or a condition like \"< 0.01\", got {cond!r}")
+    if isinstance(cond, (int, float)):
+        return "==", float(cond)
+    if isinstance(cond, str):
+        m = _COND_RE.match(cond)
+        if m:
+            number = float(m.group(2))
+            if m.group(3):
+                number /= 100.0
+            return m.group(1), number
+    raise ValueError(f"expected a number or a condition like \"< 0.01\" or \">= 30%\", got {cond!r}")
+
+
+def condition_reason(name: str, value: float | int | None, cond: Any) -> str | None:
+    """None when `value` satisfies `cond`, else a one-line reason naming `name`."""
+    op, threshold = parse_condition(cond)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return f"{name} has no value, expected {op} {fmt_number(threshold)}"
+    if compare(value, op, threshold):
+        return None
+    return f"{name} is {fmt_number(value)}, expected {op} {fmt_number(threshold)}"
+
+
+def fmt_number(value: float | int) -> str:
+    """Numbers for reasons: integers without a decimal point, others with up to 4 significant digits."""
+    if isinstance(value, bool):
+        return str(value)
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.4g}"
+
+
+def status_matches(code: int, expected: int | str | Sequence[int | str]) -> bool:
+    """True when `code` is the expected status, one of a list, or in a class like "2xx"."""
+    if isinstance(expected, (list, tuple)):
+        return any(status_matches(code, e) for e in expected)
+    if isinstance(expected, bool):
+        return False
+    if isinstance(expected, int):
+        return code == expected
+    if isinstance(expected, str):
+        text = expected.strip().lower()
+        if len(text) == 3 and text.endswith("xx") and text[0].isdigit():
+            return code // 100 == int(text[0])
+        if text.isdigit():
+            return code == int(text)
+    return False
+
+
+def describe_expected_status(expected: int | str | Sequence[int | str]) -> str:
+    if isinstance(expected, (list, tuple)):
+        return " or ".join(str(e) for e in expected)
+    return str(expected)
+
+
+def check_status(code: int, expected: int | str | Sequence[int | str]) -> str | None:
+    """None when `code` matches, else a reason like "status 500, expected 200"."""
+    if status_matches(code, expected):
+        return None
+    return f"status {code}, expected {describe_expected_status(expected)}"
+
+
+class Stopwatch:
+    """Elapsed wall time on the monotonic clock: `with Stopwatch() as sw: ...` then `sw.ms`."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.end: float | None = None
+
+    def __enter__(self) -> Stopwatch:
+        self.start = time.monotonic()
+        self.end = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.end = time.monotonic()
+
+    @property
+    def seconds(self) -> float:
+        return (self.end if self.end is not None else time.monotonic()) - self.start
+
+    @property
+    def ms(self) -> int:
+        return int(round(self.seconds * 1000))
+
+
+def percentile(samples: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of a non-empty sequence."""
+    if not samples:
+        raise ValueError("no samples")
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(p / 100.0 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), other two-byte ESC sequences, and C1 CSI.
+_ANSI_RE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b[@-Z\\-_]"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+)
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: str) -> str:
+    """Text safe for a terminal, a TOML file and a record: no escapes, no control chars but TAB and LF.
+
+    A carriage return inside a line keeps what a terminal would show last (progress bars).
+    """
+    text = _ANSI_RE.sub("", text)
+    if "\r" in text:
+        text = "\n".join(_resolve_cr(line) for line in text.split("\n"))
+    return _CONTROL_RE.sub("", text.replace("\x1b", ""))
+
+
+def _resolve_cr(line: str) -> str:
+    line = line.rstrip("\r")
+    if "\r" not in line:
+        return line
+    parts = [p for p in line.split("\r") if p]
+    return parts[-1] if parts else ""
+
+
+def cap(line: str, limit: int) -> str:
+    """`line` cut to `limit` characters with a marker saying how much was cut."""
+    if len(line) <= limit:
+        return line
+    return line[:limit] + f" …[{len(line) - limit} more chars]"
+
+
+def excerpt(
+    text: str | Iterable[str],
+    redactor: Redactor | None = None,
+    lines: int = EXCERPT_LINES,
+    width: int = EXCERPT_LINE_CHARS,
+) -> str:
+    """The last `lines` lines of `text` (a string or lines), cleaned, capped and redacted."""
+    if isinstance(text, str):
+        # Only the tail matters; never split a 10 MB blob into a million lines to keep 20.
+        tail = text[-(lines + 1) * (width + 1) * 4 :] if len(text) > 200_000 else text
+        all_lines = tail.splitlines()
+    else:
+        all_lines = list(text)
+    kept = [cap(clean(line), width) for line in all_lines[-lines:]]
+    out = "\n".join(line.rstrip() for line in kept).strip("\n")
+    return redactor.redact(out) if redactor is not None else out
+
+
+def one_line(text: str, limit: int = REASON_CHARS) -> str:
+    """A single clean line: escapes removed, whitespace runs collapsed, capped at `limit`."""
+    flat = " ".join(clean(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+_DNS_MESSAGES = ("name or service not known", "nodename nor servname", "temporary failure in name")
+
+
+def network_reason(exc: BaseException, target: str) -> str | None:
+    """A readable reason for a socket-level failure reaching `target`, or None if `exc` is not one.
+
+    Walks the exception's cause/context chain, so wrapped errors (httpx, redis, psycopg) classify too.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return f"connection refused by {target}"
+        if isinstance(current, socket.gaierror):
+            return f"DNS lookup failed for {target}"
+        if isinstance(current, ssl.SSLCertVerificationError):
+            detail = one_line(current.verify_message or str(current), 160)
+            return f"TLS certificate not trusted for {target}: {detail}"
+        if isinstance(current, ssl.SSLError):
+            return f"TLS error with {target}: {one_line(current.reason or str(current), 160)}"
+        if isinstance(current, (TimeoutError, socket.timeout)):
+            return f"timed out reaching {target}"
+        if isinstance(current, ConnectionResetError):
+            return f"connection reset by {target}"
+        if isinstance(current, OSError) and current.errno is not None:
+            return f"cannot reach {target}: {one_line(current.strerror or str(current), 160)}"
+        current = current.__cause__ or current.__context__
+    text = str(exc).lower()
+    if "connection refused" in text or "connect call failed" in text:
+        return f"connection refused by {target}"
+    if any(m in text for m in _DNS_MESSAGES):
+        return f"DNS lookup failed for {target}"
+    if "certificate verify failed" in text:
+        return f"TLS certificate not trusted for {target}"
+    return None
+
+
+def exception_reason(exc: BaseException) -> str:
+    """One line for an unexpected exception: its type and message (never a traceback)."""
+    message = one_line(str(exc), 200)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
