@@ -1,0 +1,738 @@
+"""The sessions dir: durable session state that survives a dropped SSH session, a kill or a power cut.
+
+Layout (DESIGN.md, Session files):
+
+    sessions/<id>.toml               the state: a checkpoint, saved atomically after every change
+    sessions/<id>/events.jsonl       append-only, hash-chained log of every change (the truth)
+    sessions/<id>/logs/              full output of every run
+    sessions/<id>.lock               sidecar held with flock by the process that writes the session
+
+Durability: `LiveSession.apply` appends the event and fsyncs it, then saves the TOML (serialise, re-parse,
+temp file in the same dir, fsync, os.replace, fsync the dir), and only then returns. A kill between the two
+leaves the TOML one event behind: on load the TOML records how many events it reflects (`seq`) and the hash
+of the last one (`head`), and the missing events are replayed from the log. So every acknowledged change
+survives, and a log that was cut or edited is refused rather than silently believed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import getpass
+import hashlib
+import json
+import os
+import re
+import secrets
+import socket
+import threading
+import time
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import tomli_w
+
+from deploytui.core.errors import DeployError, LockedError
+from deploytui.core.redact import Redactor
+from deploytui.core.session import (
+    Action,
+    MarkInterrupted,
+    Rebase,
+    RunFinished,
+    Session,
+    item_specs,
+    now_iso,
+)
+from deploytui.core.status import Status
+
+if TYPE_CHECKING:
+    from deploytui.core.checklist import Checklist
+
+GENESIS_HASH = "0" * 64
+"""The `prev` of the first event line."""
+
+EVENTS_FILE = "events.jsonl"
+LOGS_DIR = "logs"
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_TOML_LINE_RE = re.compile(r"at line (\d+)")
+_UNSAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def new_session_id(when: datetime | None = None) -> str:
+    """Sortable by start time, safe as a file name: 20261125T091500Z-3fa2."""
+    moment = when or datetime.now(UTC)
+    return f"{moment.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
+
+
+def validate_session_id(session_id: str) -> str:
+    """The id itself, or DeployError: ids are file names, never paths (no separators, no `..`)."""
+    if not isinstance(session_id, str) or not _ID_RE.match(session_id) or ".." in session_id:
+        raise DeployError(
+            f"invalid session id {session_id!r}: letters, digits, '.', '_' and '-' only (no paths)"
+        )
+    return session_id
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid{os.getuid()}"
+
+
+def line_hash(line: bytes) -> str:
+    """sha256 of one event line, without its LF: the next line's `prev`."""
+    return hashlib.sha256(line).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------ event log
+
+
+@dataclass
+class EventLog:
+    """What reading events.jsonl found: the events, how many, and the hash of the last line."""
+
+    events: list[dict[str, Any]]
+    head: str
+    hashes: list[str]
+    """hashes[i] is the hash of line i+1."""
+
+    @property
+    def count(self) -> int:
+        return len(self.events)
+
+
+def read_events(path: Path, *, allow_partial_tail: bool = False) -> EventLog:
+    """Parse and verify the event chain. DeployError naming the file and line of the first problem.
+
+    `allow_partial_tail` (for read-only followers) ignores a last line still being written by the owner.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DeployError("event log missing", path=path) from None
+    except OSError as exc:
+        raise DeployError(f"cannot read the event log: {exc.strerror}", path=path) from None
+    lines = data.split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with LF
+    events: list[dict[str, Any]] = []
+    hashes: list[str] = []
+    prev = GENESIS_HASH
+    for number, raw in enumerate(lines, start=1):
+        try:
+            event = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DeployError(f"garbled event (not JSON: {exc})", path=path, line=number) from None
+        if not isinstance(event, dict):
+            raise DeployError("garbled event (not a JSON object)", path=path, line=number)
+        if event.get("prev") != prev:
+            where = "the first line" if number == 1 else f"line {number - 1} or {number}"
+            raise DeployError(
+                f"hash chain broken: prev does not match the line before ({where} was altered or removed)",
+                path=path,
+                line=number,
+            )
+        if event.get("seq") != number:
+            raise DeployError(
+                f"event sequence {event.get('seq')!r} where {number} was expected", path=path, line=number
+            )
+        prev = line_hash(raw)
+        events.append(event)
+        hashes.append(prev)
+    if tail and not allow_partial_tail:
+        raise DeployError(
+            "incomplete last event (the process died while writing it; it was never acknowledged): "
+            "remove that line to open the session",
+            path=path,
+            line=len(lines) + 1,
+        )
+    return EventLog(events, prev if events else GENESIS_HASH, hashes)
+
+
+def verify_chain(path: str | Path) -> tuple[int, str]:
+    """(number of events, hash of the last line) of an events.jsonl; DeployError naming a break's line."""
+    log = read_events(Path(path))
+    return log.count, log.head
+
+
+class Journal:
+    """Appends hash-chained events to events.jsonl, each fsynced before `append` returns."""
+
+    def __init__(self, path: Path, count: int, head: str) -> None:
+        self.path = path
+        self.count = count
+        self.head = head
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    def append(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Write one event with its `prev` set; returns the event as written. DeployError on I/O failure."""
+        record = dict(event)
+        record["prev"] = self.head
+        line = json.dumps(record, sort_keys=True, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+        size = os.fstat(self._fd).st_size
+        try:
+            view = memoryview(line + b"\n")
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            os.fsync(self._fd)
+        except OSError as exc:
+            # Leave no half line behind: the change was not recorded, and the log must stay parseable.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, size)
+            raise DeployError(f"could not record the change: {exc.strerror}", path=self.path) from None
+        self.count += 1
+        self.head = line_hash(line)
+        return record
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+# ------------------------------------------------------------------------------------------ atomic TOML
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _temp_prefix(target: Path) -> str:
+    return f".{target.name}."
+
+
+def atomic_write_toml(target: Path, data: Mapping[str, Any]) -> None:
+    """Serialise, re-parse (never write what cannot be read back), temp file, fsync, replace, fsync dir."""
+    text = tomli_w.dumps(dict(data))
+    tomllib.loads(text)
+    payload = text.encode("utf-8")
+    tmp = target.with_name(f"{_temp_prefix(target)}{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(target.parent)
+
+
+def remove_stale_temps(target: Path) -> int:
+    """Temp files a killed writer left beside `target` (call only while holding the session's lock)."""
+    removed = 0
+    prefix = _temp_prefix(target)
+    for entry in target.parent.glob(f"{prefix}*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            entry.unlink()
+            removed += 1
+    return removed
+
+
+# -------------------------------------------------------------------------------------------------- lock
+
+
+class SessionLock:
+    """An exclusive flock on sessions/<id>.lock naming its holder (user, host, pid) inside the file."""
+
+    def __init__(self, path: Path, session_id: str) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(self._fd)
+            self._fd = -1
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise DeployError(f"cannot lock the session: {exc.strerror}", path=path) from None
+            raise LockedError(
+                f"session {session_id} is open by {describe_holder(path)}; "
+                "close it there, or open it with --read-only to follow it"
+            ) from None
+        holder = {
+            "user": current_user(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "since": now_iso(),
+        }
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, (json.dumps(holder) + "\n").encode(), 0)
+        os.fsync(self._fd)
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            # Closing drops the flock. The file stays: unlinking a lock file races with a waiting locker.
+            os.close(self._fd)
+            self._fd = -1
+
+
+def describe_holder(path: Path) -> str:
+    """`user@host (pid N, since T)` from a lock file (retried briefly: the holder writes it after locking)."""
+    for _ in range(20):
+        try:
+            holder = json.loads(path.read_text(encoding="utf-8"))
+            return f"{holder['user']}@{holder['host']} (pid {holder['pid']}, since {holder['since']})"
+        except (OSError, ValueError, KeyError, TypeError):
+            time.sleep(0.005)
+    return "another process (holder unknown)"
+
+
+# ---------------------------------------------------------------------------------------------- sessions
+
+
+@dataclass
+class DriftReport:
+    """The checklist changed since the session started: items are mapped by id."""
+
+    old_sha256: str
+    new_sha256: str
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"the checklist changed since this session started (sha256 {self.old_sha256[:12]} → "
+            f"{self.new_sha256[:12]}): items kept by id; {len(self.added)} added, {len(self.removed)} removed"
+        )
+
+
+@dataclass
+class SessionInfo:
+    """One row of `deploytui sessions`. A session that cannot be read has `error` set."""
+
+    id: str
+    checklist: str = ""
+    checklist_title: str = ""
+    operator: str = ""
+    host: str = ""
+    started: str = ""
+    updated: str = ""
+    finished: str | None = None
+    result: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "checklist": self.checklist,
+            "operator": self.operator,
+            "started": self.started,
+            "updated": self.updated,
+            "finished": self.finished,
+            "counts": dict(self.counts),
+        }
+        if self.result is not None:
+            data["result"] = self.result
+        if self.error is not None:
+            data["error"] = self.error
+        return data
+
+
+def _toml_error_line(exc: tomllib.TOMLDecodeError) -> int | None:
+    m = _TOML_LINE_RE.search(str(exc))
+    return int(m.group(1)) if m else None
+
+
+class SessionStore:
+    """A sessions dir. Creating and opening for write take the session's lock; read-only opens do not."""
+
+    def __init__(self, sessions_dir: str | Path) -> None:
+        self.dir = Path(sessions_dir)
+
+    # ------------------------------------------------------------- paths
+
+    def toml_path(self, session_id: str) -> Path:
+        return self.dir / f"{validate_session_id(session_id)}.toml"
+
+    def session_dir(self, session_id: str) -> Path:
+        return self.dir / validate_session_id(session_id)
+
+    def lock_path(self, session_id: str) -> Path:
+        return self.dir / f"{validate_session_id(session_id)}.lock"
+
+    def exists(self, session_id: str) -> bool:
+        return self.toml_path(session_id).exists() or (self.session_dir(session_id) / EVENTS_FILE).exists()
+
+    # ------------------------------------------------------------- create / open
+
+    def create(
+        self,
+        checklist: Checklist,
+        operator: str | None = None,
+        *,
+        host: str | None = None,
+        redactor: Redactor | None = None,
+        session_id: str | None = None,
+    ) -> LiveSession:
+        """A new session of `checklist`, locked by this process, its first event and TOML on disk."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DeployError(f"cannot create the sessions dir: {exc.strerror}", path=self.dir) from None
+        sid = validate_session_id(session_id) if session_id else new_session_id()
+        while session_id is None and self.exists(sid):
+            sid = new_session_id()
+        if self.exists(sid):
+            raise DeployError(f"session {sid} already exists", path=self.toml_path(sid))
+        lock = SessionLock(self.lock_path(sid), sid)
+        try:
+            sdir = self.session_dir(sid)
+            (sdir / LOGS_DIR).mkdir(parents=True, exist_ok=True)
+            fsync_dir(sdir)
+            fsync_dir(self.dir)
+            path = str(checklist.path.resolve()) if checklist.path is not None else ""
+            who = operator or current_user()
+            event = Session.created_event(
+                sid, checklist, who, host or socket.gethostname(), checklist_path=path
+            )
+            live = LiveSession(
+                self, sid, Session(), EventLog([], GENESIS_HASH, []), lock=lock, redactor=redactor
+            )
+            live._commit(event)
+            return live
+        except BaseException:
+            lock.release()
+            raise
+
+    def open(
+        self,
+        session_id: str,
+        read_only: bool = False,
+        *,
+        checklist: Checklist | None = None,
+        redactor: Redactor | None = None,
+    ) -> LiveSession:
+        """Load a session. For write: lock it, replay events the TOML missed, mark dead runs interrupted,
+        and adopt a changed checklist (mapped by id; `LiveSession.drift` says what changed)."""
+        validate_session_id(session_id)
+        if not self.exists(session_id):
+            raise DeployError(f"no session {session_id} in {self.dir}")
+        lock = None if read_only else SessionLock(self.lock_path(session_id), session_id)
+        try:
+            session, log, replayed = self._load(session_id, allow_partial_tail=read_only)
+            live = LiveSession(self, session_id, session, log, lock=lock, redactor=redactor)
+            if checklist is not None and checklist.sha256 != session.checklist_sha256:
+                live.drift = _drift(session, checklist)
+            if read_only:
+                return live
+            remove_stale_temps(self.toml_path(session_id))
+            if replayed or not self.toml_path(session_id).exists():
+                live._save()
+            if session.finished is None and session.running():
+                live.apply(MarkInterrupted())
+            if live.drift is not None and session.finished is None and checklist is not None:
+                path = str(checklist.path.resolve()) if checklist.path is not None else session.checklist_path
+                live.apply(Rebase(path, checklist.sha256, checklist.title, item_specs(checklist)))
+            return live
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+
+    def load(self, session_id: str) -> Session:
+        """The session's state, read-only, without the lock (for export and listing)."""
+        return self._load(validate_session_id(session_id), allow_partial_tail=True)[0]
+
+    def _load(self, session_id: str, *, allow_partial_tail: bool) -> tuple[Session, EventLog, int]:
+        toml_path = self.toml_path(session_id)
+        events_path = self.session_dir(session_id) / EVENTS_FILE
+        session: Session | None = None
+        # The TOML first, then the log: the writer appends before it saves, so the log is never behind.
+        try:
+            text = toml_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DeployError(f"cannot read the session file: {exc}", path=toml_path) from None
+        if text is not None:
+            try:
+                data = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                raise DeployError(
+                    f"corrupt session file: {exc}", path=toml_path, line=_toml_error_line(exc)
+                ) from None
+            try:
+                session = Session.from_dict(data)
+            except (KeyError, ValueError, TypeError, AttributeError) as exc:
+                raise DeployError(f"malformed session file: {_describe(exc)}", path=toml_path) from None
+            if session.id != session_id:
+                raise DeployError(f"session file holds id {session.id!r}, not {session_id!r}", path=toml_path)
+        log = read_events(events_path, allow_partial_tail=allow_partial_tail)
+        if session is None:
+            session = Session()
+            start = 0
+        else:
+            start = session.seq
+            if start > log.count:
+                raise DeployError(
+                    f"the session file reflects {start} events but the log has {log.count}: the log was cut",
+                    path=events_path,
+                    line=log.count or None,
+                )
+            if start and session.head and log.hashes[start - 1] != session.head:
+                raise DeployError(
+                    f"event {start} differs from the one the session file recorded: the log was altered",
+                    path=events_path,
+                    line=start,
+                )
+        for number in range(start, log.count):
+            try:
+                session.apply_event(log.events[number])
+            except (KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
+                raise DeployError(
+                    f"event cannot be replayed: {_describe(exc)}", path=events_path, line=number + 1
+                ) from None
+        if log.count == 0:
+            raise DeployError("the event log is empty", path=events_path)
+        session.head = log.head
+        return session, log, log.count - start
+
+    # ------------------------------------------------------------- queries
+
+    def ids(self) -> list[str]:
+        """Every session id in the dir (from TOML files and event logs), unordered."""
+        if not self.dir.is_dir():
+            return []
+        found: set[str] = set()
+        for entry in self.dir.iterdir():
+            name = entry.name
+            if name.startswith("."):
+                continue
+            if name.endswith(".toml") and entry.is_file():
+                candidate = name[: -len(".toml")]
+            elif entry.is_dir() and (entry / EVENTS_FILE).exists():
+                candidate = name
+            else:
+                continue
+            if _ID_RE.match(candidate) and ".." not in candidate:
+                found.add(candidate)
+        return list(found)
+
+    def list(self) -> list[SessionInfo]:
+        """Every session, newest first; one that cannot be read is listed with its error."""
+        infos: list[SessionInfo] = []
+        for sid in self.ids():
+            try:
+                session = self.load(sid)
+            except DeployError as exc:
+                infos.append(SessionInfo(id=sid, error=str(exc)))
+                continue
+            counts = {str(status): n for status, n in session.counts().items()}
+            infos.append(
+                SessionInfo(
+                    id=sid,
+                    checklist=session.checklist_path,
+                    checklist_title=session.checklist_title,
+                    operator=session.operator,
+                    host=session.host,
+                    started=session.started,
+                    updated=session.updated,
+                    finished=session.finished,
+                    result=session.result,
+                    counts=counts,
+                )
+            )
+        # Ids start with their creation time, so they sort like `started` (and a broken one still sorts).
+        infos.sort(key=lambda i: (i.started or i.id, i.id), reverse=True)
+        return infos
+
+    def latest_unfinished(self, checklist: Checklist) -> str | None:
+        """The newest unfinished, readable session of this checklist (same sha256, or same file)."""
+        path = str(checklist.path.resolve()) if checklist.path is not None else None
+        for info in self.list():
+            if info.error is None and info.finished is None:
+                if path is not None and info.checklist == path:
+                    return info.id
+                try:
+                    sha = self.load(info.id).checklist_sha256
+                except DeployError:
+                    continue
+                if sha == checklist.sha256:
+                    return info.id
+        return None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing key {exc.args[0]!r}"
+    return str(exc) or type(exc).__name__
+
+
+def _drift(session: Session, checklist: Checklist) -> DriftReport:
+    old = {i for i, s in session.items.items() if not s.orphan}
+    new_specs = item_specs(checklist)
+    new = {s.id for s in new_specs}
+    return DriftReport(
+        old_sha256=session.checklist_sha256,
+        new_sha256=checklist.sha256,
+        added=[s.id for s in new_specs if s.id not in old],
+        removed=sorted(old - new),
+    )
+
+
+class LiveSession:
+    """An open session. `apply` is thread-safe and durable: when it returns, the change is on disk."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        session_id: str,
+        session: Session,
+        log: EventLog,
+        *,
+        lock: SessionLock | None,
+        redactor: Redactor | None = None,
+    ) -> None:
+        self.store = store
+        self.id = session_id
+        self.session = session
+        self.read_only = lock is None
+        self.redactor = redactor or Redactor()
+        self.drift: DriftReport | None = None
+        self.dir = store.session_dir(session_id)
+        self.toml_path = store.toml_path(session_id)
+        self.events_path = self.dir / EVENTS_FILE
+        self.logs_dir = self.dir / LOGS_DIR
+        self._lock = lock
+        self._mutex = threading.RLock()
+        self._journal: Journal | None = None
+        if lock is not None:
+            self._journal = Journal(self.events_path, log.count, log.head)
+        self._seen_size = _size(self.events_path)
+
+    # ------------------------------------------------------------- changes
+
+    def apply(self, action: Action) -> dict[str, Any]:
+        """Validate, log (fsync), apply, save the TOML; returns the event. TransitionError when refused."""
+        with self._mutex:
+            if self._journal is None:
+                raise DeployError(f"session {self.id} is open read-only", path=self.toml_path)
+            if isinstance(action, RunFinished) and action.log:
+                action = _relative_log(action, self.dir)
+            event = self.session.event_for(action)
+            return self._commit(event)
+
+    def _commit(self, event: dict[str, Any]) -> dict[str, Any]:
+        assert self._journal is not None
+        event = self._journal.append(_sanitize_event(event, self.redactor))
+        self.session.apply_event(event)
+        self.session.head = self._journal.head
+        self._save()
+        return event
+
+    def _save(self) -> None:
+        try:
+            atomic_write_toml(self.toml_path, self.session.to_dict())
+        except OSError as exc:
+            raise DeployError(
+                f"the change is in {EVENTS_FILE} but the session file could not be saved: {exc.strerror}",
+                path=self.toml_path,
+            ) from None
+
+    # ------------------------------------------------------------- logs
+
+    def new_log(self, run_id: str) -> Path:
+        """A fresh log file path for a run, under <id>/logs/ (the file is created empty)."""
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        stem = _UNSAFE_RE.sub("-", run_id).strip(".-") or "run"
+        path = self.logs_dir / f"{stem}.log"
+        n = 2
+        while path.exists():
+            path = self.logs_dir / f"{stem}-{n}.log"
+            n += 1
+        path.touch(mode=0o600)
+        return path
+
+    def relative(self, path: str | Path) -> str:
+        """A log path as stored in the session: relative to the session dir when inside it."""
+        return _relative_path(Path(path), self.dir)
+
+    # ------------------------------------------------------------- following (read-only)
+
+    def reload(self) -> bool:
+        """Re-read the session if its log grew (read-only followers); True when the state changed."""
+        with self._mutex:
+            size = _size(self.events_path)
+            if size == self._seen_size:
+                return False
+            session, _log, _ = self.store._load(self.id, allow_partial_tail=True)
+            changed = session.seq != self.session.seq
+            self.session = session
+            self._seen_size = size
+            return changed
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+    def __enter__(self) -> LiveSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def counts(self, checklist: Checklist | None = None) -> dict[Status, int]:
+        return self.session.counts(checklist)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
+def _relative_path(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
+def _relative_log(action: RunFinished, base: Path) -> RunFinished:
+    from dataclasses import replace
+
+    return replace(action, log=_relative_path(Path(action.log), base))
+
+
+FREE_TEXT_KEYS = frozenset({"reason", "evidence", "note", "text", "label", "values", "fields", "result"})
+"""Event keys holding free text (where a secret could appear); ids, types and times are left alone."""
+
+
+def _sanitize_event(event: Mapping[str, Any], redactor: Redactor) -> dict[str, Any]:
+    """Secrets masked in free text; every string made encodable (lone surrogates replaced)."""
+    return {k: _sanitize(v, redactor if k in FREE_TEXT_KEYS else None) for k, v in event.items()}
+
+
+def _sanitize(value: Any, redactor: Redactor | None) -> Any:
+    if isinstance(value, str):
+        text = value.encode("utf-8", "replace").decode("utf-8")
+        return redactor.redact(text) if redactor else text
+    if isinstance(value, list):
+        return [_sanitize(v, redactor) for v in value]
+    if isinstance(value, dict):
+        return {k: _sanitize(v, redactor) for k, v in value.items()}
+    return value
