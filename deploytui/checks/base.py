@@ -168,6 +168,15 @@ class CheckKind:
                         )
         return problems
 
+    @classmethod
+    def is_action(cls, params: Mapping[str, Any]) -> bool:
+        """Whether this binding changes the world (then it runs only on confirmation, never headless).
+
+        `action` for most kinds; a kind with a read-only mode (backup with `verify_only = true`) decides
+        from its parameters.
+        """
+        return cls.action
+
     def describe(self, spec: CheckSpec, ctx: CheckContext) -> str:
         """One line saying what this check does, variables substituted (secrets masked by the caller)."""
         return f"{self.name} check"
@@ -186,3 +195,41 @@ def get_kind(name: str) -> type[CheckKind]:
     module = importlib.import_module(module_name)
     kind: type[CheckKind] = module.Kind
     return kind
+
+
+OWN_TIMEOUT_MARGIN = 0.25
+"""Seconds (at most 10 % of the budget) a kind's own deadline ends before the engine's: the kind then
+reports what it was doing when time ran out ("timed out after 1s running the query") instead of the
+engine's bare "timed out"."""
+
+
+def own_deadline(timeout: float) -> float:
+    """The seconds a kind gives itself within a run budget of `timeout` seconds."""
+    return max(0.05, timeout - min(OWN_TIMEOUT_MARGIN, timeout * 0.1))
+
+
+def masked_url(url: str) -> str:
+    """`url` with its password, if any, shown as `***`: for descriptions and reasons."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        user = parts.username or ""
+        host = parts.netloc.rsplit("@", 1)[1]
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    except ValueError:
+        return "<unparsable URL>"
+
+
+def url_masker(url: str, redactor: Redactor) -> Callable[[str], str]:
+    """Text cleaner masking the config's secrets and also a password written inline in `url`."""
+    from urllib.parse import urlsplit
+
+    own = Redactor()
+    try:
+        own.add("password", urlsplit(url).password)
+    except ValueError:
+        pass
+    return lambda text: redactor.redact(own.redact(text))
