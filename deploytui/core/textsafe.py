@@ -1,0 +1,170 @@
+"""Making untrusted text (command output, server replies, operator notes) safe to show and to embed.
+
+Used by the record (Markdown that must not let output forge its structure) and by the TUI (log panes
+and labels that must not let output move the cursor, retitle the window or hide text).
+"""
+
+from __future__ import annotations
+
+import re
+
+_ANSI_RE = re.compile(
+    r"""
+    \x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?       # OSC: title, hyperlink, clipboard ... ended by BEL or ST
+    | \x1b[PX^_][^\x1b]*(?:\x1b\\)?          # DCS / SOS / PM / APC strings, ended by ST
+    | \x1b\[[0-?]*[ -/]*[@-~]                # CSI: colours, cursor moves, erase
+    | \x1b[ -/]*[0-~]                        # other two-byte escapes (charset selection, RIS, ...)
+    | \x9b[0-?]*[ -/]*[@-~]                  # 8-bit CSI
+    | \x9d[^\x07\x9c]*(?:\x07|\x9c)?         # 8-bit OSC
+    """,
+    re.VERBOSE,
+)
+"""Terminal escape sequences, 7-bit and 8-bit forms."""
+
+_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""C0 (but TAB and LF), DEL and C1 control characters."""
+
+_INVISIBLE_RE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]")
+"""Zero-width and bidirectional formatting characters: they can make shown text differ from the text
+(reordered or hidden characters), so untrusted text loses them."""
+
+_LINE_BREAKS_RE = re.compile("[\u2028\u2029\x85\x0b\x0c]")
+"""Characters some renderers (and str.splitlines) treat as line breaks: made real LFs, so a line is what
+it looks like."""
+
+MAX_LINE_CHARS = 400
+"""Longer lines of evidence are cut (with a marker): a record is read by people, the full log is on disk."""
+
+SIGNATURE_MARKER = "<!-- deploytui-signature"
+"""How every signature trailer of a record starts (see DESIGN.md, Record and signatures)."""
+
+ARMOR_BEGIN = "-----BEGIN SSH SIGNATURE-----"
+ARMOR_END = "-----END SSH SIGNATURE-----"
+
+_MARKER_LIKE_RE = re.compile(
+    r"^([ \t]*)(<!--[ \t]*deploytui-signature|-----[ \t]*(?:BEGIN|END) SSH SIGNATURE)", re.IGNORECASE
+)
+"""A line that starts (after indentation) like a signature marker or an armor line, in any case."""
+
+
+def strip_ansi(text: str) -> str:
+    """Remove terminal escape sequences (CSI, OSC, DCS, ...), leaving the printable text."""
+    if "\x1b" not in text and "\x9b" not in text and "\x9d" not in text:
+        return text
+    return _ANSI_RE.sub("", text)
+
+
+def _apply_carriage_returns(line: str) -> str:
+    """A line redrawn with CR (progress bars) keeps what a terminal would finally show."""
+    if "\r" not in line:
+        return line
+    parts = [p for p in line.split("\r") if p]
+    if not parts:
+        return ""
+    shown = ""
+    for part in parts:
+        shown = part + shown[len(part):]
+    return shown
+
+
+def clean(text: str) -> str:
+    """Multi-line text with escapes and control characters removed: TAB and LF survive, CRLF becomes LF,
+    a CR-redrawn line keeps its final look, backspaces and bells vanish, invisible formatting goes."""
+    text = strip_ansi(text).replace("\r\n", "\n")
+    text = _LINE_BREAKS_RE.sub("\n", text)
+    if "\r" in text:
+        text = "\n".join(_apply_carriage_returns(line) for line in text.split("\n"))
+    text = _CONTROL_RE.sub("", text)
+    return _INVISIBLE_RE.sub("", text)
+
+
+def clean_line(text: str) -> str:
+    """One line of text: `clean`, with line breaks and tabs as single spaces, outer whitespace trimmed."""
+    return " ".join(clean(text).replace("\t", " ").split("\n")).strip()
+
+
+def truncate_lines(text: str, max_chars: int = MAX_LINE_CHARS) -> str:
+    """Cut every line longer than `max_chars`, saying how much was cut."""
+    out = []
+    for line in text.split("\n"):
+        if len(line) > max_chars:
+            line = f"{line[:max_chars]}… [{len(line) - max_chars} more characters]"
+        out.append(line)
+    return "\n".join(out)
+
+
+def tail_lines(text: str, count: int) -> tuple[str, int]:
+    """The last `count` lines of `text` (a final LF ends the last line, it adds none), and how many were
+    left out."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) <= count:
+        return "\n".join(lines), 0
+    return "\n".join(lines[-count:]), len(lines) - count
+
+
+def longest_run(text: str, char: str) -> int:
+    """Length of the longest run of `char` in `text`."""
+    best = run = 0
+    for c in text:
+        if c == char:
+            run += 1
+            best = max(best, run)
+        else:
+            run = 0
+    return best
+
+
+def fence_for(text: str, char: str = "`") -> str:
+    """An opening/closing fence for `text`: at least three `char`, longer than any run of `char` inside,
+    so no line of the text can close it (CommonMark: a closing fence is at least as long as the opening)."""
+    return char * max(3, longest_run(text, char) + 1)
+
+
+def escape_marker_line(line: str) -> str:
+    """A line that starts like a signature marker or armor line gets a backslash before it, so it is inert
+    both to a record parser (that looks for the marker at the start of a line) and to Markdown (`\\<`)."""
+    m = _MARKER_LIKE_RE.match(line)
+    if not m:
+        return line
+    return f"{m.group(1)}\\{line[len(m.group(1)):]}"
+
+
+def is_marker_like(line: str) -> bool:
+    return _MARKER_LIKE_RE.match(line) is not None
+
+
+def fenced(text: str, info: str = "text", indent: str = "") -> str:
+    """`text` (cleaned already) as a fenced code block that nothing inside can close, every line indented
+    by `indent` (to sit inside a list item), marker-like lines escaped. Empty lines stay empty."""
+    fence = fence_for(text)
+    lines = [f"{indent}{fence}{info}"]
+    for line in text.split("\n"):
+        line = escape_marker_line(line.rstrip())
+        lines.append(f"{indent}{line}" if line else "")
+    lines.append(f"{indent}{fence}")
+    return "\n".join(lines)
+
+
+_INLINE_SPECIAL_RE = re.compile(r"([\\`*\[\]<>&|~!#])")
+_UNDERSCORE_RE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+
+
+def escape_inline(text: str) -> str:
+    """One line of untrusted text as inert Markdown inline content: cleaned, on one line, every character
+    that could start emphasis, a link, an HTML tag or comment, a code span, a table cell or an entity
+    escaped with a backslash (an `_` inside a word, as in DATABASE_URL, is left alone: it is no emphasis)."""
+    text = _INLINE_SPECIAL_RE.sub(r"\\\1", clean_line(text))
+    return _UNDERSCORE_RE.sub(r"\\_", text)
+
+
+def code_span(text: str) -> str:
+    """One line of untrusted text as an inline code span, its backtick run longer than any inside."""
+    text = clean_line(text)
+    if not text:
+        return "` `"
+    ticks = "`" * (longest_run(text, "`") + 1)
+    # CommonMark strips one space each side when both are there: pad so the text survives as it is.
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
