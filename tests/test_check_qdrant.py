@@ -1,0 +1,156 @@
+"""The qdrant check against a loopback Qdrant REST server, through the real qdrant-client."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from deploytui.checks.base import CheckContext, CheckSpec
+from deploytui.checks.qdrant import Kind
+from deploytui.core.redact import Redactor
+from deploytui.core.status import Status
+from tests.servers.common import free_port
+from tests.servers.containers import QdrantServer
+
+COLLECTION = "rag-documents"
+
+
+def spec(**params: Any) -> CheckSpec:
+    return CheckSpec(item="deployment-steps/qdrant-reachable", kind="qdrant", index=0, params=params)
+
+
+def ctx(timeout: float = 5.0, **secrets: str) -> CheckContext:
+    return CheckContext(redactor=Redactor(secrets), timeout=timeout, env={})
+
+
+@pytest.fixture(scope="module")
+def qdrant(qdrant_server: QdrantServer) -> QdrantServer:
+    qdrant_server.create_collection(COLLECTION, points=120, size=8)
+    return qdrant_server
+
+
+async def test_passes_with_version_points_and_size_measured(qdrant: QdrantServer) -> None:
+    outcome = await Kind().run(
+        spec(url=qdrant.url, api_key=qdrant.api_key, collection=COLLECTION, points_min=100, vector_size=8),
+        ctx(),
+    )
+    assert outcome.status is Status.PASSED, outcome.reason
+    assert outcome.values["version"] == qdrant.version
+    assert outcome.values["points"] == 120
+    assert outcome.values["vector_size"] == 8
+    assert isinstance(outcome.values["latency_ms"], int)
+    assert qdrant.api_key not in outcome.reason
+
+
+async def test_expectations_may_sit_in_expect_table(qdrant: QdrantServer) -> None:
+    outcome = await Kind().run(
+        spec(url=qdrant.url, api_key=qdrant.api_key, collection=COLLECTION, expect={"points_min": 500}), ctx()
+    )
+    assert outcome.status is Status.FAILED
+    assert "too few points: 120, expected >= 500" in outcome.reason
+
+
+async def test_reachable_without_collection_counts_collections(qdrant: QdrantServer) -> None:
+    outcome = await Kind().run(spec(url=qdrant.url, api_key=qdrant.api_key), ctx())
+    assert outcome.status is Status.PASSED, outcome.reason
+    assert outcome.values["collections"] >= 1
+    assert "API key accepted" in outcome.reason
+
+
+async def test_server_down_is_unreachable() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    outcome = await Kind().run(spec(url=url, api_key="whatever-key", collection=COLLECTION), ctx())
+    assert outcome.status is Status.FAILED
+    assert outcome.reason == f"Qdrant unreachable: connection refused by {url}"
+
+
+async def test_wrong_key_is_unauthorized_and_never_shown(qdrant: QdrantServer) -> None:
+    wrong = "wrong-key-0123456789"
+    outcome = await Kind().run(spec(url=qdrant.url, api_key=wrong, collection=COLLECTION), ctx())
+    assert outcome.status is Status.FAILED
+    assert outcome.reason.startswith("Qdrant unauthorized (401): API key rejected")
+    assert "Invalid API key" in outcome.reason
+    assert wrong not in outcome.reason and wrong not in str(outcome.values)
+    # The version endpoint is open on Qdrant: reachability was still measured.
+    assert outcome.values["version"] == qdrant.version
+
+
+async def test_missing_key_says_one_is_required(qdrant: QdrantServer) -> None:
+    outcome = await Kind().run(spec(url=qdrant.url, collection=COLLECTION), ctx())
+    assert outcome.status is Status.FAILED
+    assert "Qdrant unauthorized (401): an API key is required" in outcome.reason
+
+
+async def test_forbidden_from_older_qdrant_is_unauthorized_too(qdrant_factory: Any) -> None:
+    old = qdrant_factory(auth_failure_status=403, version="1.9.7")
+    outcome = await Kind().run(spec(url=old.url, api_key="not-the-key", collection=COLLECTION), ctx())
+    assert outcome.status is Status.FAILED
+    assert outcome.reason.startswith("Qdrant unauthorized (403): API key rejected")
+
+
+async def test_missing_collection_is_named(qdrant: QdrantServer) -> None:
+    outcome = await Kind().run(spec(url=qdrant.url, api_key=qdrant.api_key, collection="nope"), ctx())
+    assert outcome.status is Status.FAILED
+    assert outcome.reason.startswith("collection 'nope' missing on")
+    assert COLLECTION in outcome.reason
+
+
+async def test_too_few_points(qdrant: QdrantServer) -> None:
+    outcome = await Kind().run(
+        spec(url=qdrant.url, api_key=qdrant.api_key, collection=COLLECTION, points_min=121), ctx()
+    )
+    assert outcome.status is Status.FAILED
+    assert outcome.reason == f"collection '{COLLECTION}' has too few points: 120, expected >= 121"
+    assert outcome.values["points"] == 120
+
+
+async def test_empty_collection_fails_points_min(qdrant: QdrantServer) -> None:
+    qdrant.create_collection("empty-one", points=0, size=4)
+    outcome = await Kind().run(
+        spec(url=qdrant.url, api_key=qdrant.api_key, collection="empty-one", points_min=1), ctx()
+    )
+    assert outcome.status is Status.FAILED
+    assert "too few points: 0" in outcome.reason
+
+
+async def test_wrong_vector_size(qdrant: QdrantServer) -> None:
+    outcome = await Kind().run(
+        spec(url=qdrant.url, api_key=qdrant.api_key, collection=COLLECTION, vector_size=768), ctx()
+    )
+    assert outcome.status is Status.FAILED
+    assert outcome.reason == f"collection '{COLLECTION}' has wrong vector size: 8, expected 768"
+
+
+async def test_slow_server_times_out_with_its_own_reason(qdrant_factory: Any) -> None:
+    slow = qdrant_factory(delay=3.0)
+    outcome = await Kind().run(spec(url=slow.url, api_key=slow.api_key), ctx(timeout=1.0))
+    assert outcome.status is Status.FAILED
+    assert outcome.reason == f"Qdrant at {slow.url} did not answer within 1s"
+
+
+async def test_configured_secret_is_masked_with_its_name(qdrant: QdrantServer) -> None:
+    wrong = "secret-from-env-42"
+    outcome = await Kind().run(
+        spec(url=qdrant.url, api_key="${QDRANT_API_KEY}", collection=COLLECTION),
+        CheckContext(redactor=Redactor({"QDRANT_API_KEY": wrong}), env={"QDRANT_API_KEY": wrong}),
+    )
+    assert outcome.status is Status.FAILED
+    assert wrong not in outcome.reason
+
+
+def test_validation_names_bad_fields() -> None:
+    assert Kind.validate({"url": "http://x"}) == []
+    problems = Kind.validate({"url": "http://x", "points_min": -1, "colection": "x"})
+    assert any("unknown field 'colection'" in p for p in problems)
+    assert any("points_min must be a whole number" in p for p in problems)
+    assert any("need a collection" in p for p in problems)
+    assert any("needs field 'url'" in p for p in Kind.validate({}))
+
+
+def test_importing_the_kind_does_not_import_qdrant_client() -> None:
+    code = "import deploytui.checks.qdrant, sys; print('qdrant_client' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "False"
