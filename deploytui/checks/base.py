@@ -46,6 +46,10 @@ _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 an empty environment value also takes the default)."""
 
 
+VAR_DEPTH_MAX = 16
+"""How deep [vars] may reference each other: deeper is a cycle, left unexpanded."""
+
+
 class MissingVariable(Exception):
     """A ${name} in a check has no value in [vars] nor in the environment."""
 
@@ -100,15 +104,32 @@ class CheckContext:
     timeout: float = 10.0
 
     def lookup(self, name: str, default: str | None = None) -> str:
-        """[vars], then the environment, then `default`; MissingVariable when none has a value."""
+        """[vars], then the environment, then `default`; MissingVariable when none has a value.
+
+        A var may reference other vars and the environment (`url = "${scheme}://${HOST}"`): its value
+        is expanded in turn (config loading rejects cycles; VAR_DEPTH_MAX stops one built by hand).
+        """
         if name in self.vars:
-            return str(self.vars[name])
+            return self._expand_var(name, 0)
         value = self.env.get(name)
         if value is None or value == "":
             if default is not None:
                 return default
             raise MissingVariable(name)
         return value
+
+    def _expand_var(self, name: str, depth: int) -> str:
+        raw = str(self.vars[name])
+        if depth >= VAR_DEPTH_MAX or "${" not in raw:
+            return raw
+
+        def one(m: re.Match[str]) -> str:
+            ref, default = m.group(1), m.group(2)
+            if ref in self.vars:
+                return self._expand_var(ref, depth + 1)
+            return self.lookup(ref, default)
+
+        return _VAR_RE.sub(one, raw)
 
     def substitute(self, value: Any) -> Any:
         """Replace ${name} and ${name:-default} in strings, lists and tables. Raises MissingVariable."""
