@@ -128,7 +128,7 @@ async def test_slow_server_times_out_with_its_own_reason(qdrant_factory: Any) ->
     slow = qdrant_factory(delay=3.0)
     outcome = await Kind().run(spec(url=slow.url, api_key=slow.api_key), ctx(timeout=1.0))
     assert outcome.status is Status.FAILED
-    assert outcome.reason == f"Qdrant at {slow.url} did not answer within 1s"
+    assert outcome.reason == f"Qdrant at {slow.url} did not answer within 900ms (trying to reach)"
 
 
 async def test_configured_secret_is_masked_with_its_name(qdrant: QdrantServer) -> None:

@@ -16,12 +16,15 @@ timed out. Values: version, points, vector_size, latency_ms.
 
 from __future__ import annotations
 
+import asyncio
+import math
 import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from deploytui.checks.base import CheckContext, CheckKind, CheckSpec
+from deploytui.checks.base import CheckContext, CheckKind, CheckSpec, own_deadline
 from deploytui.checks.expect import Stopwatch, exception_reason, network_reason, one_line
+from deploytui.core.durations import format_duration
 from deploytui.core.redact import Redactor
 from deploytui.core.status import Outcome, Scalar, Status
 
@@ -123,7 +126,10 @@ class Kind(CheckKind):
             warnings.simplefilter("always")
             try:
                 client = AsyncQdrantClient(
-                    url=url, api_key=api_key, timeout=max(1, int(ctx.timeout)), check_compatibility=False
+                    url=url,
+                    api_key=api_key,
+                    timeout=max(1, math.ceil(ctx.timeout)),
+                    check_compatibility=False,
                 )
             except (ValueError, TypeError) as exc:
                 return Outcome.error(f"bad Qdrant url {url!r}: {scrub(one_line(str(exc), 160))}")
@@ -140,18 +146,14 @@ class Kind(CheckKind):
                 if code in (401, 403):
                     hint = "API key rejected" if api_key else "an API key is required"
                     return Outcome(Status.FAILED, f"Qdrant unauthorized ({code}): {hint}: {body}", values)
-                if code == 404 and collection and step == "collection":
+                if code == 404 and collection and step == "read the collection":
                     return Outcome(Status.FAILED, f"collection {collection!r} missing on {url}", values)
                 return Outcome(
                     Status.FAILED, f"Qdrant answered {code} while trying to {step}: {body}", values
                 )
             cause = exc.source if isinstance(exc, ResponseHandlingException) else exc
             if _is_timeout(cause):
-                return Outcome(
-                    Status.FAILED,
-                    f"Qdrant at {url} did not answer within {max(1, int(ctx.timeout))}s",
-                    values,
-                )
+                return timed_out()
             reason = network_reason(cause, url)
             if reason is not None:
                 return Outcome(Status.FAILED, f"Qdrant unreachable: {reason}", values)
@@ -159,36 +161,48 @@ class Kind(CheckKind):
                 Status.FAILED, f"Qdrant unreachable at {url}: {scrub(exception_reason(cause))}", values
             )
 
+        deadline = own_deadline(ctx.timeout)
+
+        def timed_out() -> Outcome:
+            return Outcome(
+                Status.FAILED,
+                f"Qdrant at {url} did not answer within {format_duration(deadline)} (trying to {step})",
+                values,
+            )
+
         try:
-            with Stopwatch() as sw:
-                info = await client.info()
-            values["version"] = str(info.version)
-            values["latency_ms"] = sw.ms
-            ctx.emit(f"qdrant {info.version} at {url} answered in {sw.ms} ms")
+            async with asyncio.timeout(deadline):
+                with Stopwatch() as sw:
+                    info = await client.info()
+                values["version"] = str(info.version)
+                values["latency_ms"] = sw.ms
+                ctx.emit(f"qdrant {info.version} at {url} answered in {sw.ms} ms")
 
-            # Every later call needs the key: the version endpoint is open on a real Qdrant.
-            step = "list collections"
-            listing = await client.get_collections()
-            names = sorted(c.name for c in listing.collections)
-            values["collections"] = len(names)
-            ctx.emit(f"{len(names)} collections: {', '.join(names) or '(none)'}")
-            if not collection:
-                return Outcome(
-                    Status.PASSED,
-                    f"Qdrant {info.version} reachable, API key accepted, {len(names)} collections",
-                    values,
-                )
-            if collection not in names:
-                return Outcome(
-                    Status.FAILED,
-                    f"collection {collection!r} missing on {url} (has: {', '.join(names) or 'none'})",
-                    values,
-                )
+                # Every later call needs the key: the version endpoint is open on a real Qdrant.
+                step = "list collections"
+                listing = await client.get_collections()
+                names = sorted(c.name for c in listing.collections)
+                values["collections"] = len(names)
+                ctx.emit(f"{len(names)} collections: {', '.join(names) or '(none)'}")
+                if not collection:
+                    return Outcome(
+                        Status.PASSED,
+                        f"Qdrant {info.version} reachable, API key accepted, {len(names)} collections",
+                        values,
+                    )
+                if collection not in names:
+                    return Outcome(
+                        Status.FAILED,
+                        f"collection {collection!r} missing on {url} (has: {', '.join(names) or 'none'})",
+                        values,
+                    )
 
-            step = "collection"
-            details = await client.get_collection(collection)
-            step = "count points"
-            counted = await client.count(collection, exact=True)
+                step = "read the collection"
+                details = await client.get_collection(collection)
+                step = "count points"
+                counted = await client.count(collection, exact=True)
+        except TimeoutError:
+            return timed_out()
         except (UnexpectedResponse, ResponseHandlingException, OSError) as exc:
             return failure_from(exc)
         except Exception as exc:  # noqa: BLE001 - httpx errors not wrapped by the client
