@@ -1,0 +1,256 @@
+"""The deploytui Textual app: picks the session (resume dialog), themes, keymap; the work is in MainScreen."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from rich.text import Text
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from deploytui.core.errors import DeployError
+from deploytui.core.redact import Redactor
+from deploytui.tui.palette import DeployCommands
+from deploytui.tui.screens.dialogs import ResumeDialog
+from deploytui.tui.settings import Settings
+from deploytui.tui.themes import DEFAULT_THEME, FALLBACK_THEME, load_themes, theme_dirs
+
+if TYPE_CHECKING:
+    from deploytui.core.checklist import Checklist
+    from deploytui.core.config import Config
+    from deploytui.engine import Engine
+    from deploytui.store import LiveSession, SessionStore
+
+SessionChoice = Literal["ask", "resume", "new"]
+"""How to pick the session when no id is given: ask when an unfinished one exists, or decide."""
+
+KEY_NAMES = {"slash": "/", "question_mark": "?", "space": "space", "escape": "esc"}
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DeployApp(App[int]):
+    """Thin: session choice, themes and settings; MainScreen owns the session and the engine's events."""
+
+    CSS_PATH = "deploytui.tcss"
+    TITLE = "deploytui"
+    COMMANDS = App.COMMANDS | {DeployCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "ctrl+p", "command_palette", "Commands", id="palette", show=False, tooltip="Search every command"
+        ),
+    ]
+
+    def __init__(
+        self,
+        checklist: Checklist,
+        config: Config,
+        store: SessionStore,
+        *,
+        session_id: str | None = None,
+        choice: SessionChoice = "ask",
+        operator: str | None = None,
+        theme: str | None = None,
+        read_only: bool = False,
+        settings_dir: Path | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+        new_session_id: str | None = None,
+        extra_theme_dirs: list[Path] | None = None,
+    ) -> None:
+        super().__init__()
+        self.checklist = checklist
+        self.config = config
+        self.store = store
+        self.session_id = session_id
+        self.choice = choice
+        self.requested_theme = theme
+        self.read_only = read_only
+        self.settings_dir = settings_dir
+        self.clock = clock
+        self.new_session_id = new_session_id
+        self.extra_theme_dirs = extra_theme_dirs or []
+        from deploytui.store import current_user
+
+        self.operator = operator or current_user()
+        self.redactor: Redactor = config.redactor()
+        self.checks_per_item: dict[str, int] = {}
+        for spec in config.checks:
+            self.checks_per_item[spec.item] = self.checks_per_item.get(spec.item, 0) + 1
+        self.settings = Settings(Path("settings.toml"))
+        self.open_warnings: list[str] = []
+        self._live: LiveSession | None = None
+        self._engine: Engine | None = None
+        self._theme_applied: str | None = None
+
+    # ------------------------------------------------------------------------------ state
+
+    @property
+    def live(self) -> LiveSession:
+        assert self._live is not None, "no session open yet"
+        return self._live
+
+    @property
+    def engine(self) -> Engine:
+        assert self._engine is not None, "no session open yet"
+        return self._engine
+
+    # ------------------------------------------------------------------------------ start-up
+
+    def on_mount(self) -> None:
+        self._load_settings_and_themes()
+        try:
+            self._choose_session()
+        except DeployError as exc:
+            self.exit(2, message=f"deploytui: {exc}")
+
+    def _load_settings_and_themes(self) -> None:
+        problems: list[str] = []
+        try:
+            self.settings = Settings.load(self.settings_dir)
+        except DeployError as exc:
+            problems.append(str(exc))
+            from deploytui.tui.settings import user_config_dir
+
+            self.settings = Settings((self.settings_dir or user_config_dir()) / "settings.toml")
+        loaded = load_themes(theme_dirs(self.extra_theme_dirs))
+        problems.extend(loaded.problems)
+        for theme in loaded.themes:
+            self.register_theme(theme)
+        wanted = self.requested_theme or self.settings.theme or DEFAULT_THEME
+        if wanted not in self.available_themes:
+            problems.append(
+                f"theme {wanted!r} not found (available: {', '.join(sorted(self.available_themes))})"
+            )
+            wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else FALLBACK_THEME
+        self.theme = wanted
+        self._theme_applied = wanted
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+        if self.settings.keymap:
+            self.set_keymap(self.settings.keymap)
+        if problems:
+            self.notify("\n".join(problems), title="Settings and themes", severity="warning", timeout=15)
+
+    def _remember_theme(self, theme: Any) -> None:
+        """A theme chosen in the palette is kept in settings.toml for next time."""
+        if theme.name == self._theme_applied:
+            return
+        self._theme_applied = theme.name
+        self.settings.theme = theme.name
+        try:
+            self.settings.save()
+        except OSError as exc:
+            self.notify(f"could not save settings: {exc}", severity="warning")
+
+    def _choose_session(self) -> None:
+        if self.session_id is not None:
+            self._open(self.session_id)
+            return
+        if self.choice == "new":
+            self._create()
+            return
+        latest = self.store.latest_unfinished(self.checklist)
+        if latest is None:
+            if self.choice == "resume":
+                self.open_warnings.append("no unfinished session to resume: started a new one")
+            self._create()
+            return
+        if self.choice == "resume":
+            self._open(latest)
+            return
+        info = next((i for i in self.store.list() if i.id == latest), None)
+        summary = Text()
+        summary.append(f"{latest}\n", "bold")
+        if info is not None:
+            done = sum(n for s, n in info.counts.items() if s in ("passed", "done", "skipped", "overridden"))
+            total = sum(info.counts.values())
+            summary.append(
+                f"operator {info.operator} on {info.host}\nstarted {info.started}\n"
+                f"last change {info.updated}\n{done}/{total} items complete"
+            )
+
+        def chosen(answer: str | None) -> None:
+            try:
+                if answer == "resume":
+                    self._open(latest)
+                elif answer == "new":
+                    self._create()
+                else:
+                    self.exit(0)
+            except DeployError as exc:
+                self.exit(2, message=f"deploytui: {exc}")
+
+        self.push_screen(ResumeDialog(summary), chosen)
+
+    def _open(self, session_id: str) -> None:
+        live = self.store.open(
+            session_id, read_only=self.read_only, checklist=self.checklist, redactor=self.redactor
+        )
+        if live.drift is not None:
+            self.open_warnings.append(live.drift.summary())
+        self._start(live)
+
+    def _create(self) -> None:
+        if self.read_only:
+            raise DeployError("--read-only needs an existing session (--session ID or --resume)")
+        self._start(
+            self.store.create(
+                self.checklist, self.operator, redactor=self.redactor, session_id=self.new_session_id
+            )
+        )
+
+    def _start(self, live: LiveSession) -> None:
+        from deploytui.engine import Engine
+        from deploytui.tui.screens.main import MainScreen, parse_iso
+
+        self._live = live
+        self._engine = Engine(
+            concurrency=self.config.concurrency,
+            default_timeout=self.config.timeout,
+            redactor=self.redactor,
+            log_for=live.new_log,
+            env=self.config.environment(),
+            vars=self.config.vars,
+            base_dir=self.config.base_dir,
+            session_started=parse_iso(live.session.started),
+        )
+        self.sub_title = live.session.id
+        self.push_screen(MainScreen())
+
+    # ------------------------------------------------------------------------------ help
+
+    def binding_rows(self, screen: Any) -> list[tuple[str, str, str]]:
+        """(keys as remapped, description, tooltip) of the screen's and the tree's bindings."""
+        from deploytui.tui.widgets.checklist_tree import ChecklistTree
+
+        keymap = self.settings.keymap
+        rows = []
+        for binding in [*ChecklistTree.BINDINGS, *screen.BINDINGS, *self.BINDINGS]:
+            if not isinstance(binding, Binding):
+                continue
+            keys = keymap.get(binding.id or "", binding.key)
+            shown = ", ".join(KEY_NAMES.get(k.strip(), k.strip()) for k in keys.split(","))
+            rows.append((shown, binding.description, binding.tooltip))
+        return rows
+
+    async def on_unmount(self) -> None:
+        if self._engine is not None:
+            self._engine.cancel_all()
+        if self._live is not None:
+            self._live.close()
+
+
+def make_app(
+    checklist: Checklist,
+    config: Config,
+    sessions_dir: str | Path,
+    **options: Any,
+) -> DeployApp:
+    """The app factory the CLI and the tests share. Options: see DeployApp."""
+    from deploytui.store import SessionStore
+
+    return DeployApp(checklist, config, SessionStore(sessions_dir), **options)

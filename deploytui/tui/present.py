@@ -1,0 +1,31 @@
+"""How statuses and nodes look on screen: one glyph per status (distinct without colour), labels."""
+
+from __future__ import annotations
+
+from deploytui.core.status import Status
+
+GLYPHS: dict[Status, str] = {
+    Status.PENDING: "○",
+    Status.RUNNING: "▶",
+    Status.PASSED: "✔",
+    Status.FAILED: "✘",
+    Status.ERROR: "⚠",
+    Status.DONE: "☑",
+    Status.SKIPPED: "»",
+    Status.OVERRIDDEN: "⚑",
+    Status.INTERRUPTED: "↯",
+}
+"""Each status has its own shape, so the tree reads the same in monochrome or to a colour-blind eye."""
+
+CHECK_MARK = "◆"
+"""Shown after an item that has bound checks."""
+
+ACTION_MARK = "$"
+"""Shown after a node that has runnable fenced actions."""
+
+ROLLBACK_MARK = "↺"
+"""Shown before the rollback procedure's heading."""
+
+
+def status_word(status: Status) -> str:
+    return status.value

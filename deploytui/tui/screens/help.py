@@ -1,0 +1,84 @@
+"""Help: every key of the working screen (as remapped by the user), the status glyphs and markers."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.console import Group
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+from deploytui.core.status import Status
+from deploytui.tui.present import ACTION_MARK, CHECK_MARK, GLYPHS, ROLLBACK_MARK
+from deploytui.tui.themes import status_colors
+
+STATUS_MEANINGS: dict[Status, str] = {
+    Status.PENDING: "not done yet",
+    Status.RUNNING: "a check is running",
+    Status.PASSED: "its checks passed",
+    Status.FAILED: "a check failed",
+    Status.ERROR: "a check could not run (config, missing variable)",
+    Status.DONE: "ticked by hand",
+    Status.SKIPPED: "skipped, with a reason",
+    Status.OVERRIDDEN: "failed, accepted with a note",
+    Status.INTERRUPTED: "was running when deploytui stopped, or cancelled",
+}
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "close", "Close", id="help.close", tooltip="Close the help"),
+    ]
+
+    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+        super().__init__(id="help")
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog help-dialog"):
+            yield Label("deploytui — keys", classes="dialog-title")
+            with VerticalScroll(classes="dialog-body"):
+                yield Static(self._content(), id="help-body")
+            yield Static(
+                "Esc closes · every key can be remapped in settings.toml [keymap] · "
+                "every command is also in the palette (ctrl+p)",
+                classes="dialog-hint",
+            )
+
+    def _content(self) -> Group:
+        keys = Table.grid(padding=(0, 2))
+        keys.add_column(style=Style(bold=True), no_wrap=True)
+        keys.add_column(no_wrap=True)
+        keys.add_column(style=Style(dim=True))
+        for key, description, tooltip in self.rows:
+            keys.add_row(key, description, tooltip)
+        colors = status_colors(self.app.current_theme)
+        legend = Table.grid(padding=(0, 2))
+        legend.add_column(no_wrap=True)
+        legend.add_column()
+        for status, meaning in STATUS_MEANINGS.items():
+            legend.add_row(
+                Text(f"{GLYPHS[status]} {status.value}", Style(color=colors[status], bold=True)), meaning
+            )
+        legend.add_row(
+            Text(f"{CHECK_MARK}  check", Style(bold=True)), "the item has bound checks (r runs them)"
+        )
+        legend.add_row(
+            Text(f"{ACTION_MARK}  action", Style(bold=True)),
+            "the node has a command (x runs it, after confirming)",
+        )
+        legend.add_row(
+            Text(f"{ROLLBACK_MARK}  rollback", Style(bold=True)), "the rollback procedure (outside progress)"
+        )
+        return Group(
+            keys, Text(""), Text("Statuses and markers", style=Style(bold=True, underline=True)), legend
+        )
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,820 @@
+"""The one working screen: tree, detail, live logs. It owns the session and applies every change.
+
+Workers run the engine and post `EngineEventPosted`; only this screen turns those into session actions
+(`LiveSession.apply`, saved at once) and redraws. Worker failures are handled in one place
+(`on_worker_state_changed`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.console import Group
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+from textual.worker import Worker, WorkerState
+
+from deploytui.checks.base import CheckSpec
+from deploytui.core.errors import DeployError
+from deploytui.core.events import EngineEvent, RunBegan, RunEnded, RunOutput
+from deploytui.core.session import (
+    ActionRan,
+    AddNote,
+    Override,
+    RunCancelled,
+    RunFinished,
+    RunStarted,
+    Skip,
+    Tick,
+    Untick,
+)
+from deploytui.core.status import BAD, Status
+from deploytui.tui.messages import EngineEventPosted
+from deploytui.tui.present import GLYPHS
+from deploytui.tui.screens.dialogs import ConfirmDialog, TextDialog
+from deploytui.tui.themes import status_colors
+from deploytui.tui.widgets.checklist_tree import ChecklistTree, NodeView
+from deploytui.tui.widgets.detail_pane import DetailPane, render_detail
+from deploytui.tui.widgets.header_bar import HeaderBar, HeaderInfo
+from deploytui.tui.widgets.log_panes import LogPanes, RunBuffer, read_tail
+
+if TYPE_CHECKING:
+    from deploytui.core.checklist import Node
+    from deploytui.tui.app import DeployApp
+
+STATUS_FILTER_PREFIXES = ("status:", "is:")
+"""Filter tokens that select by status (`is:failed`); a bare status name also matches."""
+
+
+def parse_iso(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return None
+
+
+class MainScreen(Screen[None]):
+    """Checklist tree (left), detail and logs (right), one header line, the footer."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "tick", "Tick", id="tick", tooltip="Tick or untick the selected manual item"),
+        Binding(
+            "r",
+            "run",
+            "Run",
+            id="run",
+            tooltip="Run the selected node's checks (a section: all of its checks)",
+        ),
+        Binding("R", "run_all", "Run all", id="run-all", tooltip="Run every bound check (never actions)"),
+        Binding(
+            "x",
+            "action",
+            "Action",
+            id="action",
+            tooltip="Run the selected node's fenced command after confirming the exact command",
+        ),
+        Binding("c", "cancel", "Cancel", id="cancel", tooltip="Cancel the selected node's running checks"),
+        Binding(
+            "C", "cancel_all", "Cancel all", id="cancel-all", show=False, tooltip="Cancel every running check"
+        ),
+        Binding("s", "skip", "Skip", id="skip", tooltip="Skip the selected item (a reason is required)"),
+        Binding(
+            "o", "override", "Override", id="override", tooltip="Accept a failed item with a required note"
+        ),
+        Binding("n", "note", "Note", id="note", tooltip="Add a note to the selected node"),
+        Binding("f", "next_open", "Next", id="next-open", tooltip="Jump to the next failed or pending item"),
+        Binding(
+            "slash", "filter", "Filter", id="filter", tooltip="Filter items by text or status (is:failed)"
+        ),
+        Binding("z", "zoom_log", "Zoom log", id="zoom-log", show=False, tooltip="Toggle a full-screen log"),
+        Binding(
+            "a",
+            "activity",
+            "Activity",
+            id="activity",
+            show=False,
+            tooltip="Switch the log between the selected run and the whole session's activity",
+        ),
+        Binding("e", "signoff", "Sign-off", id="signoff", tooltip="Go to the sign-off form and export"),
+        Binding("question_mark", "help", "Help", id="help", tooltip="Keys, statuses and markers"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Quit (the session is already saved)"),
+    ]
+
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (100, "-wide")]
+    """Below 100 columns the panes are re-proportioned (see deploytui.tcss)."""
+
+    MUTATING: ClassVar[frozenset[str]] = frozenset(
+        {"tick", "run", "run_all", "action", "cancel", "cancel_all", "skip", "override", "note"}
+    )
+    """Actions unavailable when the session is opened read-only or finished."""
+
+    def __init__(self) -> None:
+        super().__init__(id="main")
+        self.selected_id: str | None = None
+        self.buffers: dict[str, RunBuffer] = {}
+        """Latest run output per item (bounded)."""
+        self.run_items: dict[str, str] = {}
+        """run_id -> item of every run the engine has started and not yet ended."""
+        self.pending_runs: dict[str, str] = {}
+        """run_id -> item of runs submitted to the engine (queued or running)."""
+        self.descriptions: dict[str, str] = {}
+        """check_key -> what the check does (from RunBegan), shown in the detail pane."""
+
+    @property
+    def deploy_app(self) -> DeployApp:
+        return self.app  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        app = self.deploy_app
+        colors = status_colors(app.current_theme)
+        yield HeaderBar(colors, id="header-bar")
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield Input(placeholder="filter: text, is:failed, is:pending …  (Esc clears)", id="filter")
+                yield ChecklistTree(app.checklist, app.checks_per_item, id="tree")
+            with Vertical(id="right"):
+                yield DetailPane(id="detail")
+                yield LogPanes(id="logs")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        app = self.deploy_app
+        self.query_one("#filter", Input).display = False
+        self._rebuild_tree()
+        tree = self.query_one(ChecklistTree)
+        tree.focus()
+        first = next(iter(app.checklist.roots), None)
+        if first is not None:
+            tree.select_id(first)
+            self.selected_id = first
+        self._refresh_header()
+        self._show_selected()
+        self.query_one(LogPanes).activity(
+            self._stamp() + f"opened session {app.live.session.id} as {app.operator}"
+        )
+        for warning in app.open_warnings:
+            self.query_one(LogPanes).activity(self._stamp() + warning)
+        self.set_interval(1.0, self._tick_clock)
+        self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
+
+    def _on_theme_changed(self, _theme: Any) -> None:
+        colors = status_colors(self.app.current_theme)
+        self.query_one(ChecklistTree).refresh_labels(colors=colors)
+        self.query_one(HeaderBar).status_palette = colors
+        self._refresh_header()
+        self._show_selected()
+
+    # ------------------------------------------------------------------------------------ views
+
+    def _view(self, node_id: str) -> NodeView:
+        app = self.deploy_app
+        session = app.live.session
+        node = app.checklist.node(node_id)
+        try:
+            status = session.status_of(node_id, app.checklist)
+        except DeployError:
+            status = Status.PENDING
+        progress = None
+        if node.kind == "section" or node.children:
+            leaves = [n for n in app.checklist.leaves_under(node_id) if n.rollback == node.rollback]
+            done = sum(1 for n in leaves if session.status_of(n.id, app.checklist).is_complete)
+            progress = (done, len(leaves))
+        return NodeView(status, progress)
+
+    def _rebuild_tree(self, visible: set[str] | None = None) -> None:
+        tree = self.query_one(ChecklistTree)
+        tree.build(self._view, status_colors(self.app.current_theme), visible)
+
+    def _refresh_header(self) -> None:
+        app = self.deploy_app
+        session = app.live.session
+        counts = session.counts(app.checklist)
+        total = sum(counts.values())
+        done = sum(n for s, n in counts.items() if s.is_complete)
+        failed = sum(n for s, n in counts.items() if s in BAD)
+        header = self.query_one(HeaderBar)
+        header.info = HeaderInfo(
+            checklist=app.checklist.title or "Checklist",
+            session_id=session.id,
+            operator=session.operator,
+            done=done,
+            total=total,
+            failed=failed,
+            running=len(self.pending_runs),
+            read_only=app.read_only,
+            finished=bool(session.finished),
+        )
+        self._tick_clock()
+
+    def _tick_clock(self) -> None:
+        started = parse_iso(self.deploy_app.live.session.started)
+        if started is None:
+            return
+        end = parse_iso(self.deploy_app.live.session.finished or "") or self.deploy_app.clock()
+        self.query_one(HeaderBar).elapsed = max(0.0, (end - started).total_seconds())
+
+    def _show_selected(self) -> None:
+        if self.selected_id is not None:
+            self._show_selected_detail_only()
+            self._show_run_log(self.selected_id)
+
+    def _show_run_log(self, node_id: str) -> None:
+        logs = self.query_one(LogPanes)
+        buffer = self.buffers.get(node_id)
+        if buffer is not None:
+            logs.show_lines([f"── {buffer.title} ──", *buffer.lines])
+            return
+        state = self.deploy_app.live.session.items.get(node_id)
+        latest = None
+        if state is not None:
+            runs = [c for c in state.checks.values() if c.log] + [a for a in state.actions if a.log]
+            if runs:
+                latest = max(runs, key=lambda c: c.at)
+        if latest is None:
+            node = self.deploy_app.checklist.node(node_id)
+            hint = "No run yet."
+            if self.deploy_app.checks_per_item.get(node_id) or node.kind == "section":
+                hint += " Press r to run the checks."
+            if node.actions:
+                hint += " Press x to run its command."
+            logs.show_lines([hint])
+            return
+        path = self.deploy_app.live.dir / latest.log
+        logs.show_lines([f"── {latest.log} ──", *read_tail(path)])
+
+    def _redraw(self, node_ids: Sequence[str]) -> None:
+        self.query_one(ChecklistTree).refresh_labels(node_ids)
+        self._refresh_header()
+        if self.selected_id is not None:
+            self._show_selected_detail_only()
+        self.refresh_bindings()
+
+    def _show_selected_detail_only(self) -> None:
+        """Redraw the detail pane without reloading the log pane (which streams on its own)."""
+        node_id = self.selected_id
+        if node_id is None:
+            return
+        app = self.deploy_app
+        node = app.checklist.node(node_id)
+        view = self._view(node_id)
+        specs = app.config.checks_for(node_id)
+        open_items: list[tuple[Node, Status]] = []
+        if node.children:
+            for leaf in app.checklist.leaves_under(node_id):
+                if leaf.rollback == node.rollback:
+                    status = app.live.session.status_of(leaf.id, app.checklist)
+                    if not status.is_complete:
+                        open_items.append((leaf, status))
+        self.query_one(DetailPane).show(
+            render_detail(
+                node,
+                view.status,
+                app.live.session.items.get(node_id),
+                specs,
+                app.redactor,
+                status_colors(app.current_theme),
+                descriptions=self.descriptions,
+                progress=view.progress,
+                open_items=open_items,
+                syntax_theme="ansi_dark" if app.current_theme.dark else "ansi_light",
+            )
+        )
+
+    def _stamp(self) -> str:
+        return self.deploy_app.clock().astimezone().strftime("%H:%M:%S ")
+
+    # ------------------------------------------------------------------------------------ events
+
+    @on(ChecklistTree.NodeFocused)
+    def _node_focused(self, event: ChecklistTree.NodeFocused) -> None:
+        if event.node_id != self.selected_id:
+            self.selected_id = event.node_id
+            self._show_selected()
+            self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        app = self.deploy_app
+        if action in self.MUTATING and (app.read_only or app.live.session.finished):
+            return False
+        node = app.checklist.nodes.get(self.selected_id or "")
+        if action in ("tick", "skip", "override") and node is None:
+            return False
+        if action == "tick" and node is not None and node.kind != "item":
+            return False
+        # Keys that do nothing for the selected node leave the footer, so it lists what applies here.
+        if action == "run" and node is not None and not self._specs_under(node.id):
+            return False
+        if action == "action" and node is not None and not node.actions:
+            return False
+        if action == "override" and node is not None and self._view(node.id).status not in BAD:
+            return False
+        if action in ("cancel", "cancel_all") and not self.pending_runs:
+            return False
+        return True
+
+    # ------------------------------------------------------------------------------------ applying
+
+    def apply(self, action: Any, *, notify_refusal: bool = True) -> bool:
+        """Apply one session action (saved at once); a refused one is shown, not raised."""
+        try:
+            self.deploy_app.live.apply(action)
+        except DeployError as exc:
+            if notify_refusal:
+                self.notify(str(exc), title="Not done", severity="warning")
+            return False
+        except OSError as exc:
+            self.notify(
+                f"could not save the session: {exc}", title="Save failed", severity="error", timeout=30
+            )
+            return False
+        return True
+
+    def _log_activity(self, text: str) -> None:
+        self.query_one(LogPanes).activity(self._stamp() + self.deploy_app.redactor.redact(text))
+
+    # ------------------------------------------------------------------------------------ operator actions
+
+    def _selected(self) -> Node | None:
+        return self.deploy_app.checklist.nodes.get(self.selected_id or "")
+
+    def action_tick(self) -> None:
+        node = self._selected()
+        if node is None or node.kind != "item":
+            return
+        app = self.deploy_app
+        status = app.live.session.status_of(node.id, app.checklist)
+        if status in (Status.DONE, Status.SKIPPED, Status.OVERRIDDEN):
+            ok = self.apply(Untick(node.id, app.operator))
+            verb = "unticked"
+        else:
+            ok = self.apply(Tick(node.id, app.operator))
+            verb = "ticked"
+        if ok:
+            self._log_activity(f"{verb} {node.id}")
+            self._redraw([node.id])
+            self.refresh_bindings()
+
+    def _targets(self, node: Node) -> list[Node]:
+        """The item itself, or a section's open leaves."""
+        if node.kind == "item" and not node.children:
+            return [node]
+        app = self.deploy_app
+        leaves = [n for n in app.checklist.leaves_under(node.id) if n.rollback == node.rollback]
+        return [n for n in leaves if not app.live.session.status_of(n.id, app.checklist).is_complete]
+
+    def action_skip(self) -> None:
+        node = self._selected()
+        if node is None:
+            return
+        targets = self._targets(node)
+        if not targets:
+            self.notify("Nothing open to skip here.")
+            return
+        what = node.title if len(targets) == 1 else f"{len(targets)} open items under {node.title}"
+
+        def done(reason: str | None) -> None:
+            if not reason:
+                return
+            applied = [t.id for t in targets if self.apply(Skip(t.id, self.deploy_app.operator, reason))]
+            if applied:
+                self._log_activity(f"skipped {', '.join(applied)}: {reason}")
+                self._redraw(applied)
+
+        self.app.push_screen(
+            TextDialog(
+                f"Skip: {what}",
+                "Why is this skipped? (kept in the record)",
+                placeholder="e.g. no schema change in this release",
+                confirm="Skip",
+                id="skip-dialog",
+            ),
+            done,
+        )
+
+    def action_override(self) -> None:
+        node = self._selected()
+        if node is None:
+            return
+        app = self.deploy_app
+        if node.kind == "item" and not node.children:
+            targets = [node]
+        else:
+            targets = [
+                n
+                for n in app.checklist.leaves_under(node.id)
+                if app.live.session.status_of(n.id, app.checklist) in BAD
+            ]
+        if not targets:
+            self.notify("Only a failed, errored or interrupted item can be overridden.")
+            return
+
+        def done(note: str | None) -> None:
+            if not note:
+                return
+            applied = [t.id for t in targets if self.apply(Override(t.id, app.operator, note))]
+            if applied:
+                self._log_activity(f"overrode {', '.join(applied)}: {note}")
+                self._redraw(applied)
+
+        self.app.push_screen(
+            TextDialog(
+                f"Override: {node.title}",
+                "Accept this failure? Say why (kept in the record).",
+                placeholder="e.g. known flaky probe, verified by hand in Grafana",
+                confirm="Override",
+                id="override-dialog",
+            ),
+            done,
+        )
+
+    def action_note(self) -> None:
+        node = self._selected()
+        if node is None:
+            return
+
+        def done(text: str | None) -> None:
+            if text and self.apply(AddNote(node.id, self.deploy_app.operator, text)):
+                self._log_activity(f"note on {node.id}: {text}")
+                self._redraw([node.id])
+
+        self.app.push_screen(
+            TextDialog(
+                f"Note: {node.title}",
+                "Add a note (kept in the session and the record).",
+                confirm="Add note",
+                id="note-dialog",
+            ),
+            done,
+        )
+
+    def action_next_open(self) -> None:
+        app = self.deploy_app
+        items = app.checklist.items()
+        if not items:
+            return
+        ids = [n.id for n in items]
+        start = ids.index(self.selected_id) + 1 if self.selected_id in ids else 0
+        order = ids[start:] + ids[:start]
+        for wanted in (BAD, {Status.PENDING}):
+            for node_id in order:
+                if app.checklist.node(node_id).children:
+                    continue
+                if app.live.session.status_of(node_id, app.checklist) in wanted:
+                    if not self.query_one(ChecklistTree).select_id(node_id):
+                        self._clear_filter()
+                        self.query_one(ChecklistTree).select_id(node_id)
+                    return
+        self.notify("Nothing failed or pending: every item is complete.")
+
+    # filter ------------------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.display = True
+        field.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._rebuild_tree(self.matching_ids(event.value) if event.value.strip() else None)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        self.query_one(ChecklistTree).focus()
+
+    def key_escape(self) -> None:
+        field = self.query_one("#filter", Input)
+        if field.display:
+            self._clear_filter()
+
+    def _clear_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        with field.prevent(Input.Changed):
+            field.value = ""
+        field.display = False
+        self._rebuild_tree(None)
+        self.query_one(ChecklistTree).focus()
+
+    def matching_ids(self, query: str) -> set[str]:
+        """Ids of nodes matching every word of the query (text in title/id, or a status), plus ancestors."""
+        app = self.deploy_app
+        statuses = {s.value for s in Status}
+        words = query.lower().split()
+        visible: set[str] = set()
+        for node in app.checklist.nodes.values():
+            status = app.live.session.status_of(node.id, app.checklist).value if node.kind == "item" else None
+            haystack = f"{node.title} {node.id}".lower()
+            ok = True
+            for word in words:
+                for prefix in STATUS_FILTER_PREFIXES:
+                    if word.startswith(prefix):
+                        ok = status == word[len(prefix) :]
+                        break
+                else:
+                    ok = word in haystack or (word in statuses and status == word)
+                if not ok:
+                    break
+            if ok and (node.kind == "item" or words and all(w in haystack for w in words)):
+                current: str | None = node.id
+                while current is not None and current not in visible:
+                    visible.add(current)
+                    current = app.checklist.node(current).parent
+        return visible
+
+    # runs --------------------------------------------------------------------------------------
+
+    def _specs_under(self, node_id: str) -> list[CheckSpec]:
+        app = self.deploy_app
+        node = app.checklist.node(node_id)
+        ids = [node_id, *(d.id for d in app.checklist.descendants(node_id))]
+        if not node.rollback:
+            ids = [i for i in ids if not app.checklist.node(i).rollback]
+        return [spec for i in ids for spec in app.config.checks_for(i) if not app.engine.is_action(spec)]
+
+    def _submit(self, specs: list[CheckSpec], group: str) -> None:
+        """Start checks in a worker (skipping ones already running)."""
+        running_keys = {key for _item, key in self.deploy_app.live.session.running()}
+        specs = [s for s in specs if s.key not in running_keys]
+        if not specs:
+            self.notify("Those checks are already running." if running_keys else "No checks bound here.")
+            return
+        from deploytui.engine import new_run_id
+
+        run_ids = [new_run_id() for _ in specs]
+        for spec, run_id in zip(specs, run_ids, strict=True):
+            self.pending_runs[run_id] = spec.item
+        self._refresh_header()
+        self.refresh_bindings()
+        self.run_worker(
+            self._run_checks(specs, run_ids, group),
+            name=f"checks:{group}",
+            group=group,
+            exit_on_error=False,
+        )
+
+    async def _run_checks(self, specs: list[CheckSpec], run_ids: list[str], group: str) -> None:
+        try:
+            await self.deploy_app.engine.run_many(specs, self._post_event, run_ids=run_ids, group=group)
+        finally:
+            # Runs that never began (cancelled while queued) leave nothing running behind.
+            for run_id in run_ids:
+                if run_id not in self.run_items:
+                    self.pending_runs.pop(run_id, None)
+
+    def _post_event(self, event: EngineEvent) -> None:
+        """The engine's on_event: runs in the event loop; only posts (the screen applies it)."""
+        self.post_message(EngineEventPosted(event))
+
+    def action_run(self) -> None:
+        node = self._selected()
+        if node is not None:
+            self._submit(self._specs_under(node.id), f"run:{node.id}")
+
+    def action_run_all(self) -> None:
+        app = self.deploy_app
+        specs = [
+            s
+            for s in app.config.checks
+            if not app.engine.is_action(s)
+            and s.item in app.checklist.nodes
+            and not app.checklist.node(s.item).rollback
+        ]
+        self._submit(specs, "run-all")
+
+    def action_cancel(self) -> None:
+        node = self._selected()
+        if node is None:
+            return
+        ids = {node.id, *(d.id for d in self.deploy_app.checklist.descendants(node.id))}
+        cancelled = sum(
+            self.deploy_app.engine.cancel(rid) for rid, item in list(self.pending_runs.items()) if item in ids
+        )
+        if not cancelled:
+            self.notify("Nothing of this node is running.")
+
+    def action_cancel_all(self) -> None:
+        count = self.deploy_app.engine.cancel_all()
+        if not count:
+            self.notify("Nothing is running.")
+
+    @work(exclusive=True, group="action-confirm", exit_on_error=False)
+    async def action_action(self) -> None:
+        node = self._selected()
+        if node is None or not node.actions:
+            self.notify("This node has no command to run.")
+            return
+        app = self.deploy_app
+        index = 0
+        if len(node.actions) > 1:
+            choice = await app.push_screen_wait(
+                TextDialog(
+                    f"Run which command of {node.title}?",
+                    f"Enter 1–{len(node.actions)} (the detail pane lists them).",
+                    initial="1",
+                    confirm="Choose",
+                    id="action-choice",
+                )
+            )
+            if choice is None:
+                return
+            try:
+                index = int(choice) - 1
+                node.actions[index]
+            except (ValueError, IndexError):
+                self.notify(f"No command {choice!r} here.", severity="warning")
+                return
+        action = node.actions[index]
+        command = app.engine.describe_action(action)
+        body = Group(
+            Text.assemble(
+                ("This changes the world. It runs exactly:\n", "bold"),
+                (f"{node.id}  ·  {action.lang or 'shell'}  ·  line {action.line}", "dim"),
+            ),
+            Text(""),
+            Syntax(
+                command,
+                "bash",
+                theme="ansi_dark" if app.current_theme.dark else "ansi_light",
+                word_wrap=True,
+                background_color="default",
+            ),
+            Text(""),
+            Text(f"in {app.engine.base_dir}", style="dim"),
+        )
+        confirmed = await app.push_screen_wait(
+            ConfirmDialog(
+                f"Run action {index + 1} of “{node.title}”?", body, confirm="Run it", id="action-dialog"
+            )
+        )
+        if not confirmed:
+            return
+        from deploytui.engine import new_run_id
+
+        run_id = new_run_id()
+        self.pending_runs[run_id] = node.id
+        self._refresh_header()
+        self.run_worker(
+            app.engine.run_action(node.id, action, run_id, self._post_event, group=f"action:{node.id}"),
+            name=f"action:{node.id}:{index}",
+            group=f"action:{node.id}",
+            exit_on_error=False,
+        )
+
+    # engine events -----------------------------------------------------------------------------
+
+    @on(EngineEventPosted)
+    def _engine_event(self, message: EngineEventPosted) -> None:
+        event = message.event
+        app = self.deploy_app
+        if isinstance(event, RunOutput):
+            item = self.run_items.get(event.run_id)
+            if item is None:
+                return
+            buffer = self.buffers.get(item)
+            if buffer is not None and buffer.run_id == event.run_id:
+                buffer.lines.extend(event.lines)
+            elif buffer is not None:
+                buffer.lines.extend(event.lines)
+            if item == self.selected_id:
+                self.query_one(LogPanes).append_lines(event.lines)
+            return
+        if isinstance(event, RunBegan):
+            self.run_items[event.run_id] = event.item
+            if event.description:
+                self.descriptions[event.check_key] = event.description
+            title = f"{event.label}: {event.description}" if event.description else event.label
+            running_here = [r for r, i in self.run_items.items() if i == event.item and r != event.run_id]
+            if running_here and event.item in self.buffers:
+                buffer = self.buffers[event.item]
+                buffer.lines.append(f"── {title} ──")
+                if event.item == self.selected_id:
+                    self.query_one(LogPanes).append_lines([f"── {title} ──"])
+            else:
+                self.buffers[event.item] = RunBuffer(event.run_id, title)
+                if event.item == self.selected_id:
+                    self.query_one(LogPanes).show_lines([f"── {title} ──"])
+            if not event.action:
+                self.apply(
+                    RunStarted(event.item, event.check_key, event.run_id, app.operator, label=event.label)
+                )
+            self._log_activity(f"{GLYPHS[Status.RUNNING]} {event.item}  {title}")
+            self._redraw([event.item])
+            return
+        if isinstance(event, RunEnded):
+            self.run_items.pop(event.run_id, None)
+            self.pending_runs.pop(event.run_id, None)
+            outcome = event.outcome
+            if event.action:
+                index = int(event.check_key.rsplit("!action", 1)[-1]) if "!action" in event.check_key else 0
+                code = event.exit_code if event.exit_code is not None else -1
+                self.apply(
+                    ActionRan(event.item, index, event.run_id, code, self._rel_log(event.log), app.operator)
+                )
+            elif event.cancelled:
+                self.apply(RunCancelled(event.item, event.check_key, event.run_id, app.operator))
+            else:
+                self.apply(
+                    RunFinished(event.item, event.check_key, event.run_id, outcome, self._rel_log(event.log))
+                )
+            status = outcome.status
+            self._log_activity(
+                f"{GLYPHS[status]} {event.item}  {status.value}: {outcome.reason}"
+                + (f"  ({outcome.duration_ms} ms)" if outcome.duration_ms else "")
+            )
+            self._redraw([event.item])
+            self.refresh_bindings()
+
+    def _rel_log(self, log: str) -> str:
+        """A run's log path relative to the session dir (as the session stores it)."""
+        return self.deploy_app.live.relative(log) if log else ""
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        """The one place worker failures are handled: shown, logged, never a crash."""
+        if event.state is WorkerState.ERROR:
+            error = event.worker.error
+            text = self.deploy_app.redactor.redact(f"{type(error).__name__}: {error}")
+            self.notify(text, title=f"{event.worker.name} failed", severity="error", timeout=20)
+            self._log_activity(f"worker {event.worker.name} failed: {text}")
+        if event.state in (WorkerState.ERROR, WorkerState.CANCELLED, WorkerState.SUCCESS):
+            self._refresh_header()
+            self.refresh_bindings()
+
+    # navigation to other screens ---------------------------------------------------------------
+
+    def action_zoom_log(self) -> None:
+        self.toggle_class("-log-full")
+
+    def action_activity(self) -> None:
+        logs = self.query_one(LogPanes)
+        logs.active = "tab-activity" if logs.active == "tab-run" else "tab-run"
+
+    def action_help(self) -> None:
+        from deploytui.tui.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen(self.deploy_app.binding_rows(self)))
+
+    def action_signoff(self) -> None:
+        from deploytui.tui.screens.signoff import SignoffScreen
+
+        self.app.push_screen(SignoffScreen(), self._signoff_done)
+
+    def _signoff_done(self, result: str | None) -> None:
+        self._redraw(list(self.deploy_app.checklist.nodes)[:0])
+        self.query_one(ChecklistTree).refresh_labels()
+        self.refresh_bindings()
+        if result == "rollback":
+            self.open_rollback()
+
+    def open_rollback(self) -> None:
+        rollback = self.deploy_app.checklist.rollback_id
+        if rollback is None:
+            self.notify("This checklist has no rollback procedure.", severity="warning")
+            return
+        tree = self.query_one(ChecklistTree)
+        if not tree.select_id(rollback):
+            self._clear_filter()
+            tree.select_id(rollback)
+        tree.expand_id(rollback)
+        tree.focus()
+
+    @work(exclusive=True, group="quit", exit_on_error=False)
+    async def action_quit(self) -> None:
+        app = self.deploy_app
+        if self.pending_runs:
+            ok = await app.push_screen_wait(
+                ConfirmDialog(
+                    "Checks are still running",
+                    Text(
+                        f"{len(self.pending_runs)} run(s) in progress. Quit and cancel them? "
+                        "They will show as cancelled; everything else is saved."
+                    ),
+                    confirm="Cancel runs and quit",
+                    id="quit-dialog",
+                )
+            )
+            if not ok:
+                return
+            app.engine.cancel_all()
+            for _ in range(100):
+                if not self.pending_runs:
+                    break
+                await asyncio.sleep(0.05)
+        app.exit(0)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+Clock = Callable[[], datetime]

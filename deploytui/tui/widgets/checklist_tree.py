@@ -1,0 +1,208 @@
+"""The checklist as a tree: a status glyph per node, progress on sections, check/action markers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from deploytui.core.checklist import Checklist, Node
+from deploytui.core.status import Status
+from deploytui.tui.present import ACTION_MARK, CHECK_MARK, GLYPHS, ROLLBACK_MARK
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """What the tree shows for one node, computed by the screen from the session."""
+
+    status: Status
+    progress: tuple[int, int] | None = None
+    """(complete, total) for a section; None for an item."""
+
+
+class ChecklistTree(Tree[str]):
+    """Sections and items of a checklist; each tree node's data is the checklist node id."""
+
+    inherit_bindings = False
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "enter",
+            "select_cursor",
+            "Expand",
+            show=False,
+            id="tree.expand",
+            tooltip="Expand or collapse the section",
+        ),
+        Binding("up,k", "cursor_up", "Up", show=False, id="tree.up", tooltip="Previous node"),
+        Binding("down,j", "cursor_down", "Down", show=False, id="tree.down", tooltip="Next node"),
+        Binding(
+            "left,h",
+            "collapse_or_parent",
+            "Collapse",
+            show=False,
+            id="tree.collapse",
+            tooltip="Collapse the section, or go to the parent",
+        ),
+        Binding("right,l", "expand_node", "Expand", show=False, id="tree.open", tooltip="Expand the section"),
+        Binding("home", "scroll_home", "First", show=False, id="tree.first", tooltip="First node"),
+        Binding("end", "scroll_end", "Last", show=False, id="tree.last", tooltip="Last node"),
+        Binding("pageup", "page_up", "Page up", show=False, id="tree.page-up", tooltip="Page up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="tree.page-down", tooltip="Page down"),
+    ]
+
+    class NodeFocused(Message):
+        """The cursor moved to a checklist node."""
+
+        def __init__(self, tree: ChecklistTree, node_id: str) -> None:
+            super().__init__()
+            self.tree = tree
+            self.node_id = node_id
+
+        @property
+        def control(self) -> ChecklistTree:
+            return self.tree
+
+    def __init__(
+        self, checklist: Checklist, checks_per_item: dict[str, int], *, id: str | None = None  # noqa: A002
+    ) -> None:
+        super().__init__(checklist.title or "Checklist", id=id)
+        self.checklist = checklist
+        self.checks_per_item = checks_per_item
+        self.show_root = False
+        self.guide_depth = 3
+        self._tree_nodes: dict[str, TreeNode[str]] = {}
+        self._view: Callable[[str], NodeView] = lambda node_id: NodeView(Status.PENDING)
+        self._colors: dict[Status, str] = {}
+        self.visible_ids: set[str] | None = None
+
+    # -- building -------------------------------------------------------------------------------
+
+    def build(
+        self, view: Callable[[str], NodeView], colors: dict[Status, str], visible: set[str] | None = None
+    ) -> None:
+        """(Re)build the tree; `visible` limits it to those ids (a filter), ancestors kept."""
+        self._view = view
+        self._colors = colors
+        self.visible_ids = visible
+        keep = self.cursor_node.data if self.cursor_node is not None else None
+        self.clear()
+        self._tree_nodes.clear()
+        roots = [r for r in self.checklist.roots if r != self.checklist.rollback_id]
+        if self.checklist.rollback_id:
+            roots.append(self.checklist.rollback_id)  # set apart at the end
+        for root_id in roots:
+            self._add(self.root, root_id)
+        if keep and keep in self._tree_nodes:
+            self.select_id(keep)
+
+    def _add(self, parent: TreeNode[str], node_id: str) -> None:
+        node = self.checklist.node(node_id)
+        if self.visible_ids is not None and node_id not in self.visible_ids:
+            return
+        label = self._label(node)
+        filtered = self.visible_ids is not None
+        if node.children:
+            expand = filtered or not (node.rollback and node.id == self.checklist.rollback_id)
+            tree_node = parent.add(label, data=node_id, expand=expand)
+            for child in node.children:
+                self._add(tree_node, child)
+        else:
+            tree_node = parent.add_leaf(label, data=node_id)
+        self._tree_nodes[node_id] = tree_node
+
+    # -- labels ---------------------------------------------------------------------------------
+
+    def _label(self, node: Node) -> Text:
+        view = self._view(node.id)
+        color = self._colors.get(view.status, "")
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(GLYPHS[view.status] + " ", Style(color=color or None, bold=True))
+        if node.id == self.checklist.rollback_id:
+            text.append(ROLLBACK_MARK + " ", Style(bold=True))
+        title_style = Style(bold=node.kind == "section")
+        if node.rollback:
+            title_style += Style(italic=True)
+        text.append(node.title, title_style)
+        if view.progress is not None and view.progress[1]:
+            done, total = view.progress
+            text.append(f" {done}/{total}", Style(dim=True))
+        checks = self.checks_per_item.get(node.id, 0)
+        if checks:
+            text.append(f" {CHECK_MARK}" + (str(checks) if checks > 1 else ""), Style(color=color or None))
+        if node.actions:
+            text.append(
+                f" {ACTION_MARK}" + (str(len(node.actions)) if len(node.actions) > 1 else ""), Style(dim=True)
+            )
+        return text
+
+    def refresh_labels(
+        self, node_ids: Iterable[str] | None = None, colors: dict[Status, str] | None = None
+    ) -> None:
+        """Redraw the labels of these nodes and their ancestors (all nodes when None)."""
+        if colors is not None:
+            self._colors = colors
+        if node_ids is None:
+            targets: Iterable[str] = list(self._tree_nodes)
+        else:
+            wanted: set[str] = set()
+            for node_id in node_ids:
+                current: str | None = node_id
+                while current is not None and current not in wanted:
+                    wanted.add(current)
+                    current = self.checklist.node(current).parent
+            targets = wanted
+        for node_id in targets:
+            tree_node = self._tree_nodes.get(node_id)
+            if tree_node is not None:
+                tree_node.set_label(self._label(self.checklist.node(node_id)))
+
+    # -- navigation -----------------------------------------------------------------------------
+
+    @property
+    def selected_id(self) -> str | None:
+        node = self.cursor_node
+        return node.data if node is not None else None
+
+    def select_id(self, node_id: str) -> bool:
+        """Move the cursor to a node, expanding its ancestors (e.g. the collapsed rollback procedure)."""
+        tree_node = self._tree_nodes.get(node_id)
+        if tree_node is None:
+            return False
+        parent = tree_node.parent
+        while parent is not None:
+            parent.expand()
+            parent = parent.parent
+        self.move_cursor(tree_node)
+        self.scroll_to_node(tree_node, animate=False)
+        return True
+
+    def expand_id(self, node_id: str) -> None:
+        tree_node = self._tree_nodes.get(node_id)
+        if tree_node is not None:
+            tree_node.expand()
+
+    def action_collapse_or_parent(self) -> None:
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.allow_expand and node.is_expanded:
+            node.collapse()
+        elif node.parent is not None and node.parent is not self.root:
+            self.move_cursor(node.parent)
+
+    def action_expand_node(self) -> None:
+        node = self.cursor_node
+        if node is not None and node.allow_expand:
+            node.expand()
+
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[str]) -> None:
+        event.stop()
+        if event.node.data is not None:
+            self.post_message(self.NodeFocused(self, event.node.data))

@@ -1,0 +1,160 @@
+"""The selected node in full: title, id, description, checks and last outcomes, actions, note, history."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.padding import Padding
+from rich.style import Style
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from deploytui.checks.base import CheckSpec
+from deploytui.core.checklist import Node
+from deploytui.core.redact import Redactor
+from deploytui.core.status import Status
+from deploytui.tui.present import GLYPHS
+
+LEXERS = {"sh": "bash", "shell": "bash", "console": "bash", "": "bash", "py": "python", "yml": "yaml"}
+"""Fence languages mapped to Pygments lexer names (an unlabelled fence is shell: it runs in one)."""
+
+OPEN_ITEMS_SHOWN = 12
+"""Open items listed in a section's detail (failed ones first)."""
+
+
+def _fmt_time(iso: str | None) -> str:
+    """'2026-11-25T09:01:02Z' -> '09:01:02' (the date is in the header's session)."""
+    if not iso:
+        return ""
+    return iso[11:19] if len(iso) >= 19 and iso[10] == "T" else iso
+
+
+def render_detail(
+    node: Node,
+    status: Status,
+    state: Any | None,
+    specs: Sequence[CheckSpec],
+    redactor: Redactor,
+    colors: Mapping[Status, str],
+    *,
+    descriptions: Mapping[str, str] | None = None,
+    progress: tuple[int, int] | None = None,
+    open_items: Sequence[tuple[Node, Status]] = (),
+    syntax_theme: str = "ansi_dark",
+) -> RenderableType:
+    """A Rich renderable for one node; `state` is the session's ItemState (None when never touched)."""
+    r = redactor.redact
+    parts: list[RenderableType] = []
+    head = Text()
+    head.append(GLYPHS[status] + " ", Style(color=colors.get(status), bold=True))
+    head.append(r(node.title), Style(bold=True))
+    parts.append(head)
+    sub = Text(style=Style(dim=True))
+    sub.append(f"{node.id}  ·  line {node.line}  ·  {status.value}")
+    if progress is not None:
+        sub.append(f"  ·  {progress[0]}/{progress[1]} complete")
+    if node.rollback:
+        sub.append("  ·  rollback procedure")
+    parts.append(sub)
+    if state is not None and getattr(state, "by", None) and status is not Status.PENDING:
+        who = Text(f"{status.value} by {state.by} at {_fmt_time(state.at)}", style=Style(dim=True))
+        if getattr(state, "duration_ms", None):
+            who.append(f" in {state.duration_ms} ms")
+        parts.append(who)
+    if node.description.strip():
+        parts.append(Padding(Text(r(node.description.strip())), (1, 0, 0, 0)))
+    if state is not None and getattr(state, "reason", None):
+        parts.append(Padding(Text.assemble(("Reason: ", "bold"), r(state.reason)), (1, 0, 0, 0)))
+    if state is not None and getattr(state, "note", None):
+        parts.append(Padding(Text.assemble(("Note: ", "bold"), r(state.note)), (1, 0, 0, 0)))
+
+    if specs:
+        parts.append(Padding(Text("Checks", style=Style(bold=True, underline=True)), (1, 0, 0, 0)))
+        table = Table.grid(padding=(0, 1))
+        table.add_column(no_wrap=True)
+        table.add_column(ratio=1)
+        results = getattr(state, "checks", {}) if state is not None else {}
+        for spec in specs:
+            result = results.get(spec.key)
+            st = Status(result.status) if result is not None else Status.PENDING
+            label = Text(GLYPHS[st] + " ", Style(color=colors.get(st), bold=True))
+            label.append(spec.label)
+            line = Text()
+            desc = (descriptions or {}).get(spec.key)
+            if desc:
+                line.append(r(desc) + "\n", Style(dim=True))
+            if result is None:
+                line.append("not run yet", Style(dim=True))
+            else:
+                line.append(r(result.reason or st.value))
+                if result.duration_ms:
+                    line.append(f"  {result.duration_ms} ms", Style(dim=True))
+                values = getattr(result, "values", {}) or {}
+                if values:
+                    line.append(
+                        "\n" + "  ".join(f"{k}={r(str(v))}" for k, v in values.items()), Style(dim=True)
+                    )
+            table.add_row(label, line)
+        parts.append(table)
+
+    for action in node.actions:
+        title = Text(f"Action {action.index + 1}", Style(bold=True, underline=True))
+        title.append(f"  ({action.lang or 'shell'}, line {action.line}) — x to run", Style(dim=True))
+        parts.append(Padding(title, (1, 0, 0, 0)))
+        lexer = LEXERS.get(action.lang.lower(), action.lang.lower() or "bash")
+        parts.append(
+            Syntax(
+                r(action.code.rstrip("\n")),
+                lexer,
+                theme=syntax_theme,
+                word_wrap=True,
+                background_color="default",
+            )
+        )
+
+    if open_items:
+        bad_first = sorted(
+            open_items, key=lambda pair: (pair[1] is Status.PENDING, pair[1] is Status.RUNNING)
+        )
+        title = Text(f"Open here ({len(open_items)})", Style(bold=True, underline=True))
+        parts.append(Padding(title, (1, 0, 0, 0)))
+        for leaf, st in bad_first[:OPEN_ITEMS_SHOWN]:
+            line = Text(GLYPHS[st] + " ", Style(color=colors.get(st), bold=True))
+            line.append(r(leaf.title))
+            line.append(f"  {st.value}", Style(dim=True))
+            parts.append(line)
+        if len(open_items) > OPEN_ITEMS_SHOWN:
+            parts.append(
+                Text(
+                    f"… and {len(open_items) - OPEN_ITEMS_SHOWN} more (f jumps to the next)", Style(dim=True)
+                )
+            )
+
+    history = getattr(state, "history", []) if state is not None else []
+    if history:
+        parts.append(Padding(Text("History", style=Style(bold=True, underline=True)), (1, 0, 0, 0)))
+        for change in history[-20:]:
+            line = Text()
+            line.append(f"{_fmt_time(change.at)} ", Style(dim=True))
+            new = Status(change.status)
+            line.append(GLYPHS[new] + " " + new.value, Style(color=colors.get(new)))
+            line.append(f"  {change.by}")
+            if getattr(change, "why", None):
+                line.append(f" — {r(change.why)}", Style(italic=True))
+            parts.append(line)
+    return Group(*parts)
+
+
+class DetailPane(VerticalScroll):
+    """Scrollable detail of the selected node."""
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield Static(id="detail-body")
+
+    def show(self, renderable: RenderableType) -> None:
+        self.query_one("#detail-body", Static).update(renderable)

@@ -1,0 +1,74 @@
+"""The top bar: checklist name, session id, operator, progress and elapsed time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.style import Style
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from deploytui.core.durations import format_duration
+from deploytui.core.status import Status
+from deploytui.tui.present import GLYPHS
+
+
+@dataclass(frozen=True)
+class HeaderInfo:
+    checklist: str
+    session_id: str
+    operator: str
+    done: int
+    total: int
+    failed: int
+    running: int
+    read_only: bool = False
+    finished: bool = False
+
+
+class HeaderBar(Widget):
+    """One line; the right part (progress, elapsed) is kept when the terminal is narrow."""
+
+    info: reactive[HeaderInfo | None] = reactive(None, layout=False)
+    """What the bar shows, set by the screen whenever the session changes."""
+    elapsed: reactive[float] = reactive(0.0)
+    """Seconds since the session started, updated by the screen's clock."""
+
+    def __init__(self, colors: dict[Status, str], *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self.status_palette = colors
+
+    def render(self) -> Text:
+        info = self.info
+        if info is None:
+            return Text("deploytui")
+        right = Text(no_wrap=True)
+        pct = (100 * info.done // info.total) if info.total else 100
+        right.append(f"{info.done}/{info.total} ", Style(bold=True))
+        right.append(f"{pct}%", Style(dim=True))
+        if info.failed:
+            right.append(
+                f"  {GLYPHS[Status.FAILED]} {info.failed} failed",
+                Style(color=self.status_palette.get(Status.FAILED)),
+            )
+        if info.running:
+            right.append(
+                f"  {GLYPHS[Status.RUNNING]} {info.running} running",
+                Style(color=self.status_palette.get(Status.RUNNING)),
+            )
+        right.append("  elapsed ", Style(dim=True))
+        right.append(format_duration(self.elapsed) if self.elapsed >= 1 else "0s")
+        left = Text(no_wrap=True, overflow="ellipsis")
+        left.append(f" {info.checklist}", Style(bold=True))
+        left.append(f"  {info.session_id}", Style(dim=True))
+        left.append(f"  {info.operator}")
+        if info.read_only:
+            left.append("  READ-ONLY", Style(reverse=True, bold=True))
+        if info.finished:
+            left.append("  SIGNED OFF", Style(reverse=True))
+        width = self.size.width
+        room = max(0, width - right.cell_len - 1)
+        left.truncate(room, overflow="ellipsis")
+        left.pad_right(room - left.cell_len)
+        return Text.assemble(left, right, " ")

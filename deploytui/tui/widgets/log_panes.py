@@ -1,0 +1,87 @@
+"""The live log panes: the selected item's latest run, and the activity of the whole session."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Log, TabbedContent, TabPane
+
+RUN_LOG_MAX_LINES = 5_000
+"""Lines kept in the run pane (the full output stays on disk in the run's log file)."""
+
+ACTIVITY_MAX_LINES = 10_000
+"""Lines kept in the activity pane."""
+
+TAIL_BYTES = 512 * 1024
+"""How much of a finished run's log file is read back when its item is selected."""
+
+
+def read_tail(path: Path, max_lines: int = RUN_LOG_MAX_LINES, max_bytes: int = TAIL_BYTES) -> list[str]:
+    """The last lines of a log file without reading a huge file whole."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            start = max(0, size - max_bytes)
+            fh.seek(start)
+            data = fh.read()
+    except OSError as exc:
+        return [f"(log not readable: {exc.strerror or exc})"]
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    if start > 0 and lines:
+        lines = [f"… (earlier output in {path})", *lines[1:]]
+    return lines[-max_lines:]
+
+
+class RunBuffer:
+    """The bounded recent output of one run, kept while the app runs so re-selecting an item is instant."""
+
+    def __init__(self, run_id: str, title: str) -> None:
+        self.run_id = run_id
+        self.title = title
+        self.lines: deque[str] = deque(maxlen=RUN_LOG_MAX_LINES)
+
+
+class LogPanes(Vertical):
+    """Two tabs: `Run` (the selected item's latest run, streaming) and `Activity` (every event)."""
+
+    def compose(self) -> ComposeResult:
+        with TabbedContent(id="log-tabs"):
+            with TabPane("Run", id="tab-run"):
+                yield Log(id="run-log", max_lines=RUN_LOG_MAX_LINES, highlight=False)
+            with TabPane("Activity", id="tab-activity"):
+                yield Log(id="activity-log", max_lines=ACTIVITY_MAX_LINES, highlight=False)
+
+    @property
+    def active(self) -> str:
+        return self.query_one(TabbedContent).active
+
+    @active.setter
+    def active(self, tab_id: str) -> None:
+        self.query_one(TabbedContent).active = tab_id
+
+    @property
+    def run_log(self) -> Log:
+        return self.query_one("#run-log", Log)
+
+    @property
+    def activity_log(self) -> Log:
+        return self.query_one("#activity-log", Log)
+
+    def show_lines(self, lines: list[str]) -> None:
+        """Replace the run pane's content."""
+        log = self.run_log
+        log.clear()
+        if lines:
+            log.write_lines(lines)
+
+    def append_lines(self, lines: list[str]) -> None:
+        if lines:
+            self.run_log.write_lines(lines)
+
+    def activity(self, line: str) -> None:
+        self.activity_log.write_line(line)

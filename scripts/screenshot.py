@@ -1,0 +1,126 @@
+"""Make docs/screenshot.png for the README: the app mid-deployment, some checks passed, one failed.
+
+    .venv/bin/python scripts/screenshot.py [-o docs/screenshot.png] [--size 120x40] [--theme NAME]
+
+Runs the real app (bundled checklist, `command` checks bound in a temp deploytui.toml, a temp
+sessions dir), saves Textual's SVG, removes its @font-face blocks (they load a web font from a CDN),
+points the font at a local monospace one, and converts with `rsvg-convert` (Debian librsvg2-bin).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+LOCAL_FONT = "DejaVu Sans Mono"
+"""Monospace font installed with fontconfig on Debian; its box-drawing and symbol glyphs are complete."""
+
+DEMO_BINDINGS = """
+[defaults]
+timeout = "5s"
+
+[[check]]
+item = "pre-deployment/all-tests-passing"
+kind = "command"
+name = "pytest"
+run = "echo '412 passed in 38.2s'"
+
+[[check]]
+item = "pre-deployment/dependencies-updated"
+kind = "command"
+name = "pip outdated"
+run = "echo 'httpx 0.27.0 -> 0.28.1'; echo 'redis 5.0.1 -> 5.2.0'; exit 1"
+
+[[check]]
+item = "pre-deployment/environment-variables-configured/database-url-set"
+kind = "env"
+names = ["HOME"]
+
+[[check]]
+item = "pre-deployment/environment-variables-configured/redis-url-set"
+kind = "env"
+names = ["PATH"]
+
+[[check]]
+item = "deployment-steps/3-health-checks/api-health-check-passes"
+kind = "command"
+name = "health"
+run = "for i in 1 2 3; do echo \\"GET /api/v1/health -> 200 ($i)\\"; done"
+"""
+
+
+def clean_svg(svg: str) -> str:
+    svg = re.sub(r"@font-face\s*\{[^}]*\}", "", svg)
+    # rsvg-convert drops a text span's leading (non-breaking) spaces unless whitespace is preserved.
+    svg = svg.replace("<svg ", '<svg xml:space="preserve" ', 1)
+    return svg.replace('"Fira Code"', f'"{LOCAL_FONT}"').replace("Fira Code,", f"{LOCAL_FONT},")
+
+
+async def capture(out_svg: Path, size: tuple[int, int], theme: str | None) -> None:
+    from deploytui.core.config import resolve
+    from deploytui.tui.app import make_app
+
+    with tempfile.TemporaryDirectory(prefix="deploytui-shot-") as tmp:
+        os.environ["DEPLOYTUI_CONFIG_DIR"] = str(Path(tmp) / "config")
+        config_path = Path(tmp) / "deploytui.toml"
+        config_path.write_text(DEMO_BINDINGS, encoding="utf-8")
+        checklist, config = resolve(str(config_path), None)
+        app = make_app(
+            checklist,
+            config,
+            Path(tmp) / "sessions",
+            operator="alice",
+            theme=theme,
+            new_session_id="20261125T015800Z-demo",
+            clock=lambda: datetime(2026, 11, 25, 2, 14, 37, tzinfo=UTC),
+        )
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            await pilot.press("R")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("down", "down", "down", "down", "down")
+            await pilot.press("space")
+            await pilot.press("f")
+            await pilot.pause()
+            app.save_screenshot(filename=out_svg.name, path=str(out_svg.parent))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-o", "--output", default=str(ROOT / "docs" / "screenshot.png"))
+    parser.add_argument("--size", default="120x40")
+    parser.add_argument("--theme", default=None)
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    converter = shutil.which("rsvg-convert")
+    if converter is None:
+        print("rsvg-convert not found: apt-get install librsvg2-bin", file=sys.stderr)
+        return 2
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        svg = Path(tmp) / "shot.svg"
+        asyncio.run(capture(svg, (width, height), args.theme))
+        cleaned = Path(tmp) / "clean.svg"
+        cleaned.write_text(clean_svg(svg.read_text(encoding="utf-8")), encoding="utf-8")
+        subprocess.run([converter, "--zoom", "1.5", str(cleaned), "-o", str(out)], check=True)
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
