@@ -111,3 +111,11 @@ def test_prometheus_factory_without_rules_has_no_rule_groups(
     server = prometheus_factory(targets=[], rules=False)
     rules = httpx.get(f"{server.url}/api/v1/rules", timeout=5).json()
     assert rules["data"]["groups"] == []
+
+
+def test_redis_factory_with_tls_serves_rediss_only(redis_factory: Callable[..., RedisServer]) -> None:
+    server = redis_factory(tls=True)
+    assert server.url == f"rediss://127.0.0.1:{server.port}/0"
+    assert redis.Redis.from_url(server.url, ssl_ca_certs=str(server.ca_file)).ping()
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=1, retry=Retry(NoBackoff(), 0)).ping()

@@ -10,7 +10,8 @@ Fixtures (names are a contract other test modules rely on):
 - `redis_server` -> `RedisServer`: `.url` ("redis://127.0.0.1:PORT/0"), `.port`, `.stop()`, `.start()`,
   `.running`. Data is not persisted: a restart empties it. A test that stops it must use
   `redis_restart_guard` (function-scoped), which starts it again afterwards so later tests find it up.
-- `redis_factory(password=None)` -> a fresh `RedisServer` of its own (stopped at session end).
+- `redis_factory(password=None, tls=False)` -> a fresh `RedisServer` of its own (stopped at session
+  end); with `tls` its url is "rediss://..." and `.ca_file` is the self-signed certificate to trust.
 - `prometheus_server` -> `PrometheusServer`: `.url` ("http://127.0.0.1:PORT"), `.port`, `.target` (the
   `MetricsTarget` it scrapes as job "app"), `.add_target(address, job, labels)` (file service discovery,
   picked up within ~1 s), `.query(promql)`, `.wait_for_series(promql)`, `.rules_file`. The fixture returns
@@ -274,18 +275,24 @@ def postgres_server() -> Iterator[PostgresServer]:
 class RedisServer:
     """A redis-server without persistence; `stop()` and `start()` keep the port (data is lost)."""
 
-    def __init__(self, binary: str, password: str | None = None) -> None:
+    def __init__(self, binary: str, password: str | None = None, tls: bool = False) -> None:
         self.binary = binary
         self.password = password
+        self.tls = tls
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="deploytui-redis-"))
         self.log_path = self.dir / "redis.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.ca_file: Path | None = None
+        """With `tls`: the self-signed certificate (for 127.0.0.1) clients must trust."""
+        if tls:
+            self.ca_file, self._key_file = _self_signed_cert(self.dir)
 
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://{auth}127.0.0.1:{self.port}/0"
 
     @property
     def running(self) -> bool:
@@ -304,6 +311,8 @@ class RedisServer:
             password=self.password,
             socket_timeout=5,
             retry=Retry(NoBackoff(), 0),
+            ssl=self.tls,
+            ssl_ca_certs=str(self.ca_file) if self.tls else None,
         )
 
     def start(self) -> None:
@@ -328,6 +337,12 @@ class RedisServer:
         ]
         if self.password:
             args += ["--requirepass", self.password]
+        if self.tls:
+            args[args.index("--port") + 1] = "0"
+            args += [
+                "--tls-port", str(self.port), "--tls-cert-file", str(self.ca_file),
+                "--tls-key-file", str(self._key_file), "--tls-auth-clients", "no",
+            ]  # fmt: skip
         self.proc = subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
@@ -358,6 +373,23 @@ class RedisServer:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def _self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A certificate and key for 127.0.0.1 (subjectAltName IP), made with the openssl CLI."""
+    openssl = require_binary("openssl", "openssl")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    proc = subprocess.run(
+        [
+            openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"openssl could not make a test certificate: {proc.stderr.strip()}")
+    return cert, key
+
+
 def _redis_binary() -> str:
     return require_binary("redis-server", "redis-server")
 
@@ -381,14 +413,17 @@ def redis_restart_guard(redis_server: RedisServer) -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="session")
 def redis_factory() -> Iterator[Callable[..., RedisServer]]:
-    """`redis_factory(password=None)`: a separate Redis of the test's own (stats, auth)."""
+    """`redis_factory(password=None, tls=False)`: a separate Redis of the test's own (stats, auth, TLS).
+
+    With `tls` it listens only for TLS ("rediss://" url) and `.ca_file` is the certificate to trust.
+    """
     started: list[RedisServer] = []
     binary: list[str] = []
 
-    def make(password: str | None = None) -> RedisServer:
+    def make(password: str | None = None, tls: bool = False) -> RedisServer:
         if not binary:
             binary.append(_redis_binary())
-        server = RedisServer(binary[0], password=password)
+        server = RedisServer(binary[0], password=password, tls=tls)
         started.append(server)
         server.start()
         return server
