@@ -80,7 +80,12 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"deploytui {__version__}")
-    _add_source(parser)
+    if with_commands:
+        # An optional positional before the sub-command would take the command word itself
+        # (`deploytui verify R` parsed as source=verify); each sub-command has its own source.
+        parser.add_argument("--config", metavar="F", help="deploytui.toml with variables, secrets and bindings")
+    else:
+        _add_source(parser)
     _add_common(parser)
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--session", metavar="ID", help="open this session")
