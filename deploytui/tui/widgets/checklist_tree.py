@@ -27,10 +27,9 @@ class NodeView:
     """(complete, total) for a section; None for an item."""
 
 
-class ChecklistTree(Tree[str]):
+class ChecklistTree(Tree[str], inherit_bindings=False):
     """Sections and items of a checklist; each tree node's data is the checklist node id."""
 
-    inherit_bindings = False
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "enter",
@@ -70,16 +69,20 @@ class ChecklistTree(Tree[str]):
             return self.tree
 
     def __init__(
-        self, checklist: Checklist, checks_per_item: dict[str, int], *, id: str | None = None  # noqa: A002
+        self,
+        checklist: Checklist,
+        checks_per_item: dict[str, int],
+        *,
+        id: str | None = None,  # noqa: A002
     ) -> None:
         super().__init__(checklist.title or "Checklist", id=id)
         self.checklist = checklist
         self.checks_per_item = checks_per_item
         self.show_root = False
         self.guide_depth = 3
-        self._tree_nodes: dict[str, TreeNode[str]] = {}
-        self._view: Callable[[str], NodeView] = lambda node_id: NodeView(Status.PENDING)
-        self._colors: dict[Status, str] = {}
+        self._nodes_by_id: dict[str, TreeNode[str]] = {}
+        self._node_view: Callable[[str], NodeView] = lambda node_id: NodeView(Status.PENDING)
+        self._status_colors: dict[Status, str] = {}
         self.visible_ids: set[str] | None = None
 
     # -- building -------------------------------------------------------------------------------
@@ -88,18 +91,18 @@ class ChecklistTree(Tree[str]):
         self, view: Callable[[str], NodeView], colors: dict[Status, str], visible: set[str] | None = None
     ) -> None:
         """(Re)build the tree; `visible` limits it to those ids (a filter), ancestors kept."""
-        self._view = view
-        self._colors = colors
+        self._node_view = view
+        self._status_colors = colors
         self.visible_ids = visible
         keep = self.cursor_node.data if self.cursor_node is not None else None
         self.clear()
-        self._tree_nodes.clear()
+        self._nodes_by_id.clear()
         roots = [r for r in self.checklist.roots if r != self.checklist.rollback_id]
         if self.checklist.rollback_id:
             roots.append(self.checklist.rollback_id)  # set apart at the end
         for root_id in roots:
             self._add(self.root, root_id)
-        if keep and keep in self._tree_nodes:
+        if keep and keep in self._nodes_by_id:
             self.select_id(keep)
 
     def _add(self, parent: TreeNode[str], node_id: str) -> None:
@@ -115,13 +118,13 @@ class ChecklistTree(Tree[str]):
                 self._add(tree_node, child)
         else:
             tree_node = parent.add_leaf(label, data=node_id)
-        self._tree_nodes[node_id] = tree_node
+        self._nodes_by_id[node_id] = tree_node
 
     # -- labels ---------------------------------------------------------------------------------
 
     def _label(self, node: Node) -> Text:
-        view = self._view(node.id)
-        color = self._colors.get(view.status, "")
+        view = self._node_view(node.id)
+        color = self._status_colors.get(view.status, "")
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(GLYPHS[view.status] + " ", Style(color=color or None, bold=True))
         if node.id == self.checklist.rollback_id:
@@ -147,9 +150,9 @@ class ChecklistTree(Tree[str]):
     ) -> None:
         """Redraw the labels of these nodes and their ancestors (all nodes when None)."""
         if colors is not None:
-            self._colors = colors
+            self._status_colors = colors
         if node_ids is None:
-            targets: Iterable[str] = list(self._tree_nodes)
+            targets: Iterable[str] = list(self._nodes_by_id)
         else:
             wanted: set[str] = set()
             for node_id in node_ids:
@@ -159,7 +162,7 @@ class ChecklistTree(Tree[str]):
                     current = self.checklist.node(current).parent
             targets = wanted
         for node_id in targets:
-            tree_node = self._tree_nodes.get(node_id)
+            tree_node = self._nodes_by_id.get(node_id)
             if tree_node is not None:
                 tree_node.set_label(self._label(self.checklist.node(node_id)))
 
@@ -172,7 +175,7 @@ class ChecklistTree(Tree[str]):
 
     def select_id(self, node_id: str) -> bool:
         """Move the cursor to a node, expanding its ancestors (e.g. the collapsed rollback procedure)."""
-        tree_node = self._tree_nodes.get(node_id)
+        tree_node = self._nodes_by_id.get(node_id)
         if tree_node is None:
             return False
         parent = tree_node.parent
@@ -184,7 +187,7 @@ class ChecklistTree(Tree[str]):
         return True
 
     def expand_id(self, node_id: str) -> None:
-        tree_node = self._tree_nodes.get(node_id)
+        tree_node = self._nodes_by_id.get(node_id)
         if tree_node is not None:
             tree_node.expand()
 
