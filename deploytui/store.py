@@ -550,8 +550,7 @@ class SessionStore:
                     counts=counts,
                 )
             )
-        # Ids start with their creation time, so they sort like `started` (and a broken one still sorts).
-        infos.sort(key=lambda i: (i.started or i.id, i.id), reverse=True)
+        infos.sort(key=_newest_key, reverse=True)
         return infos
 
     def latest_unfinished(self, checklist: Checklist) -> str | None:
@@ -568,6 +567,15 @@ class SessionStore:
                 if sha == checklist.sha256:
                     return info.id
         return None
+
+
+def _newest_key(info: SessionInfo) -> tuple[str, str]:
+    """Creation time: from the id (ids start with it, and a broken session still has one), else `started`."""
+    try:
+        moment = datetime.strptime(info.id[:16], "%Y%m%dT%H%M%SZ")
+    except ValueError:
+        return info.started[:19], info.id
+    return moment.strftime("%Y-%m-%dT%H:%M:%S"), info.id
 
 
 def _describe(exc: BaseException) -> str:
