@@ -24,6 +24,8 @@ _ANSI_RE = re.compile(
 _CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 """C0 (but TAB and LF), DEL and C1 control characters."""
 
+_CONTROL_BUT_CR_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
 _INVISIBLE_RE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]")
 """Zero-width and bidirectional formatting characters: they can make shown text differ from the text
 (reordered or hidden characters), so untrusted text loses them."""
@@ -72,9 +74,9 @@ def clean(text: str) -> str:
     a CR-redrawn line keeps its final look, backspaces and bells vanish, invisible formatting goes."""
     text = strip_ansi(text).replace("\r\n", "\n")
     text = _LINE_BREAKS_RE.sub("\n", text)
+    text = _CONTROL_BUT_CR_RE.sub("", text)
     if "\r" in text:
         text = "\n".join(_apply_carriage_returns(line) for line in text.split("\n"))
-    text = _CONTROL_RE.sub("", text)
     return _INVISIBLE_RE.sub("", text)
 
 
@@ -147,7 +149,7 @@ def fenced(text: str, info: str = "text", indent: str = "") -> str:
     return "\n".join(lines)
 
 
-_INLINE_SPECIAL_RE = re.compile(r"([\\`*\[\]<>&|~!#])")
+_INLINE_SPECIAL_RE = re.compile(r"([\\`*\[\]<>&|~])")
 _UNDERSCORE_RE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
 
 
