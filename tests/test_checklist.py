@@ -448,3 +448,13 @@ def test_big_checklist_loads_whole_and_deep() -> None:
     assert len(c.actions()) == 500
     assert max(node.depth for node in c.nodes.values()) == 10
     assert all(a.node_id.endswith("-9") for a in c.actions())  # each fence sits under a 10th-level item
+
+
+def test_rollback_and_signoff_headings_match_whole_words() -> None:
+    assert parse_checklist("## Payroll backend\n- [ ] x\n").rollback_id is None
+    nested = parse_checklist("## Deploy\n- [ ] Ship\n### Roll-back steps\n1. Revert\n")
+    assert nested.rollback_id == "deploy/roll-back-steps"
+    assert [n.id for n in nested.items()] == ["deploy/ship"]
+    assert nested.node("deploy/roll-back-steps/revert").rollback
+    assert parse_checklist("## Design offsite\n**Deployed by:** ___\n").signoff_default
+    assert not parse_checklist("## Approvals\n**Deployed by:** ___\n").signoff_default

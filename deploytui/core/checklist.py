@@ -176,8 +176,9 @@ def default_signoff() -> list[SignoffField]:
 
 
 _TASK_RE = re.compile(r"^\[([ xX])\](?:[ \t]+|$)")
-_SIGNOFF_HEADING_RE = re.compile(r"sign[\s_-]*off|approval", re.IGNORECASE)
-_ROLLBACK_HEADING_RE = re.compile(r"roll[\s_-]*back", re.IGNORECASE)
+_SIGNOFF_HEADING_RE = re.compile(r"\bsign[\s_-]*off|\bapprovals?\b", re.IGNORECASE)
+_ROLLBACK_HEADING_RE = re.compile(r"\broll[\s_-]*back", re.IGNORECASE)
+"""Word starts: "Payroll backend" is not a rollback, "Design offsite" is not a sign-off."""
 # `**Label:** rest` / `**Label**: rest` / `__Label:__ rest` on one line of a paragraph's source.
 _BOLD_FIELD_RE = re.compile(
     r"^\s*(?:\*\*|__)\s*(?P<label>[^*_\s][^*_]*?)\s*(?::\s*(?:\*\*|__)|(?:\*\*|__)\s*:)\s*(?P<rest>.*)$"
@@ -407,9 +408,12 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
-def parse_checklist(text: str, path: Path | None = None, *, sha256: str | None = None) -> Checklist:
+def parse_checklist(text: str, path: str | Path | None = None, *, sha256: str | None = None) -> Checklist:
     """Build the checklist tree from Markdown text. Never raises for any text, except DeployError for
-    nesting deeper than markdown.MAX_NESTING (which the parser would otherwise truncate)."""
+    nesting deeper than markdown.MAX_NESTING (which the parser would otherwise truncate).
+
+    `sha256` is the digest of the file's bytes when the caller read a file (see load_checklist)."""
+    path = Path(path) if path is not None else None
     if text.startswith("\ufeff"):
         text = text[1:]
     doc = parse_markdown(text, path)
