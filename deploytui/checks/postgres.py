@@ -86,7 +86,7 @@ class Kind(CheckKind):
         def emit(line: str) -> None:
             ctx.emit(mask(line))
 
-        target = _target(url)
+        target = target_of(url)
         query = ctx.param(spec, "query")
         head = ctx.param(spec, "alembic_head")
         expect = ctx.substitute(dict(spec.expect))
@@ -137,7 +137,8 @@ class Kind(CheckKind):
             )
         except psycopg.OperationalError as exc:
             if conn is None:
-                return Outcome(Status.FAILED, _connect_reason(exc, target, url, ctx.timeout), dict(values))
+                reason = connect_failure_reason(str(exc), target, url, ctx.timeout)
+                return Outcome(Status.FAILED, reason, dict(values))
             return Outcome(Status.FAILED, f"{phase} failed: {_server_message(exc)}", dict(values))
         except psycopg.Error as exc:
             state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
@@ -238,9 +239,12 @@ async def _check_alembic(
     return f"database at Alembic revision {', '.join(revisions)}, expected head {head}"
 
 
-def _connect_reason(exc: Exception, target: str, url: str, timeout: float) -> str:
-    """One line naming why the connection failed: refused, auth, no database, timeout, TLS."""
-    message = _server_message(exc)
+def connect_failure_reason(error: str, target: str, url: str, timeout: float) -> str:
+    """One line naming why libpq could not connect: refused, auth, no database, timeout, TLS.
+
+    `error` is libpq's text, from psycopg or from a client program (pg_dump) alike.
+    """
+    message = libpq_message(error)
     lower = message.lower()
     user = _url_part(url, "user")
     if "password authentication failed" in lower or "no password supplied" in lower:
@@ -263,20 +267,23 @@ def _connect_reason(exc: Exception, target: str, url: str, timeout: float) -> st
 
 
 def _server_message(exc: Exception) -> str:
-    """The useful part of a psycopg error: libpq's "connection failed: ... failed:" prefix and
-    "FATAL:" removed, first line only."""
-    text = str(exc).strip()
-    for marker in (" failed: ", "connection failed: "):
-        if text.startswith("connection failed") and marker in text:
-            text = text.rsplit(marker, 1)[1]
-    text = text.splitlines()[0] if text else type(exc).__name__
-    for prefix in ("FATAL:", "ERROR:"):
+    return libpq_message(str(exc)) or type(exc).__name__
+
+
+def libpq_message(error: str) -> str:
+    """The useful part of a libpq error: the "connection to server at ... failed:" prefix (psycopg's
+    "connection failed:", pg_dump's "pg_dump: error:") and "FATAL:" removed, first line only."""
+    text = error.strip()
+    if "connection to server" in text and " failed: " in text:
+        text = text.split("connection to server", 1)[1].split(" failed: ", 1)[1]
+    text = text.splitlines()[0].strip() if text else ""
+    for prefix in ("pg_dump: error:", "pg_restore: error:", "FATAL:", "ERROR:"):
         if text.startswith(prefix):
-            text = text[len(prefix) :]
+            text = text[len(prefix) :].strip()
     return one_line(text, 200)
 
 
-def _target(url: str) -> str:
+def target_of(url: str) -> str:
     """host:port/dbname for reasons (never the user's password)."""
     host = _url_part(url, "host") or "localhost"
     port = _url_part(url, "port") or "5432"
