@@ -118,3 +118,10 @@ def test_any_bytes_load_or_give_a_one_line_error_naming_the_file(data: bytes) ->
         except DeployError as exc:
             assert exc.path == str(path)
             assert "\n" not in str(exc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("-*+ [x]\n`~#>1.|_:\t\r\\<a")), max_size=300))
+def test_dense_markdown_punctuation_loads(text: str) -> None:
+    """Markers, fences, quotes and tables packed densely: the shapes most likely to confuse attachment."""
+    check_invariants(text)
