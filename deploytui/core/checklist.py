@@ -312,9 +312,8 @@ def _signoff_fields(
 class _Builder:
     """Second pass: walk the token stream once and build nodes (linear in the number of tokens)."""
 
-    def __init__(self, doc: MarkdownDoc, title: str) -> None:
+    def __init__(self, doc: MarkdownDoc) -> None:
         self.doc = doc
-        self.title = title
         self.nodes: dict[str, Node] = {}
         self.roots: list[str] = []
         self.used: dict[str | None, set[str]] = {}
@@ -427,7 +426,7 @@ def parse_checklist(text: str, path: str | Path | None = None, *, sha256: str | 
         title = path.stem if path is not None else "Checklist"
     signoff = _signoff_fields(doc, segs, title_start)
 
-    b = _Builder(doc, title)
+    b = _Builder(doc)
     lines = doc.lines
     section: Node | None = None
     """The heading node whose own content we are in (None: before any section)."""
@@ -439,12 +438,12 @@ def parse_checklist(text: str, path: str | Path | None = None, *, sha256: str | 
     ordered_stack: list[bool] = []
     recent: list[tuple[int, Node]] = []
     """Items of the current section by marker indentation, increasing: where a loose fence goes."""
-    ordered_items = True
+    ordered_items = not segs[0].has_task
     """Whether ordered-list entries make items in the current segment (it has no task items)."""
     skipping = False
+    """Inside the sign-off region: its content is the form, not nodes."""
     n = len(tokens)
     i = 0
-    ordered_items = not segs[0].has_task
     while i < n:
         tok = tokens[i]
         kind = tok.type
