@@ -199,6 +199,8 @@ def render_session(
         redactor = redactor or source.redactor
     else:
         store, session_id = resolve_session(source, sessions_dir)
+        if not store.exists(session_id):
+            raise DeployError(f"no session {session_id} in {store.dir}")
         session = store.load(session_id)
         session_dir = store.session_dir(session_id)
     note = ""
