@@ -52,7 +52,9 @@ def test_postgres_create_database_gives_a_fresh_database(postgres_server: Postgr
     assert rows == [(0,)]
 
 
-def test_postgres_stop_and_start_keep_port_and_data(postgres_server: PostgresServer) -> None:
+def test_postgres_stop_and_start_keep_port_and_data(
+    postgres_server: PostgresServer, postgres_restart_guard: PostgresServer
+) -> None:
     postgres_server.execute("CREATE TABLE IF NOT EXISTS survives_restart (x int)")
     postgres_server.stop()
     with pytest.raises(psycopg.OperationalError):

@@ -6,16 +6,17 @@ Fixtures (names are a contract other test modules rely on):
   for the superuser), `.port`, `.dsn`, `.bin_dir`, `.stop()`, `.start()`, `.create_database(name)` -> url,
   `.url_for(database, user, password)`, `.execute(sql, database=...)`. A login role `APP_USER` with password
   `APP_PASSWORD` exists and must authenticate with that password over TCP (scram-sha-256), so auth
-  failures are real.
+  failures are real. A test that stops it uses `postgres_restart_guard` (restarts it afterwards; data kept).
 - `redis_server` -> `RedisServer`: `.url` ("redis://127.0.0.1:PORT/0"), `.port`, `.stop()`, `.start()`,
   `.running`. Data is not persisted: a restart empties it. A test that stops it must use
   `redis_restart_guard` (function-scoped), which starts it again afterwards so later tests find it up.
 - `redis_factory(password=None, tls=False)` -> a fresh `RedisServer` of its own (stopped at session
   end); with `tls` its url is "rediss://..." and `.ca_file` is the self-signed certificate to trust.
 - `prometheus_server` -> `PrometheusServer`: `.url` ("http://127.0.0.1:PORT"), `.port`, `.target` (the
-  `MetricsTarget` it scrapes as job "app"), `.add_target(address, job, labels)` (file service discovery,
-  picked up within ~1 s), `.query(promql)`, `.wait_for_series(promql)`, `.rules_file`. The fixture returns
-  only once the first sample of `up{job="app"}` is queryable, and /api/v1/rules holds one alerting rule.
+  `MetricsTarget` it scrapes as job "app"), `.add_target(address, job, labels)` (file service discovery;
+  Prometheus 2.42 applies new targets every 5 s, so a first sample takes ~5-6 s), `.query(promql)`,
+  `.wait_for_series(promql)`, `.rules_file`. The fixture returns only once the first sample of
+  `up{job="app"}` is queryable, and /api/v1/rules holds one alerting rule.
 - `prometheus_factory(targets=None, rules=True)` -> another `PrometheusServer` (its own metrics target
   when `targets` is None). Returned as soon as it is ready; call `.wait_for_series(...)` for samples.
 - `metrics_target` -> the `MetricsTarget` of `prometheus_server` (a loopback /metrics endpoint whose
@@ -266,6 +267,13 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture
+def postgres_restart_guard(postgres_server: PostgresServer) -> Iterator[PostgresServer]:
+    """For a test that stops `postgres_server`: it is running again (data kept) when the test ends."""
+    yield postgres_server
+    postgres_server.start()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -618,7 +626,7 @@ class PrometheusServer:
         return found[-1]
 
     def add_target(self, address: str, job: str, labels: dict[str, str] | None = None) -> None:
-        """Scrape `address` (host:port serving /metrics) as `job`; effective within ~1-2 s."""
+        """Scrape `address` (host:port serving /metrics) as `job`; first sample after ~5-6 s."""
         self._extra += 1
         group = [{"targets": [address], "labels": {"job": job, **(labels or {})}}]
         tmp = self.sd_dir / f".{self._extra}.tmp"
