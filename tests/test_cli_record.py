@@ -172,3 +172,21 @@ def test_export_and_verify_never_import_textual(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr
+
+
+def test_unsigned_export_signed_later_by_both_roles(tmp_path: Path, capsys: CapSys) -> None:
+    """Export now, sign later: `sign --role deployer` then `--role reviewer` give the same record as
+    exporting with --sign (one body, one trailer per role)."""
+    built = build_session(tmp_path)
+    alice, bob = make_key(tmp_path, "alice", "ecdsa"), make_key(tmp_path, "bob", "ed25519")
+    allowed = allowed_signers(tmp_path / "allowed", [("alice", alice.with_suffix(".pub")),
+                                                     ("bob", bob.with_suffix(".pub"))])
+    record = tmp_path / "record.md"
+    assert export(capsys, built, "-o", str(record))[0] == 0
+    body = record.read_text()
+    assert run_cli(capsys, "sign", str(record), "--key", str(alice))[0] == 0  # role defaults to deployer
+    assert run_cli(capsys, "sign", str(record), "--key", str(bob), "--role", "reviewer")[0] == 0
+    parsed = parse_record(record.read_text())
+    assert parsed.body == body and [t.role for t in parsed.trailers] == ["deployer", "reviewer"]
+    code, out, _ = run_cli(capsys, "verify", str(record), "--allowed-signers", str(allowed))
+    assert code == 0, out

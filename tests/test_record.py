@@ -283,11 +283,12 @@ def test_add_signature_refuses_a_second_signature_of_a_role() -> None:
 
 
 def test_data_block_round_trips_and_cannot_close_its_fence() -> None:
-    data = RecordData("s-1", "ab" * 32, {"deployer": "Ann `x`", "reviewer": ""}, "cd" * 32, 7,
-                      {"logs/a```.log": "ef" * 32})
+    data = RecordData("s-1", "ab" * 32, {"deployer": "Ann `x` Łukasz", "reviewer": ""}, "cd" * 32, 7,
+                      {"logs/a```.log": "ef" * 32, "logs/odd\x85\x9b\u2028\x1b.log": "01" * 32})
     body = canonicalise("# R\n\n" + render_data_block(data))
     assert "```" not in body.split("```json\n", 1)[1].rsplit("\n```", 1)[0]
     assert parse_record_data(body) == data
+    assert "Łukasz" in body  # readable, not \u-escaped
     with pytest.raises(RecordFormatError, match="data block"):
         parse_record_data("# R\n")
 

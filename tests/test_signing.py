@@ -192,3 +192,45 @@ def test_discover_merges_agent_and_files(tmp_path: Path, agent: dict[str, str]) 
     assert len(keys) == 2
     assert keys[0].source == "agent" and keys[0].path == key.with_suffix(".pub")
     assert keys[1].source == "file"
+
+
+def test_interactive_signing_asks_the_terminal_for_the_passphrase(tmp_path: Path) -> None:
+    """With a terminal, ssh-keygen prompts on it (nothing captured) and signs once the passphrase is typed."""
+    import fcntl
+    import pty
+    import select
+    import sys
+    import termios
+
+    key = make_key(tmp_path, "locked", "ed25519", passphrase="typed at 2am")
+    out = tmp_path / "sig"
+    code = (
+        "import sys; from pathlib import Path; from deploytui import signing;"
+        f"Path({str(out)!r}).write_text(signing.sign(b'body', {str(key)!r}))"
+    )
+    master, slave = pty.openpty()
+
+    def controlling_tty() -> None:
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=slave, stdout=slave, stderr=slave,
+                            preexec_fn=controlling_tty, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    os.close(slave)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 20
+        while b"passphrase" not in seen.lower():
+            assert time.monotonic() < deadline, f"no passphrase prompt; saw {seen!r}"
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                seen += os.read(master, 1024)
+        os.write(master, b"typed at 2am\n")
+        assert proc.wait(20) == 0, seen
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    allowed = allowed_signers(tmp_path / "allowed", [("alice", key.with_suffix(".pub"))])
+    assert signing.verify(b"body", out.read_text(), allowed, "alice").good

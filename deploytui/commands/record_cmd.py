@@ -11,6 +11,7 @@ They read the session dir (logs, event chain) and call ssh-keygen; the rendering
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import os
 import sys
@@ -195,7 +196,11 @@ def render_session(
     """The record body of a session (a LiveSession, an id in `sessions_dir`, a <id>.toml path or a
     session directory), and the session it was rendered from."""
     if isinstance(source, LiveSession):
-        session, session_dir = source.session, source.dir
+        # A snapshot taken under the session's lock: engine workers may apply changes meanwhile, and
+        # the (slow) log hashing below must not hold the lock.
+        with source._mutex:
+            session = copy.deepcopy(source.session)
+        session_dir = source.dir
         redactor = redactor or source.redactor
     else:
         store, session_id = resolve_session(source, sessions_dir)

@@ -62,6 +62,7 @@ NAMESPACE = "deploytui-record"
 _MARKER_RE = re.compile(r"^<!-- deploytui-signature v(\d+) role=([a-z]+) -->$")
 _BASE64_LINE_RE = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 _CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_JSON_ESCAPE_RE = re.compile("[`\x7f-\x9f\u2028\u2029]")
 DATA_FENCE_OPEN = "```json"
 DATA_HEADING = "## Record data"
 
@@ -253,7 +254,9 @@ class RecordData:
             "logs": dict(sorted(self.logs.items())),
         }
         # Backticks only occur inside JSON strings: as \u0060 they cannot close the fence around the block.
-        return json.dumps(data, indent=2, ensure_ascii=False).replace("`", "\\u0060")
+        # DEL, C1 controls and Unicode line separators are escaped too, so canonicalisation never alters it.
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+        return _JSON_ESCAPE_RE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
 
 
 def render_data_block(data: RecordData) -> str:
