@@ -111,7 +111,8 @@ def agent_keys(env: dict[str, str] | None = None) -> list[SigningKey]:
 
 
 def file_keys(ssh_dir: Path | None = None) -> list[SigningKey]:
-    """Public keys in ~/.ssh/*.pub whose private half sits beside them or that the agent may hold."""
+    """Public keys in ~/.ssh/*.pub (or `ssh_dir`): signable when the private key sits beside the .pub or
+    the agent holds it (ssh-keygen tries both). Certificates are left out."""
     directory = ssh_dir if ssh_dir is not None else Path.home() / ".ssh"
     keys = []
     try:
