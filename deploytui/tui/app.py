@@ -61,6 +61,7 @@ class DeployApp(App[int]):
         clock: Callable[[], datetime] = _utc_now,
         new_session_id: str | None = None,
         extra_theme_dirs: list[Path] | None = None,
+        ssh_dir: Path | None = None,
     ) -> None:
         super().__init__()
         self.checklist = checklist
@@ -74,6 +75,8 @@ class DeployApp(App[int]):
         self.clock = clock
         self.new_session_id = new_session_id
         self.extra_theme_dirs = extra_theme_dirs or []
+        self.ssh_dir = ssh_dir
+        """Where the sign-off screen looks for *.pub keys (default ~/.ssh)."""
         from deploytui.store import current_user
 
         self.operator = operator or current_user()

@@ -770,8 +770,9 @@ class MainScreen(Screen[None]):
         self.app.push_screen(SignoffScreen(), self._signoff_done)
 
     def _signoff_done(self, result: str | None) -> None:
-        self._redraw(list(self.deploy_app.checklist.nodes)[:0])
         self.query_one(ChecklistTree).refresh_labels()
+        self._refresh_header()
+        self._show_selected()
         self.refresh_bindings()
         if result == "rollback":
             self.open_rollback()

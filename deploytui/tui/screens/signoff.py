@@ -1,0 +1,326 @@
+"""Sign-off: the checklist's form, what is still open or failed (acknowledged before finishing), export
+and signing of the record. Rollback opens the rollback procedure in the tree instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult, SuspendNotSupported
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Footer,
+    Input,
+    Label,
+    RadioButton,
+    RadioSet,
+    Select,
+    Static,
+    TextArea,
+)
+
+from deploytui.core.checklist import SignoffField
+from deploytui.core.errors import DeployError
+from deploytui.core.session import Finish, SignOff
+from deploytui.core.status import BAD, Status
+from deploytui.tui.present import GLYPHS
+from deploytui.tui.themes import status_colors
+
+if TYPE_CHECKING:
+    from deploytui.signing import SigningKey
+    from deploytui.tui.app import DeployApp
+
+OPEN_LISTED = 15
+"""Open items listed by name on the sign-off screen (the rest are counted)."""
+
+NO_KEY = "__none__"
+
+
+def _is_rollback(value: str) -> bool:
+    return "rollback" in value.lower()
+
+
+class SignoffScreen(Screen[str | None]):
+    """Dismisses with "rollback" (open the rollback procedure), "exported", or None (back)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "escape", "back", "Back", id="signoff.back", tooltip="Back to the checklist (the form is kept)"
+        ),
+        Binding(
+            "ctrl+s", "save", "Save", id="signoff.save", tooltip="Save the sign-off fields without finishing"
+        ),
+        Binding(
+            "ctrl+e",
+            "export",
+            "Finish & export",
+            id="signoff.export",
+            tooltip="Finish the session and write the record (signed when a key is chosen)",
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="signoff")
+        self.keys: list[SigningKey] = []
+
+    @property
+    def deploy_app(self) -> DeployApp:
+        return self.app  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------------------ form
+
+    def _open_items(self) -> list[tuple[str, str, Status]]:
+        app = self.deploy_app
+        rows = []
+        for node in app.checklist.items():
+            if node.children:
+                continue
+            status = app.live.session.status_of(node.id, app.checklist)
+            if not status.is_complete:
+                rows.append((node.id, node.title, status))
+        rows.sort(key=lambda r: (r[2] not in BAD, r[2] is Status.PENDING))
+        return rows
+
+    def _prefill(self, f: SignoffField) -> str:
+        app = self.deploy_app
+        saved = app.live.session.signoff.get(f.key)
+        if saved:
+            return saved
+        now = app.clock()
+        if f.kind == "date":
+            return now.strftime("%Y-%m-%d")
+        if f.kind == "time":
+            return now.strftime("%H:%M %Z") if now.tzinfo else now.strftime("%H:%M")
+        if f.role == "deployer":
+            return app.operator
+        return ""
+
+    def compose(self) -> ComposeResult:
+        app = self.deploy_app
+        session = app.live.session
+        title = Text()
+        title.append(" Sign-off ", Style(bold=True, reverse=True))
+        title.append(f"  {app.checklist.title}  ", Style(bold=True))
+        title.append(session.id, Style(dim=True))
+        yield Static(title, id="signoff-title")
+        with VerticalScroll(id="signoff-body"):
+            open_items = self._open_items()
+            if open_items:
+                yield Static(self._open_summary(open_items), id="signoff-open")
+                bad = sum(1 for _i, _t, s in open_items if s in BAD)
+                yield Checkbox(
+                    f"I have reviewed the {len(open_items)} open item(s)"
+                    + (f", {bad} of them failed," if bad else "")
+                    + " and sign off with them recorded as they are",
+                    id="ack",
+                )
+            else:
+                yield Static(Text("✔ Every item is complete.", Style(bold=True)), id="signoff-open")
+            for f in app.checklist.signoff:
+                yield Label(f.label, classes="field-label")
+                value = self._prefill(f)
+                if f.kind == "choice":
+                    with RadioSet(id=f"field-{f.key}"):
+                        for choice in f.choices:
+                            yield RadioButton(choice, value=choice == value)
+                elif f.kind == "multiline":
+                    yield TextArea(value, id=f"field-{f.key}", soft_wrap=True, show_line_numbers=False)
+                else:
+                    yield Input(value, id=f"field-{f.key}", placeholder=f.label)
+            yield Label("Record file", classes="field-label")
+            yield Input(str(Path.cwd() / f"{session.id}.record.md"), id="record-path")
+            yield Label("Sign as deployer with", classes="field-label")
+            yield Select([("Don't sign", NO_KEY)], value=NO_KEY, allow_blank=False, id="key-select")
+            yield Input(
+                placeholder="…or a key file (private key, or a .pub held by ssh-agent)", id="key-path"
+            )
+        yield Static("", id="signoff-error", classes="dialog-error")
+        with Horizontal(id="signoff-buttons"):
+            yield Button("Back", id="back")
+            yield Button("Save", id="save")
+            yield Button("Rollback procedure", id="rollback", variant="warning")
+            yield Button("Finish & export", id="export", variant="primary")
+        yield Footer()
+
+    def _open_summary(self, rows: list[tuple[str, str, Status]]) -> Text:
+        colors = status_colors(self.app.current_theme)
+        text = Text()
+        bad = sum(1 for _i, _t, s in rows if s in BAD)
+        text.append(f"Still open: {len(rows)}", Style(bold=True))
+        if bad:
+            text.append(
+                f"  ({bad} failed, errored or interrupted)", Style(color=colors[Status.FAILED], bold=True)
+            )
+        for _node_id, title, status in rows[:OPEN_LISTED]:
+            text.append("\n")
+            text.append(f"{GLYPHS[status]} ", Style(color=colors[status], bold=True))
+            text.append(self.deploy_app.redactor.redact(title))
+            text.append(f"  {status.value}", Style(dim=True))
+        if len(rows) > OPEN_LISTED:
+            text.append(f"\n… and {len(rows) - OPEN_LISTED} more", Style(dim=True))
+        return text
+
+    def on_mount(self) -> None:
+        self._update_rollback_button()
+        if self.deploy_app.read_only or self.deploy_app.live.session.finished:
+            for button in self.query(Button):
+                if button.id not in ("back", "rollback"):
+                    button.disabled = True
+        self._find_keys()
+
+    @work(thread=True, exclusive=True, group="signoff-keys", exit_on_error=False)
+    def _find_keys(self) -> None:
+        """ssh-add -L and ~/.ssh/*.pub, off the event loop (the agent may be slow to answer)."""
+        from deploytui import signing
+
+        keys = signing.discover_keys(ssh_dir=self.deploy_app.ssh_dir)
+        self.app.call_from_thread(self._keys_found, keys)
+
+    def _keys_found(self, keys: list[SigningKey]) -> None:
+        self.keys = keys
+        options: list[tuple[str, str]] = [("Don't sign", NO_KEY)]
+        options += [(key.label, str(i)) for i, key in enumerate(keys)]
+        self.query_one("#key-select", Select).set_options(options)
+
+    # ------------------------------------------------------------------------------ values
+
+    def values(self) -> dict[str, str]:
+        fields: dict[str, str] = {}
+        for f in self.deploy_app.checklist.signoff:
+            widget = self.query_one(f"#field-{f.key}")
+            if isinstance(widget, RadioSet):
+                pressed = widget.pressed_button
+                fields[f.key] = str(pressed.label) if pressed is not None else ""
+            elif isinstance(widget, TextArea):
+                fields[f.key] = widget.text.strip()
+            elif isinstance(widget, Input):
+                fields[f.key] = widget.value.strip()
+        return fields
+
+    def _result(self, fields: dict[str, str]) -> str:
+        for f in self.deploy_app.checklist.signoff:
+            if f.kind == "choice" and fields.get(f.key):
+                return fields[f.key]
+        return ""
+
+    def _update_rollback_button(self) -> None:
+        result = self._result(self.values())
+        self.query_one("#rollback", Button).display = _is_rollback(result) and bool(
+            self.deploy_app.checklist.rollback_id
+        )
+
+    @on(RadioSet.Changed)
+    def _result_changed(self) -> None:
+        self._update_rollback_button()
+
+    def _error(self, message: str) -> None:
+        """Shown just above the buttons (a toast would cover them)."""
+        self.query_one("#signoff-error", Static).update(message)
+        if message:
+            self.app.bell()
+
+    def _save(self) -> dict[str, str] | None:
+        app = self.deploy_app
+        fields = self.values()
+        try:
+            app.live.apply(SignOff(fields, app.operator))
+        except DeployError as exc:
+            self._error(str(exc))
+            return None
+        return fields
+
+    # ------------------------------------------------------------------------------ buttons
+
+    @on(Button.Pressed, "#back")
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        if self._save() is not None:
+            self._error("")
+            self.notify("Sign-off saved.")
+
+    @on(Button.Pressed, "#rollback")
+    def _rollback(self) -> None:
+        if self.deploy_app.live.session.finished or self._save() is not None:
+            self.dismiss("rollback")
+
+    @on(Button.Pressed, "#export")
+    def action_export(self) -> None:
+        app = self.deploy_app
+        if app.read_only:
+            return
+        fields = self.values()
+        ack = self.query("#ack")
+        if ack and not self.query_one("#ack", Checkbox).value:
+            self._error("Acknowledge the open items first (the checkbox above the form).")
+            return
+        result = self._result(fields)
+        if not result:
+            self._error("Choose a result.")
+            return
+        deployer = next((f for f in app.checklist.signoff if f.role == "deployer"), None)
+        if deployer is not None and not fields.get(deployer.key):
+            self._error(f"{deployer.label} is empty.")
+            return
+        if not app.live.session.finished:
+            if self._save() is None:
+                return
+            try:
+                app.live.apply(Finish(result.lower(), app.operator))
+            except DeployError as exc:
+                self._error(str(exc))
+                return
+        self._export()
+
+    def _signing_key(self) -> str | SigningKey | None:
+        typed = self.query_one("#key-path", Input).value.strip()
+        if typed:
+            return str(Path(typed).expanduser())
+        chosen = self.query_one("#key-select", Select).value
+        if chosen in (NO_KEY, Select.BLANK, None):
+            return None
+        return self.keys[int(str(chosen))]
+
+    def _export(self) -> None:
+        from deploytui.commands.record_cmd import write_record
+
+        app = self.deploy_app
+        target = Path(
+            self.query_one("#record-path", Input).value.strip() or f"{app.live.session.id}.record.md"
+        )
+        key = self._signing_key()
+        try:
+            if key is None:
+                path = write_record(app.live, target, checklist=app.checklist, redactor=app.redactor)
+            else:
+                path = self._signed(target, key)
+        except DeployError as exc:
+            self._error(str(exc))
+            return
+        signed = " and signed" if key is not None else ""
+        self.notify(f"Record written{signed}: {path}", title="Exported", timeout=15)
+        self.dismiss("exported")
+
+    def _signed(self, target: Path, key: Any) -> Path:
+        """Sign with the terminal handed to ssh-keygen (passphrase, FIDO touch); headless: no prompts."""
+        from deploytui.commands.record_cmd import write_record
+
+        app = self.deploy_app
+        try:
+            with app.suspend():
+                return write_record(
+                    app.live, target, key, checklist=app.checklist, redactor=app.redactor, interactive=True
+                )
+        except SuspendNotSupported:
+            return write_record(
+                app.live, target, key, checklist=app.checklist, redactor=app.redactor, interactive=False
+            )
