@@ -115,7 +115,9 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--operator", metavar="NAME", help="who is running the deployment (default: $USER)")
     parser.add_argument("--theme", metavar="NAME", help="colour theme (built-in or from themes/)")
     parser.add_argument(
-        "--read-only", action="store_true", help="open a session held by someone else read-only and follow it live"
+        "--read-only",
+        action="store_true",
+        help="open a session held by someone else read-only and follow it live",
     )
 
     parser.set_defaults(command=None)
