@@ -329,7 +329,9 @@ class DockerEngine:
     def run_healthcheck(self, name: str) -> str:
         """Run the container's health check once (no systemd timer does it here); its new health status."""
         self.podman("healthcheck", "run", name, check=False)
-        return self.podman("inspect", name, "--format", "{{.State.Health.Status}}").stdout.strip()
+        return self.podman(
+            "container", "inspect", name, "--format", "{{.State.Health.Status}}"
+        ).stdout.strip()
 
     def remove(self, name: str) -> None:
         self.podman("rm", "--force", "--time", "0", "--ignore", name, check=False)
