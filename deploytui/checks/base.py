@@ -254,3 +254,13 @@ def url_masker(url: str, redactor: Redactor) -> Callable[[str], str]:
     except ValueError:
         pass
     return lambda text: redactor.redact(own.redact(text))
+
+
+async def import_client(*modules: str) -> None:
+    """Import client libraries in a worker thread: qdrant_client takes ~1 s and google.genai ~0.6 s to
+    import, and an import on the event loop would freeze the TUI (and every other running check) that long.
+    """
+    import asyncio
+
+    for module in modules:
+        await asyncio.to_thread(importlib.import_module, module)
