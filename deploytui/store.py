@@ -452,9 +452,17 @@ class SessionStore:
         return self._load(validate_session_id(session_id), allow_partial_tail=True)[0]
 
     def _load(self, session_id: str, *, allow_partial_tail: bool) -> tuple[Session, EventLog, int]:
+        """(state, log, how many events the session file had not caught up with).
+
+        The log is the truth: the state is rebuilt by replaying every event (which also restores each
+        item's history). The session file is a checkpoint that must agree with the log where it says it
+        stands (`seq`, `head`, and every field): a cut log, an edited event or a hand-edited session file
+        is refused, naming the file and line, rather than silently believed.
+        """
         toml_path = self.toml_path(session_id)
         events_path = self.session_dir(session_id) / EVENTS_FILE
-        session: Session | None = None
+        snapshot: Session | None = None
+        text: str | None = None
         # The TOML first, then the log: the writer appends before it saves, so the log is never behind.
         try:
             text = toml_path.read_text(encoding="utf-8")
@@ -470,40 +478,45 @@ class SessionStore:
                     f"corrupt session file: {exc}", path=toml_path, line=_toml_error_line(exc)
                 ) from None
             try:
-                session = Session.from_dict(data)
+                snapshot = Session.from_dict(data)
             except (KeyError, ValueError, TypeError, AttributeError) as exc:
                 raise DeployError(f"malformed session file: {_describe(exc)}", path=toml_path) from None
-            if session.id != session_id:
-                raise DeployError(f"session file holds id {session.id!r}, not {session_id!r}", path=toml_path)
+            if snapshot.id != session_id:
+                raise DeployError(
+                    f"session file holds id {snapshot.id!r}, not {session_id!r}", path=toml_path
+                )
         log = read_events(events_path, allow_partial_tail=allow_partial_tail)
-        if session is None:
-            session = Session()
-            start = 0
-        else:
-            start = session.seq
-            if start > log.count:
-                raise DeployError(
-                    f"the session file reflects {start} events but the log has {log.count}: the log was cut",
-                    path=events_path,
-                    line=log.count or None,
-                )
-            if start and session.head and log.hashes[start - 1] != session.head:
-                raise DeployError(
-                    f"event {start} differs from the one the session file recorded: the log was altered",
-                    path=events_path,
-                    line=start,
-                )
-        for number in range(start, log.count):
-            try:
-                session.apply_event(log.events[number])
-            except (KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
-                raise DeployError(
-                    f"event cannot be replayed: {_describe(exc)}", path=events_path, line=number + 1
-                ) from None
         if log.count == 0:
             raise DeployError("the event log is empty", path=events_path)
+        checkpoint = 0
+        if snapshot is not None:
+            checkpoint = snapshot.seq
+            if checkpoint > log.count:
+                raise DeployError(
+                    f"the session file reflects {checkpoint} events but the log has {log.count}:"
+                    " the log was cut",
+                    path=events_path,
+                    line=log.count,
+                )
+            if checkpoint == 0 or log.hashes[checkpoint - 1] != snapshot.head:
+                raise DeployError(
+                    f"event {checkpoint} differs from the one the session file recorded: the log was altered",
+                    path=events_path,
+                    line=checkpoint or None,
+                )
+        session = Session()
+        for number, event in enumerate(log.events, start=1):
+            try:
+                session.apply_event(event)
+            except (KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
+                raise DeployError(
+                    f"event cannot be replayed: {_describe(exc)}", path=events_path, line=number
+                ) from None
+            if snapshot is not None and number == checkpoint:
+                session.head = log.hashes[number - 1]
+                _check_agrees(snapshot, session, toml_path, text or "")
         session.head = log.head
-        return session, log, log.count - start
+        return session, log, log.count - checkpoint
 
     # ------------------------------------------------------------- queries
 
@@ -576,6 +589,45 @@ def _newest_key(info: SessionInfo) -> tuple[str, str]:
     except ValueError:
         return info.started[:19], info.id
     return moment.strftime("%Y-%m-%dT%H:%M:%S"), info.id
+
+
+def _check_agrees(snapshot: Session, replayed: Session, path: Path, text: str) -> None:
+    """The session file must say what the log says at the point it was saved."""
+    saved, expected = snapshot.to_dict(), replayed.to_dict()
+    if _same(saved, expected):
+        return
+    where = _first_difference(saved, expected)
+    line = None
+    if where and where[0] == "items" and len(where) > 1:
+        for number, source_line in enumerate(text.splitlines(), start=1):
+            if source_line.startswith("[items.") and json.dumps(where[1]) in source_line:
+                line = number
+                break
+    raise DeployError(
+        f"the session file disagrees with the event log at {'.'.join(where) or 'the top level'} "
+        f"(edited by hand?); the log is the record: move the session file away to rebuild it from the log",
+        path=path,
+        line=line,
+    )
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality where NaN equals NaN (a measured value may be NaN in both the log and the file)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (a != a and b != b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b) and type(a) is type(b)
+
+
+def _first_difference(a: Any, b: Any) -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(dict.fromkeys([*a, *b])):
+            if key not in a or key not in b or not _same(a[key], b[key]):
+                return [str(key), *_first_difference(a.get(key), b.get(key))]
+    return []
 
 
 def _describe(exc: BaseException) -> str:

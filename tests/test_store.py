@@ -324,3 +324,56 @@ def test_copied_sessions_dir_still_loads(store: SessionStore, checklist: Checkli
     copy = tmp_path / "copy"
     shutil.copytree(store.dir, copy)
     assert SessionStore(copy).load(sid).items[ITEMS[0]].status is Status.DONE
+
+
+def test_hand_edited_session_file_is_refused_naming_the_item(
+    store: SessionStore, checklist: Checklist
+) -> None:
+    with store.create(checklist, "alice") as live:
+        key = f"{ITEMS[2]}#0"
+        live.apply(RunStarted(ITEMS[2], key, "r1"))
+        live.apply(RunFinished(ITEMS[2], key, "r1", Outcome.failed("HTTP 500")))
+        sid, toml_path = live.id, live.toml_path
+    text = toml_path.read_text()
+    lines = text.splitlines()
+    header = lines.index(f'[items."{ITEMS[2]}"]') + 1
+    toml_path.write_text(text.replace('status = "failed"', 'status = "passed"', 1))
+    with pytest.raises(DeployError) as info:
+        store.open(sid)
+    assert str(info.value).startswith(f"{toml_path}:{header}: the session file disagrees with the event log")
+    assert ITEMS[2] in str(info.value)
+
+
+def test_history_comes_back_from_the_log(store: SessionStore, checklist: Checklist) -> None:
+    with store.create(checklist, "alice") as live:
+        live.apply(Tick(ITEMS[0], "alice"))
+        live.apply(Skip(ITEMS[1], "bob", "n/a"))
+        sid = live.id
+        saved = tomllib.loads(live.toml_path.read_text())
+        assert "history" not in saved["items"][ITEMS[0]]  # kept in the log, not rewritten on each save
+    loaded = store.load(sid)
+    assert [(h.by, h.status) for h in loaded.items[ITEMS[0]].history] == [("alice", Status.DONE)]
+    assert loaded.items[ITEMS[1]].history[-1].why == "n/a"
+
+
+def test_apply_from_many_threads_keeps_every_change_in_order(
+    store: SessionStore, checklist: Checklist
+) -> None:
+    import threading
+
+    with store.create(checklist, "alice") as live:
+
+        def writer(n: int) -> None:
+            for k in range(20):
+                live.apply(AddNote(ITEMS[n % 3], f"t{n}", f"note {n}-{k}"))
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        sid = live.id
+    count, _ = verify_chain(store.session_dir(sid) / "events.jsonl")
+    assert count == 1 + 6 * 20
+    loaded = store.load(sid)
+    assert sum(len(s.notes) for s in loaded.items.values()) == 120

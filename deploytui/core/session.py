@@ -783,8 +783,12 @@ class Session:
 
     # ---------------------------------------------------------------- TOML shape
 
-    def to_dict(self) -> dict[str, Any]:
-        """The session as TOML-ready data (no None anywhere: absent keys are omitted)."""
+    def to_dict(self, history: bool = False) -> dict[str, Any]:
+        """The session as TOML-ready data (no None anywhere: absent keys are omitted).
+
+        The session file leaves out each item's change history: it is in the event log, which loading
+        replays anyway, and rewriting it on every save would make saves grow with the session's age.
+        """
         data: dict[str, Any] = {
             "schema": self.schema,
             "id": self.id,
@@ -843,7 +847,7 @@ class Session:
                     }
                     for a in s.actions
                 ]
-            if s.history:
+            if history and s.history:
                 entry["history"] = [
                     {
                         "at": h.at,
