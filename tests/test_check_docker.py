@@ -324,3 +324,34 @@ def test_importing_the_kind_does_not_import_docker() -> None:
     code = "import deploytui.checks.docker, sys; print('docker' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"
+
+
+async def test_through_the_engine_output_reaches_the_log_redacted(
+    docker_engine: DockerEngine, backend: str, tmp_path: Path
+) -> None:
+    """Lines emitted from the SDK's worker thread arrive in the run's log, secrets masked."""
+    from deploytui.engine import Engine
+
+    engine = Engine(
+        redactor=Redactor({"GEMINI_API_KEY": API_KEY}),
+        log_dir=tmp_path,
+        env={},
+        session_started=datetime.now(UTC) - timedelta(hours=1),
+    )
+    events: list[Any] = []
+    outcome = await engine.run_check(
+        CheckSpec(
+            item="deployment-steps/logs-show-no-errors",
+            kind="docker",
+            index=3,
+            params={"base_url": docker_engine.base_url, "containers": [backend], "logs_absent": "ERROR"},
+            timeout=15,
+        ),
+        "run-docker-1",
+        events.append,
+    )
+    assert outcome.status is Status.FAILED
+    assert outcome.values["log_matches"] == 2
+    log = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    assert f"{backend}: ERROR database unreachable" in log
+    assert "[secret:GEMINI_API_KEY]" in log and API_KEY not in log

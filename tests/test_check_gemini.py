@@ -187,3 +187,27 @@ def test_importing_the_kind_does_not_import_google_genai() -> None:
     code = "import deploytui.checks.gemini, sys; print('google.genai' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"
+
+
+async def test_through_the_engine_a_slow_api_ends_with_the_kinds_reason(
+    gemini_factory: Any, tmp_path: Any
+) -> None:
+    """The kind's own deadline ends before the engine's, so the reason names what was being done."""
+    from deploytui.engine import Engine
+
+    slow = gemini_factory(delay=5.0)
+    engine = Engine(log_dir=tmp_path, env={})
+    outcome = await engine.run_check(
+        CheckSpec(
+            item="pre-deployment/gemini-api-key-valid",
+            kind="gemini",
+            index=0,
+            params={"api_key": slow.api_key, "model": slow.model, "base_url": slow.url},
+            timeout=1.0,
+        ),
+        "run-gemini-1",
+        lambda event: None,
+    )
+    assert outcome.status is Status.FAILED
+    assert outcome.reason.endswith("(trying to get model)")
+    assert slow.api_key not in outcome.reason

@@ -154,3 +154,47 @@ def test_importing_the_kind_does_not_import_qdrant_client() -> None:
     code = "import deploytui.checks.qdrant, sys; print('qdrant_client' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"
+
+
+async def test_through_the_engine(qdrant: QdrantServer, tmp_path: Any) -> None:
+    from deploytui.engine import Engine
+
+    engine = Engine(redactor=Redactor({"QDRANT_API_KEY": qdrant.api_key or ""}), log_dir=tmp_path, env={})
+    outcome = await engine.run_check(
+        CheckSpec(
+            item="deployment-steps/qdrant-reachable",
+            kind="qdrant",
+            index=0,
+            params={
+                "url": qdrant.url,
+                "api_key": "${QDRANT_API_KEY}",
+                "collection": COLLECTION,
+                "points_min": 1,
+            },
+        ),
+        "run-qdrant-1",
+        lambda event: None,
+    )
+    engine_env_outcome = outcome
+    assert engine_env_outcome.status is Status.ERROR  # the variable is not set in this engine's env
+    assert engine_env_outcome.reason == "QDRANT_API_KEY is not set"
+
+    engine.env = {"QDRANT_API_KEY": qdrant.api_key or ""}
+    outcome = await engine.run_check(
+        CheckSpec(
+            item="deployment-steps/qdrant-reachable",
+            kind="qdrant",
+            index=0,
+            params={
+                "url": qdrant.url,
+                "api_key": "${QDRANT_API_KEY}",
+                "collection": COLLECTION,
+                "points_min": 1,
+            },
+        ),
+        "run-qdrant-2",
+        lambda event: None,
+    )
+    assert outcome.status is Status.PASSED, outcome.reason
+    log = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    assert f"collection {COLLECTION}: 120 points" in log

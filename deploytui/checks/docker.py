@@ -89,8 +89,9 @@ class Settings:
     """A binding's parameters, substituted and validated."""
 
     base_url: str | None
+    """From the binding; None: DOCKER_HOST (+ DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) from `env`."""
     shown_url: str
-    tls: Any
+    env: dict[str, str]
     names: list[str]
     labels: dict[str, str]
     pattern: re.Pattern[str] | None
@@ -100,6 +101,9 @@ class Settings:
     stats: bool
     sample_interval: float
     timeout: float
+    """The check's own budget in seconds (within the engine's)."""
+    deadline: float = 0.0
+    """time.monotonic() when the budget runs out (set when the run starts)."""
 
 
 @dataclass
@@ -118,17 +122,17 @@ class Probe:
     def run(self) -> Outcome:
         import docker
         from docker.errors import DockerException
+        from docker.utils import kwargs_from_env
 
         s = self.settings
+        timeout = _client_timeout(s.deadline - time.monotonic())
         try:
-            if s.base_url is not None or s.tls is not None:
-                client = docker.DockerClient(
-                    base_url=s.base_url or DEFAULT_SOCKET,
-                    tls=s.tls or False,
-                    timeout=_client_timeout(s.timeout),
-                )
+            if s.base_url is not None:
+                client = docker.DockerClient(base_url=s.base_url, timeout=timeout)
             else:
-                client = docker.DockerClient(timeout=_client_timeout(s.timeout))
+                options = kwargs_from_env(environment=s.env)
+                options.setdefault("base_url", DEFAULT_SOCKET)
+                client = docker.DockerClient(timeout=timeout, **options)
         except DockerException as exc:
             return self.unreachable(exc)
         try:
@@ -403,7 +407,7 @@ class Kind(CheckKind):
         expect = params.get("expect")
         for key in THRESHOLDS:
             for source in (params, expect if isinstance(expect, Mapping) else {}):
-                if key in source:
+                if key in source and not (isinstance(source[key], str) and "${" in source[key]):
                     try:
                         _threshold_condition(key, source[key])
                     except ValueError as exc:
@@ -427,17 +431,8 @@ class Kind(CheckKind):
         problems = self.validate(spec.params)
         if problems:
             raise ValueError(problems[0])
-        base_url = ctx.param(spec, "base_url")
-        tls: Any = None
-        if base_url:
-            shown = str(base_url)
-        else:
-            from docker.utils import kwargs_from_env
-
-            env_kwargs = kwargs_from_env(environment=dict(ctx.env))
-            base_url = env_kwargs.get("base_url")
-            tls = env_kwargs.get("tls")
-            shown = str(base_url or DEFAULT_SOCKET)
+        base_url = ctx.param(spec, "base_url") or None
+        shown = str(base_url or ctx.env.get("DOCKER_HOST") or DEFAULT_SOCKET)
         pattern_text = ctx.param(spec, "logs_absent")
         try:
             pattern = re.compile(pattern_text) if pattern_text else None
@@ -445,9 +440,7 @@ class Kind(CheckKind):
             raise ValueError(f"logs_absent is not a valid regular expression: {exc}") from None
         since: datetime | None = None
         if "logs_since" in spec.params:
-            since = datetime.now(UTC) - timedelta(
-                seconds=parse_duration(ctx.param(spec, "logs_since"))
-            )
+            since = datetime.now(UTC) - timedelta(seconds=parse_duration(ctx.param(spec, "logs_since")))
         elif ctx.session_started is not None:
             started = ctx.session_started
             since = started if started.tzinfo else started.replace(tzinfo=UTC)
@@ -462,7 +455,7 @@ class Kind(CheckKind):
         return Settings(
             base_url=base_url,
             shown_url=shown,
-            tls=tls,
+            env=dict(ctx.env),
             names=[str(n) for n in ctx.param(spec, "containers") or []],
             labels=labels,
             pattern=pattern,
@@ -494,6 +487,7 @@ class Kind(CheckKind):
             except RuntimeError:  # the loop closed while an abandoned probe was finishing
                 pass
 
+        settings.deadline = time.monotonic() + settings.timeout
         probe = Probe(settings, emit, ctx.redactor.redact)
         try:
             async with asyncio.timeout(settings.timeout):

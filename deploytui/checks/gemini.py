@@ -21,7 +21,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from deploytui.checks.base import CheckContext, CheckKind, CheckSpec, own_deadline
+from deploytui.checks.base import CheckContext, CheckKind, CheckSpec, import_client, own_deadline
 from deploytui.checks.expect import Stopwatch, exception_reason, network_reason, one_line
 from deploytui.core.durations import format_duration
 from deploytui.core.redact import Redactor
@@ -91,14 +91,33 @@ class Kind(CheckKind):
         def scrub(text: str) -> str:
             return local.redact(ctx.redactor.redact(text))
 
+        loop = asyncio.get_running_loop()
+        budget = own_deadline(ctx.timeout)
+        deadline_at = loop.time() + budget
+        values: dict[str, Scalar] = {}
+        step = "load google-genai"
+        host = base_url.rstrip("/")
+
+        def timed_out() -> Outcome:
+            return Outcome(
+                Status.FAILED,
+                f"Gemini API at {host} did not answer within {format_duration(budget)} (trying to {step})",
+                values,
+            )
+
+        try:
+            async with asyncio.timeout_at(deadline_at):
+                await import_client("google.genai")
+        except TimeoutError:
+            return timed_out()
+
         from google import genai
         from google.genai import errors, types
 
-        deadline = own_deadline(ctx.timeout)
         options = types.HttpOptions(
             base_url=base_url,
             api_version=api_version or None,
-            timeout=max(1, math.ceil(deadline * 1000)),
+            timeout=max(1, math.ceil((deadline_at - loop.time()) * 1000)),
             # One attempt: a check reports what it saw; it never waits out a retry schedule.
             retry_options=types.HttpRetryOptions(attempts=1),
         )
@@ -107,9 +126,7 @@ class Kind(CheckKind):
         except ValueError as exc:
             return Outcome.error(f"cannot set up the Gemini client: {scrub(one_line(str(exc), 200))}")
 
-        values: dict[str, Scalar] = {}
         step = "get model" if model else "list models"
-        host = base_url.rstrip("/")
 
         def api_failure(exc: Any) -> Outcome:
             code = int(exc.code or 0)
@@ -132,15 +149,8 @@ class Kind(CheckKind):
                 )
             return Outcome(Status.FAILED, f"Gemini API answered {label} trying to {step}: {message}", values)
 
-        def timed_out() -> Outcome:
-            return Outcome(
-                Status.FAILED,
-                f"Gemini API at {host} did not answer within {format_duration(deadline)} (trying to {step})",
-                values,
-            )
-
         try:
-            async with asyncio.timeout(deadline):
+            async with asyncio.timeout_at(deadline_at):
                 with Stopwatch() as sw:
                     if model:
                         info = await client.aio.models.get(model=model)

@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from deploytui.checks.base import CheckContext, CheckKind, CheckSpec, own_deadline
+from deploytui.checks.base import CheckContext, CheckKind, CheckSpec, import_client, own_deadline
 from deploytui.checks.expect import Stopwatch, exception_reason, network_reason, one_line
 from deploytui.core.durations import format_duration
 from deploytui.core.redact import Redactor
@@ -119,6 +119,25 @@ class Kind(CheckKind):
         def scrub(text: str) -> str:
             return local.redact(ctx.redactor.redact(text))
 
+        loop = asyncio.get_running_loop()
+        budget = own_deadline(ctx.timeout)
+        deadline_at = loop.time() + budget
+        values: dict[str, Scalar] = {}
+        step = "load qdrant-client"
+
+        def timed_out() -> Outcome:
+            return Outcome(
+                Status.FAILED,
+                f"Qdrant at {url} did not answer within {format_duration(budget)} (trying to {step})",
+                values,
+            )
+
+        try:
+            async with asyncio.timeout_at(deadline_at):
+                await import_client("qdrant_client")
+        except TimeoutError:
+            return timed_out()
+
         from qdrant_client import AsyncQdrantClient
         from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
@@ -128,7 +147,7 @@ class Kind(CheckKind):
                 client = AsyncQdrantClient(
                     url=url,
                     api_key=api_key,
-                    timeout=max(1, math.ceil(ctx.timeout)),
+                    timeout=max(1, math.ceil(deadline_at - loop.time())),
                     check_compatibility=False,
                 )
             except (ValueError, TypeError) as exc:
@@ -136,7 +155,6 @@ class Kind(CheckKind):
         if any("insecure connection" in str(w.message) for w in caught):
             ctx.emit("warning: the API key is sent over plain http")
 
-        values: dict[str, Scalar] = {}
         step = "reach"
 
         def failure_from(exc: BaseException) -> Outcome:
@@ -161,17 +179,8 @@ class Kind(CheckKind):
                 Status.FAILED, f"Qdrant unreachable at {url}: {scrub(exception_reason(cause))}", values
             )
 
-        deadline = own_deadline(ctx.timeout)
-
-        def timed_out() -> Outcome:
-            return Outcome(
-                Status.FAILED,
-                f"Qdrant at {url} did not answer within {format_duration(deadline)} (trying to {step})",
-                values,
-            )
-
         try:
-            async with asyncio.timeout(deadline):
+            async with asyncio.timeout_at(deadline_at):
                 with Stopwatch() as sw:
                     info = await client.info()
                 values["version"] = str(info.version)
