@@ -56,6 +56,10 @@ if TYPE_CHECKING:
 GENESIS_HASH = "0" * 64
 """The `prev` of the first event line."""
 
+FILE_MODE = 0o666
+"""Mode for session files before the umask: followers (`--read-only`, maybe another user on the jump
+box) must be able to read them; secrets are masked before anything is written."""
+
 EVENTS_FILE = "events.jsonl"
 LOGS_DIR = "logs"
 
@@ -168,7 +172,10 @@ class Journal:
         self.path = path
         self.count = count
         self.head = head
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        created = not path.exists()
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        if created:
+            fsync_dir(path.parent)  # the new name itself must survive a power cut
 
     def append(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Write one event with its `prev` set; returns the event as written. DeployError on I/O failure."""
@@ -218,7 +225,7 @@ def atomic_write_toml(target: Path, data: Mapping[str, Any]) -> None:
     tomllib.loads(text)
     payload = text.encode("utf-8")
     tmp = target.with_name(f"{_temp_prefix(target)}{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
     try:
         try:
             view = memoryview(payload)
@@ -254,7 +261,14 @@ class SessionLock:
 
     def __init__(self, path: Path, session_id: str) -> None:
         self.path = path
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        except PermissionError:
+            raise LockedError(
+                f"session {session_id} belongs to another user (cannot open its lock file for writing); "
+                "open it with --read-only to follow it",
+                path=path,
+            ) from None
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -320,6 +334,7 @@ class SessionInfo:
     id: str
     checklist: str = ""
     checklist_title: str = ""
+    checklist_sha256: str = ""
     operator: str = ""
     host: str = ""
     started: str = ""
@@ -531,7 +546,8 @@ class SessionStore:
                 continue
             if name.endswith(".toml") and entry.is_file():
                 candidate = name[: -len(".toml")]
-            elif entry.is_dir() and (entry / EVENTS_FILE).exists():
+            elif entry.is_dir() and _size(entry / EVENTS_FILE) > 0:
+                # (an empty log without a session file: a create killed before its first event)
                 candidate = name
             else:
                 continue
@@ -554,6 +570,7 @@ class SessionStore:
                     id=sid,
                     checklist=session.checklist_path,
                     checklist_title=session.checklist_title,
+                    checklist_sha256=session.checklist_sha256,
                     operator=session.operator,
                     host=session.host,
                     started=session.started,
@@ -567,17 +584,11 @@ class SessionStore:
         return infos
 
     def latest_unfinished(self, checklist: Checklist) -> str | None:
-        """The newest unfinished, readable session of this checklist (same sha256, or same file)."""
+        """The newest unfinished, readable session of this checklist (same file, or same sha256)."""
         path = str(checklist.path.resolve()) if checklist.path is not None else None
         for info in self.list():
             if info.error is None and info.finished is None:
-                if path is not None and info.checklist == path:
-                    return info.id
-                try:
-                    sha = self.load(info.id).checklist_sha256
-                except DeployError:
-                    continue
-                if sha == checklist.sha256:
+                if (path is not None and info.checklist == path) or info.checklist_sha256 == checklist.sha256:
                     return info.id
         return None
 
@@ -718,7 +729,7 @@ class LiveSession:
         while path.exists():
             path = self.logs_dir / f"{stem}-{n}.log"
             n += 1
-        path.touch(mode=0o600)
+        path.touch(mode=FILE_MODE)
         return path
 
     def relative(self, path: str | Path) -> str:
