@@ -717,6 +717,11 @@ class LiveSession:
                 f"the change is in {EVENTS_FILE} but the session file could not be saved: {exc.strerror}",
                 path=self.toml_path,
             ) from None
+        except (ValueError, TypeError) as exc:  # a value TOML cannot hold: a bug, but never a lost change
+            raise DeployError(
+                f"the change is in {EVENTS_FILE} but the session file could not be written: {exc}",
+                path=self.toml_path,
+            ) from None
 
     # ------------------------------------------------------------- logs
 

@@ -277,3 +277,13 @@ def test_rebase_keeps_items_by_id_and_orphans_removed_ones(session: Session) -> 
     assert session.items[API].orphan and API not in session.counted_ids()
     assert session.items["health/api-answers"].status is Status.PENDING
     assert session.checklist_sha256 == changed.sha256
+
+
+def test_measured_values_are_kept_toml_safe(session: Session) -> None:
+    key = f"{API}#0"
+    session.apply(RunStarted(API, key, "r1"))
+    outcome = Outcome.passed("ok", status=200, huge=2**80, ratio=0.5, up=True)
+    outcome.values["odd"] = None  # type: ignore[assignment]
+    session.apply(RunFinished(API, key, "r1", outcome))
+    values = session.items[API].checks[key].values
+    assert values == {"status": 200, "huge": str(2**80), "ratio": 0.5, "up": True, "odd": "None"}

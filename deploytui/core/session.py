@@ -550,7 +550,7 @@ class Session:
                 "kind": action.kind or (current.kind if current else ""),
                 "status": str(outcome.status),
                 "reason": _clip(outcome.reason, TEXT_MAX_CHARS),
-                "values": dict(outcome.values),
+                "values": _scalars(outcome.values),
                 "evidence": _clip(outcome.evidence, EVIDENCE_MAX_CHARS),
                 "duration_ms": int(outcome.duration_ms),
                 "log": action.log,
@@ -969,6 +969,23 @@ def _check_from(key: str, c: Mapping[str, Any]) -> CheckResult:
         evidence=str(c.get("evidence", "")),
         run_id=str(c.get("run_id", "")),
     )
+
+
+INT_RANGE = (-(2**63), 2**63 - 1)
+"""Integers TOML can hold; a measured value outside it is kept as text."""
+
+
+def _scalars(values: Mapping[str, Any]) -> dict[str, Scalar]:
+    """Measured values as TOML/JSON-safe scalars: huge ints and anything else become text."""
+    out: dict[str, Scalar] = {}
+    for key, value in values.items():
+        if isinstance(value, bool | float | str):
+            out[str(key)] = value
+        elif isinstance(value, int):
+            out[str(key)] = value if INT_RANGE[0] <= value <= INT_RANGE[1] else str(value)
+        else:
+            out[str(key)] = str(value)
+    return out
 
 
 def _opt(value: Any) -> str | None:
