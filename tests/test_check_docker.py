@@ -355,3 +355,34 @@ async def test_through_the_engine_output_reaches_the_log_redacted(
     log = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
     assert f"{backend}: ERROR database unreachable" in log
     assert "[secret:GEMINI_API_KEY]" in log and API_KEY not in log
+
+
+async def test_starting_health_is_not_yet_healthy(docker_engine: DockerEngine) -> None:
+    name = "rag-chatbot-starting"
+    docker_engine.run_container(name, "exec sleep 100000", healthcheck="true")
+    try:
+        # No check has run yet (podman runs them from systemd timers, absent here): still "starting".
+        outcome = await Kind().run(spec(docker_engine, containers=[name]), ctx())
+        assert outcome.status is Status.FAILED
+        assert outcome.reason == f"container {name} not healthy (health starting)"
+    finally:
+        docker_engine.remove(name)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("nonsense://x", "base_url 'nonsense://x' must start with one of"),
+        ("http://[bad", "base_url 'http://[bad' is not a valid URL"),
+    ],
+)
+async def test_bad_daemon_url_is_a_config_error(url: str, message: str) -> None:
+    outcome = await Kind().run(spec(base_url=url), ctx())
+    assert outcome.status is Status.ERROR
+    assert outcome.reason.startswith(message)
+
+
+async def test_bad_docker_host_is_named(docker_engine: DockerEngine) -> None:
+    outcome = await Kind().run(spec(), ctx(DOCKER_HOST="localhost:2375"))
+    assert outcome.status is Status.ERROR
+    assert outcome.reason.startswith("DOCKER_HOST 'localhost:2375' must start with one of")

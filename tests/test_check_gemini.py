@@ -211,3 +211,16 @@ async def test_through_the_engine_a_slow_api_ends_with_the_kinds_reason(
     assert outcome.status is Status.FAILED
     assert outcome.reason.endswith("(trying to get model)")
     assert slow.api_key not in outcome.reason
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("generativelanguage.googleapis.com", "must be an http:// or https:// URL"),
+        ("http://[bad", "is not a valid URL"),
+    ],
+)
+async def test_bad_base_url_is_a_config_error(url: str, message: str) -> None:
+    outcome = await Kind().run(spec(api_key="AIzaSomething1234", base_url=url), ctx())
+    assert outcome.status is Status.ERROR
+    assert message in outcome.reason

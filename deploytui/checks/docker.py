@@ -261,7 +261,8 @@ class Probe:
         elif health and health != "healthy":
             logs = (state.get("Health") or {}).get("Log") or []
             last = one_line(str(logs[-1].get("Output") or ""), 120) if logs else ""
-            self.problems.append(f"container {name} {health}" + (f": {last}" if last else ""))
+            state_text = "unhealthy" if health == "unhealthy" else f"not healthy (health {health})"
+            self.problems.append(f"container {name} {state_text}" + (f": {last}" if last else ""))
             if last:
                 line += f" (last check: {last})"
         self.emit(line)
@@ -433,6 +434,7 @@ class Kind(CheckKind):
             raise ValueError(problems[0])
         base_url = ctx.param(spec, "base_url") or None
         shown = str(base_url or ctx.env.get("DOCKER_HOST") or DEFAULT_SOCKET)
+        _check_daemon_url(shown, "base_url" if base_url else "DOCKER_HOST")
         pattern_text = ctx.param(spec, "logs_absent")
         try:
             pattern = re.compile(pattern_text) if pattern_text else None
@@ -497,6 +499,23 @@ class Kind(CheckKind):
         finally:
             # Whatever ended the wait (timeout, cancellation), the thread stops at its next step.
             probe.cancelled.set()
+
+
+DAEMON_SCHEMES = frozenset({"unix", "tcp", "http", "https", "ssh", "npipe"})
+"""URL schemes the docker SDK can reach a daemon with."""
+
+
+def _check_daemon_url(url: str, source: str) -> None:
+    """ValueError naming `source` when `url` cannot address a Docker daemon."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise ValueError(f"{source} {url!r} is not a valid URL: {exc}") from None
+    if parts.scheme not in DAEMON_SCHEMES:
+        raise ValueError(f"{source} {url!r} must start with one of {', '.join(sorted(DAEMON_SCHEMES))}://")
 
 
 def _client_timeout(seconds: float) -> int:

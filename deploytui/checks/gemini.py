@@ -82,6 +82,9 @@ class Kind(CheckKind):
             return Outcome.error("api_key is empty")
         model = str(ctx.param(spec, "model") or "").strip() or None
         base_url = str(ctx.param(spec, "base_url") or DEFAULT_BASE_URL)
+        problem = _url_problem(base_url)
+        if problem:
+            return Outcome.error(f"base_url {base_url!r} {problem}")
         api_version = ctx.param(spec, "api_version")
         generate = ctx.param(spec, "generate", False) is True
         # The key must never show, even written literally in the config; Google's own messages may quote
@@ -219,6 +222,20 @@ class Kind(CheckKind):
                 done += f", generated one token in {values['generate_ms']} ms"
             return Outcome(Status.PASSED, f"{done} ({values.get('model', model)})", values)
         return Outcome(Status.PASSED, f"API key accepted, {values['models']} models available", values)
+
+
+def _url_problem(url: str) -> str | None:
+    """Why `url` cannot be the API's base URL, or None."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        return f"is not a valid URL: {exc}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http:// or https:// URL"
+    return None
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

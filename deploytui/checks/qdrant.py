@@ -196,7 +196,9 @@ class Kind(CheckKind):
                 if not collection:
                     return Outcome(
                         Status.PASSED,
-                        f"Qdrant {info.version} reachable, API key accepted, {len(names)} collections",
+                        f"Qdrant {info.version} reachable"
+                        + (", API key accepted" if api_key else "")
+                        + f", {len(names)} collections",
                         values,
                     )
                 if collection not in names:

@@ -13,8 +13,8 @@ Fixtures (names and attributes are a contract other test modules rely on):
   needs a health state calls `run_healthcheck`.
 - `qdrant_server` -> `QdrantServer`: `.url` ("http://127.0.0.1:PORT"), `.api_key`, `.version`,
   `.create_collection(name, points, size)`, `.delete_collection(name)`. Real qdrant-client semantics
-  (see tests/servers/qdrant_app.py). `qdrant_factory(api_key=..., delay=..., auth_failure_status=...)`
-  starts another one (stopped at test end).
+  (see tests/servers/qdrant_app.py). `qdrant_factory(api_key=..., auth=True, delay=...,
+  auth_failure_status=..., version=...)` starts another one (stopped at test end).
 - `gemini_server` -> `GeminiServer`: `.url`, `.api_key` (the good key), `.model` ("gemini-2.0-flash"),
   `.suspended_key` (answered 403 PERMISSION_DENIED), `.requests` (paths served, for assertions).
   `gemini_factory(delay=...)` starts another one (stopped at test end).
@@ -149,10 +149,13 @@ def qdrant_server() -> Iterator[QdrantServer]:
 def qdrant_factory() -> Iterator[Callable[..., QdrantServer]]:
     started: list[QdrantServer] = []
 
-    def factory(api_key: str | None = None, **app_options: Any) -> QdrantServer:
-        server = start_qdrant(
-            api_key if api_key is not None else "qdrant-test-" + secrets.token_hex(12), **app_options
-        )
+    def factory(api_key: str | None = None, *, auth: bool = True, **app_options: Any) -> QdrantServer:
+        """Another server; `auth=False` serves without an API key (Qdrant's default config)."""
+        if not auth:
+            key = None
+        else:
+            key = api_key if api_key is not None else "qdrant-test-" + secrets.token_hex(12)
+        server = start_qdrant(key, **app_options)
         started.append(server)
         return server
 
