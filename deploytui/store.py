@@ -30,7 +30,7 @@ import threading
 import time
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,7 @@ from deploytui.core.errors import DeployError, LockedError
 from deploytui.core.redact import Redactor
 from deploytui.core.session import (
     Action,
+    ActionRan,
     MarkInterrupted,
     Rebase,
     RunFinished,
@@ -292,7 +293,10 @@ class SessionLock:
 
     def release(self) -> None:
         if self._fd >= 0:
-            # Closing drops the flock. The file stays: unlinking a lock file races with a waiting locker.
+            # Forget the holder, then close (which drops the flock). The file stays: unlinking a lock
+            # file races with a process about to lock it.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
             os.close(self._fd)
             self._fd = -1
 
@@ -696,8 +700,8 @@ class LiveSession:
         with self._mutex:
             if self._journal is None:
                 raise DeployError(f"session {self.id} is open read-only", path=self.toml_path)
-            if isinstance(action, RunFinished) and action.log:
-                action = _relative_log(action, self.dir)
+            if isinstance(action, RunFinished | ActionRan) and action.log:
+                action = replace(action, log=self.relative(action.log))
             event = self.session.event_for(action)
             return self._commit(event)
 
@@ -786,12 +790,6 @@ def _relative_path(path: Path, base: Path) -> str:
         return str(path.resolve().relative_to(base.resolve()))
     except (ValueError, OSError):
         return str(path)
-
-
-def _relative_log(action: RunFinished, base: Path) -> RunFinished:
-    from dataclasses import replace
-
-    return replace(action, log=_relative_path(Path(action.log), base))
 
 
 FREE_TEXT_KEYS = frozenset({"reason", "evidence", "note", "text", "label", "values", "fields", "result"})

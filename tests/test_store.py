@@ -19,7 +19,7 @@ import pytest
 from deploytui.core.checklist import Checklist, parse_checklist
 from deploytui.core.errors import DeployError, LockedError
 from deploytui.core.redact import Redactor
-from deploytui.core.session import AddNote, RunFinished, RunStarted, Skip, Tick, TransitionError
+from deploytui.core.session import ActionRan, AddNote, RunFinished, RunStarted, Skip, Tick, TransitionError
 from deploytui.core.status import Outcome, Status
 from deploytui.store import GENESIS_HASH, SessionStore, new_session_id, validate_session_id, verify_chain
 
@@ -275,6 +275,9 @@ def test_run_log_paths_are_stored_relative(store: SessionStore, checklist: Check
         live.apply(RunStarted(ITEMS[2], key, "r1"))
         live.apply(RunFinished(ITEMS[2], key, "r1", Outcome.passed("ok"), log=str(log)))
         assert live.session.items[ITEMS[2]].checks[key].log == f"logs/{log.name}"
+        action_log = live.new_log("a1")
+        live.apply(ActionRan(ITEMS[0], 0, "a1", 0, str(action_log), "alice"))
+        assert live.session.items[ITEMS[0]].actions[0].log == "logs/a1.log"
 
 
 def test_list_newest_first_with_corrupt_entry_and_latest_unfinished(
