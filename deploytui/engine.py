@@ -227,9 +227,10 @@ class Engine:
         return self.redactor.redact(f"{shell}: {argv[-1]}")
 
     def is_action(self, spec: CheckSpec) -> bool:
+        """Whether the binding changes the world (runs only on confirmation; `check` never runs it)."""
         try:
-            return bool(get_kind(spec.kind).action)
-        except Exception:  # noqa: BLE001
+            return bool(get_kind(spec.kind).is_action(spec.params))
+        except Exception:  # noqa: BLE001 - an unknown kind is reported when it runs
             return False
 
     def _slots(self) -> asyncio.Semaphore:
