@@ -43,6 +43,9 @@ MAX_LINE_CHARS = 16 * 1024 * 1024
 TERM_GRACE_SECONDS = 0.5
 """After SIGTERM to a process group, how long before SIGKILL."""
 
+EXIT_POLL_SECONDS = 0.05
+"""How often the exit of a process whose output is still open is looked at."""
+
 DRAIN_SECONDS = 0.3
 """After the main process exits, how long output still held by leftover children is read."""
 
@@ -121,13 +124,12 @@ async def run_process(
                 return
 
     reader = asyncio.ensure_future(pump())
-    waiter = asyncio.ensure_future(proc.wait())
     try:
-        await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        if not waiter.done():
-            await waiter
+        # asyncio's proc.wait() also waits for the pipes to close, which a background child can keep
+        # open forever: watch the exit status itself, then drain what is left for a moment.
+        while not reader.done() and proc.returncode is None:
+            await asyncio.wait({reader}, timeout=EXIT_POLL_SECONDS)
         if not reader.done():
-            # The main process is gone but a background child still holds the pipe open.
             await asyncio.wait({reader}, timeout=DRAIN_SECONDS)
             if not reader.done():
                 _kill_group(proc.pid, signal.SIGKILL)
@@ -135,9 +137,10 @@ async def run_process(
                 reader.cancel()
         else:
             reader.result()
+        if proc.returncode is None:
+            await proc.wait()
     except BaseException:
         reader.cancel()
-        waiter.cancel()
         await _terminate(proc)
         raise
     if partial:

@@ -22,6 +22,7 @@ Routes (what the bindings in deploytui/checklists/rag-chatbot.toml expect of a h
     GET  /metrics               Prometheus text format (requests, latency histogram, cache, process)
     GET  /grafana/api/health    Grafana's health answer (stands in for Grafana)
     GET  /api/v1/debug/config   leaks `leak` when the app was built with one (secrets_exposure tests)
+    POST /hooks/<token>         a Slack-like incoming webhook (WEBHOOK_TOKEN; messages in `hook_messages`)
     misbehaviour: /misbehave/slow?ms=N, /misbehave/error (500), /misbehave/hang (never answers),
                   /misbehave/trickle?seconds=N (one byte a second), /misbehave/huge?mb=N (N MB body),
                   /misbehave/hostile (ANSI, OSC, CR, NUL, invalid UTF-8), /misbehave/status?code=N
@@ -69,6 +70,9 @@ ALLOWED_ORIGINS = ("https://app.example.com",)
 """Origins the app's CORS policy allows."""
 
 APP_VERSION = "1.4.2"
+
+WEBHOOK_TOKEN = "T0001-B0001-hooktoken"
+"""The token of the app's Slack-like webhook: POST /hooks/<token>."""
 
 _SQLI_RE = re.compile(
     r"('|\")\s*(or|and)\s+[\w'\"]+\s*=\s*[\w'\"]+|;\s*(drop|delete|insert|update|alter)\s|union\s+select|--\s*$",
@@ -224,6 +228,7 @@ class ChatbotApp:
         self.answer_delay = answer_delay
         self.metrics = Metrics()
         self.memory = _MemoryStore()
+        self.hook_messages: list[dict[str, Any]] = []
         self._redis: dict[int, _RedisStore] = {}
         self.asgi = self._build()
 
@@ -251,6 +256,7 @@ class ChatbotApp:
             Route("/metrics", self.metrics_endpoint),
             Route("/grafana/api/health", self.grafana_health),
             Route("/api/v1/debug/config", self.debug_config),
+            Route("/hooks/{token}", self.webhook, methods=["POST"]),
             Route("/misbehave/slow", self.slow),
             Route("/misbehave/error", self.error),
             Route("/misbehave/status", self.status),
@@ -302,6 +308,21 @@ class ChatbotApp:
         if self.leak is None:
             return JSONResponse({"debug": False})
         return JSONResponse({"debug": True, "gemini_api_key": self.leak})
+
+    async def webhook(self, request: Any) -> Any:
+        """Slack-like webhook: WEBHOOK_TOKEN accepts {"text": ...}; other tokens get 404 no_service."""
+        from starlette.responses import PlainTextResponse
+
+        if request.path_params["token"] != WEBHOOK_TOKEN:
+            return PlainTextResponse("no_service", status_code=404)
+        try:
+            payload = json.loads(await request.body())
+        except ValueError:
+            return PlainTextResponse("invalid_payload", status_code=400)
+        if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):
+            return PlainTextResponse("no_text", status_code=400)
+        self.hook_messages.append(payload)
+        return PlainTextResponse("ok")
 
     async def chat_query(self, request: Any) -> Any:
         from starlette.responses import JSONResponse
