@@ -40,7 +40,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from deploytui.checks.base import CheckContext, CheckKind, CheckSpec, masked_url, own_deadline, url_masker
+from deploytui.checks.base import (
+    CheckContext,
+    CheckKind,
+    CheckSpec,
+    import_client,
+    masked_url,
+    own_deadline,
+    url_masker,
+)
 from deploytui.checks.expect import fmt_number, one_line
 from deploytui.checks.postgres import MIN_CONNECT_TIMEOUT, connect_failure_reason, libpq_message, target_of
 from deploytui.core.durations import format_duration, parse_duration
@@ -210,6 +218,7 @@ class Kind(CheckKind):
         if not output.parent.is_dir():
             return Outcome(Status.ERROR, f"directory {output.parent} does not exist", values)
         pg_dump = _binary("pg_dump", spec, ctx)
+        await import_client("psycopg")  # for its URL parser; ~100 ms: off the event loop
         if pg_dump is None:
             return Outcome(
                 Status.ERROR, "pg_dump not found: install postgresql-client or set bin_dir", values

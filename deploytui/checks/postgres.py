@@ -24,7 +24,15 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from deploytui.checks.base import CheckContext, CheckKind, CheckSpec, masked_url, own_deadline, url_masker
+from deploytui.checks.base import (
+    CheckContext,
+    CheckKind,
+    CheckSpec,
+    import_client,
+    masked_url,
+    own_deadline,
+    url_masker,
+)
 from deploytui.checks.expect import condition_reason, fmt_number, one_line, parse_condition
 from deploytui.core.durations import format_duration
 from deploytui.core.status import Outcome, Scalar, Status
@@ -79,6 +87,7 @@ class Kind(CheckKind):
         self, spec: CheckSpec, ctx: CheckContext, url: str, mask: Callable[[str], str]
     ) -> Outcome:
         try:
+            await import_client("psycopg")  # ~100 ms: off the event loop
             import psycopg
         except ImportError as exc:  # pragma: no cover - a dependency of the package
             return Outcome.error(f"psycopg is not installed: {exc}")

@@ -30,7 +30,15 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from deploytui.checks.base import CheckContext, CheckKind, CheckSpec, masked_url, own_deadline, url_masker
+from deploytui.checks.base import (
+    CheckContext,
+    CheckKind,
+    CheckSpec,
+    import_client,
+    masked_url,
+    own_deadline,
+    url_masker,
+)
 from deploytui.checks.expect import OPS, compare, fmt_number, network_reason, one_line
 from deploytui.core.durations import format_duration
 from deploytui.core.status import Outcome, Scalar, Status
@@ -96,6 +104,7 @@ class Kind(CheckKind):
 
     async def _probe(self, spec: CheckSpec, ctx: CheckContext, url: str) -> Outcome:
         try:
+            await import_client("httpx")  # ~100 ms: off the event loop
             import httpx
         except ImportError as exc:  # pragma: no cover - a dependency of the package
             return Outcome.error(f"httpx is not installed: {exc}")

@@ -21,7 +21,15 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from deploytui.checks.base import CheckContext, CheckKind, CheckSpec, masked_url, own_deadline, url_masker
+from deploytui.checks.base import (
+    CheckContext,
+    CheckKind,
+    CheckSpec,
+    import_client,
+    masked_url,
+    own_deadline,
+    url_masker,
+)
 from deploytui.checks.expect import condition_reason, fmt_number, network_reason, one_line, parse_condition
 from deploytui.core.durations import format_duration
 from deploytui.core.status import Outcome, Scalar, Status
@@ -75,6 +83,7 @@ class Kind(CheckKind):
         self, spec: CheckSpec, ctx: CheckContext, url: str, mask: Callable[[str], str]
     ) -> Outcome:
         try:
+            await import_client("redis.asyncio")  # ~100 ms: off the event loop
             import redis.asyncio as aioredis
             from redis import exceptions
             from redis.backoff import NoBackoff
