@@ -284,3 +284,9 @@ def test_resolve_default_is_the_bundled_checklist(tmp_path: Path, monkeypatch: p
         assert all(spec.item in checklist.nodes for spec in cfg.checks)
     else:
         assert cfg.checks == []
+
+
+def test_unknown_expectation_names_the_expect_line(workdir: Path) -> None:
+    path = _binding(workdir, f'item = "{API}"\nkind = "command"\nrun = "true"\nexpect = {{ exit_cod = 0 }}')
+    got = error_of(path)
+    assert got.startswith(f"{path}:7: unknown expectation 'exit_cod'")
