@@ -47,7 +47,12 @@ CHECKLIST = """# Kill and resume
 """
 
 CHECK_ITEMS = ["checks/api-answers", "checks/worker-answers", "checks/queue-drained", "checks/cache-warm"]
-MANUAL_ITEMS = ["manual/announce", "manual/freeze-merges", "manual/watch-dashboards", "manual/update-status-page"]
+MANUAL_ITEMS = [
+    "manual/announce",
+    "manual/freeze-merges",
+    "manual/watch-dashboards",
+    "manual/update-status-page",
+]
 
 RUNS = [
     "echo probing; sleep 0.02; echo ok",

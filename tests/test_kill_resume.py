@@ -98,7 +98,9 @@ def _temps(sessions_dir: Path) -> list[Path]:
 
 
 @pytest.mark.slow
-def test_sigkill_during_real_check_runs_loses_nothing_and_resume_marks_runs_interrupted(tmp_path: Path) -> None:
+def test_sigkill_during_real_check_runs_loses_nothing_and_resume_marks_runs_interrupted(
+    tmp_path: Path,
+) -> None:
     seed = int(os.environ.get("DEPLOYTUI_CRASH_SEED", time.time_ns() % 1_000_000))
     rng = random.Random(seed)
     path = tmp_path / "kill.md"
@@ -168,7 +170,8 @@ def test_sigkill_during_real_check_runs_loses_nothing_and_resume_marks_runs_inte
     assert killed_mid_run > KILLS // 4, "many kills should land while a check runs"
     assert sorted(p.name for p in logs_dir.iterdir())  # the runs' logs were written
     print(
-        f"\nkill/resume: {KILLS} kills ({killed_during_open} during open, {killed_mid_run} with checks running),"
+        f"\nkill/resume: {KILLS} kills ({killed_during_open} during open,"
+        f" {killed_mid_run} with checks running),"
         f" {len(acked)} acknowledged changes kept ({finished_runs} finished runs),"
         f" {interrupted_on_resume} runs marked interrupted on resume, {elapsed:.1f}s, seed {seed}"
     )
