@@ -270,6 +270,8 @@ class SessionLock:
                 "open it with --read-only to follow it",
                 path=path,
             ) from None
+        except OSError as exc:
+            raise DeployError(_write_refused(exc, path.parent), path=path) from None
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -287,9 +289,13 @@ class SessionLock:
             "pid": os.getpid(),
             "since": now_iso(),
         }
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, (json.dumps(holder) + "\n").encode(), 0)
-        os.fsync(self._fd)
+        try:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, (json.dumps(holder) + "\n").encode(), 0)
+            os.fsync(self._fd)
+        except OSError as exc:  # a full disk: nothing could be saved either, so refuse now
+            self.release()
+            raise DeployError(_write_refused(exc, path.parent), path=path) from None
 
     def release(self) -> None:
         if self._fd >= 0:
@@ -299,6 +305,18 @@ class SessionLock:
                 os.ftruncate(self._fd, 0)
             os.close(self._fd)
             self._fd = -1
+
+
+def _write_refused(exc: OSError, sessions_dir: Path) -> str:
+    """Why the sessions dir cannot take a write, in words the operator can act on."""
+    if exc.errno == errno.EROFS:
+        return (
+            f"the sessions dir {sessions_dir} is on a read-only file system: sessions there can only be "
+            "followed (--read-only) or exported; pick a writable --sessions-dir to work"
+        )
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"cannot write in the sessions dir {sessions_dir}: {exc.strerror} (free some space)"
+    return f"cannot write in the sessions dir {sessions_dir}: {exc.strerror or exc}"
 
 
 def describe_holder(path: Path) -> str:
@@ -414,9 +432,12 @@ class SessionStore:
         lock = SessionLock(self.lock_path(sid), sid)
         try:
             sdir = self.session_dir(sid)
-            (sdir / LOGS_DIR).mkdir(parents=True, exist_ok=True)
-            fsync_dir(sdir)
-            fsync_dir(self.dir)
+            try:
+                (sdir / LOGS_DIR).mkdir(parents=True, exist_ok=True)
+                fsync_dir(sdir)
+                fsync_dir(self.dir)
+            except OSError as exc:
+                raise DeployError(_write_refused(exc, self.dir), path=sdir) from None
             path = str(checklist.path.resolve()) if checklist.path is not None else ""
             who = operator or current_user()
             event = Session.created_event(
@@ -690,7 +711,10 @@ class LiveSession:
         self._mutex = threading.RLock()
         self._journal: Journal | None = None
         if lock is not None:
-            self._journal = Journal(self.events_path, log.count, log.head)
+            try:
+                self._journal = Journal(self.events_path, log.count, log.head)
+            except OSError as exc:
+                raise DeployError(_write_refused(exc, store.dir), path=self.events_path) from None
         self._seen_size = _size(self.events_path)
 
     # ------------------------------------------------------------- changes
