@@ -18,6 +18,7 @@ COMMANDS = {
     "export": "deploytui.commands.record_cmd",
     "sign": "deploytui.commands.record_cmd",
     "verify": "deploytui.commands.record_cmd",
+    "recover": "deploytui.commands.recover_cmd",
 }
 """Sub-command -> module with `run(args) -> int` (the bare command starts the TUI)."""
 
@@ -83,6 +84,7 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
             "  deploytui export    write the Markdown record of a session (optionally signed)\n"
             "  deploytui sign      sign or countersign a record with an SSH key\n"
             "  deploytui verify    verify a signed record against an allowed_signers file\n"
+            "  deploytui recover   keep what parses of a damaged session (damaged files kept aside)\n"
             "\n"
             "Without a command, the interactive app opens CHECKLIST|CONFIG.\n"
             "Exit codes: 0 ok, 1 a check or a verification failed, 2 usage, config or input error."
@@ -198,6 +200,17 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
         metavar="DIR",
         help="also check the session's event chain and log files against the record",
     )
+
+    p = sub.add_parser(
+        "recover",
+        help="keep what parses of a damaged session",
+        description="Cut a damaged session's event log at its first bad line (garbled, truncated or "
+        "breaking the hash chain), rebuild the session file from what remains, and keep the damaged "
+        "files beside them (events.jsonl.corrupt-<time>, <id>.toml.corrupt-<time>). An intact session "
+        "is left alone. Exit 0 when intact or recovered, 2 when nothing could be recovered.",
+    )
+    _add_common(p)
+    p.add_argument("session", metavar="SESSION", help="session id")
     return parser
 
 

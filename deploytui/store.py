@@ -113,10 +113,61 @@ class EventLog:
         return len(self.events)
 
 
+@dataclass
+class EventScan:
+    """The longest valid prefix of an events.jsonl and the first problem after it (None: all valid)."""
+
+    log: EventLog
+    lines: list[bytes]
+    """The raw lines of the valid prefix, without their LF."""
+    problem: DeployError | None
+    partial_tail: bytes
+    """Bytes after the last LF (a line whose write was cut: never acknowledged)."""
+    total_lines: int
+
+
+def scan_events(path: Path, data: bytes) -> EventScan:
+    """Verify the chain line by line, stopping at the first garbled, reordered or unlinked line."""
+    lines = data.split(b"\n")
+    tail = lines.pop()  # b"" when the file ends with LF
+    events: list[dict[str, Any]] = []
+    hashes: list[str] = []
+    prev = GENESIS_HASH
+    problem: DeployError | None = None
+    for number, raw in enumerate(lines, start=1):
+        try:
+            event = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            problem = DeployError(f"garbled event (not JSON: {exc})", path=path, line=number)
+            break
+        if not isinstance(event, dict):
+            problem = DeployError("garbled event (not a JSON object)", path=path, line=number)
+            break
+        if event.get("prev") != prev:
+            where = "the first line" if number == 1 else f"line {number - 1} or {number}"
+            problem = DeployError(
+                f"hash chain broken: prev does not match the line before ({where} was altered or removed)",
+                path=path,
+                line=number,
+            )
+            break
+        if event.get("seq") != number:
+            problem = DeployError(
+                f"event sequence {event.get('seq')!r} where {number} was expected", path=path, line=number
+            )
+            break
+        prev = line_hash(raw)
+        events.append(event)
+        hashes.append(prev)
+    log = EventLog(events, prev if events else GENESIS_HASH, hashes)
+    return EventScan(log, lines[: len(events)], problem, tail, len(lines) + bool(tail))
+
+
 def read_events(path: Path, *, allow_partial_tail: bool = False) -> EventLog:
     """Parse and verify the event chain. DeployError naming the file and line of the first problem.
 
-    `allow_partial_tail` (for read-only followers) ignores a last line still being written by the owner.
+    `allow_partial_tail` ignores a last line without its LF: one still being written by the owner (for
+    read-only followers), or one whose write a kill cut (never acknowledged; `open` sets it aside).
     """
     try:
         data = path.read_bytes()
@@ -124,40 +175,16 @@ def read_events(path: Path, *, allow_partial_tail: bool = False) -> EventLog:
         raise DeployError("event log missing", path=path) from None
     except OSError as exc:
         raise DeployError(f"cannot read the event log: {exc.strerror}", path=path) from None
-    lines = data.split(b"\n")
-    tail = lines.pop()  # b"" when the file ends with LF
-    events: list[dict[str, Any]] = []
-    hashes: list[str] = []
-    prev = GENESIS_HASH
-    for number, raw in enumerate(lines, start=1):
-        try:
-            event = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DeployError(f"garbled event (not JSON: {exc})", path=path, line=number) from None
-        if not isinstance(event, dict):
-            raise DeployError("garbled event (not a JSON object)", path=path, line=number)
-        if event.get("prev") != prev:
-            where = "the first line" if number == 1 else f"line {number - 1} or {number}"
-            raise DeployError(
-                f"hash chain broken: prev does not match the line before ({where} was altered or removed)",
-                path=path,
-                line=number,
-            )
-        if event.get("seq") != number:
-            raise DeployError(
-                f"event sequence {event.get('seq')!r} where {number} was expected", path=path, line=number
-            )
-        prev = line_hash(raw)
-        events.append(event)
-        hashes.append(prev)
-    if tail and not allow_partial_tail:
+    scan = scan_events(path, data)
+    if scan.problem is not None:
+        raise scan.problem
+    if scan.partial_tail and not allow_partial_tail:
         raise DeployError(
-            "incomplete last event (the process died while writing it; it was never acknowledged): "
-            "remove that line to open the session",
+            "incomplete last event (the process died while writing it; it was never acknowledged)",
             path=path,
-            line=len(lines) + 1,
+            line=scan.total_lines,
         )
-    return EventLog(events, prev if events else GENESIS_HASH, hashes)
+    return scan.log
 
 
 def verify_chain(path: str | Path) -> tuple[int, str]:
@@ -467,7 +494,14 @@ class SessionStore:
             raise DeployError(f"no session {session_id} in {self.dir}")
         lock = None if read_only else SessionLock(self.lock_path(session_id), session_id)
         try:
-            session, log, replayed = self._load(session_id, allow_partial_tail=read_only)
+            try:
+                session, log, replayed = self._load(session_id, allow_partial_tail=True)
+            except DeployError as exc:
+                message = exc.message + recover_hint(session_id)
+                raise DeployError(message, path=exc.path, line=exc.line) from None
+            if lock is not None:
+                # Only once the rest is known good: a refused open changes nothing on disk.
+                self._set_aside_partial_tail(session_id)
             live = LiveSession(self, session_id, session, log, lock=lock, redactor=redactor)
             if checklist is not None and checklist.sha256 != session.checklist_sha256:
                 live.drift = _drift(session, checklist)
@@ -486,6 +520,99 @@ class SessionStore:
             if lock is not None:
                 lock.release()
             raise
+
+    def _set_aside_partial_tail(self, session_id: str) -> None:
+        """A last event line without its LF is a write a kill cut: it was never acknowledged (the writer
+        acknowledges after the fsync of the whole line). Keep its bytes beside the log, and cut it off so
+        the session opens. Call only while holding the lock."""
+        events_path = self.session_dir(session_id) / EVENTS_FILE
+        try:
+            with open(events_path, "r+b") as f:
+                data = f.read()
+                if not data or data.endswith(b"\n"):
+                    return
+                keep = data.rfind(b"\n") + 1
+                aside = events_path.with_name(f"{EVENTS_FILE}.partial-{_stamp()}")
+                _write_new(aside, data[keep:])
+                f.truncate(keep)
+                f.flush()
+                os.fsync(f.fileno())
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise DeployError(_write_refused(exc, self.dir), path=events_path) from None
+
+    def recover(self, session_id: str) -> Recovery:
+        """Keep what parses of a damaged session: the longest prefix of its event log whose chain holds
+        and whose events replay, and a session file rebuilt from it. The damaged files are kept beside the
+        new ones (`events.jsonl.corrupt-<time>`, `<id>.toml.corrupt-<time>`), never overwritten. Takes the
+        lock; DeployError when nothing can be recovered."""
+        validate_session_id(session_id)
+        if not self.exists(session_id):
+            raise DeployError(f"no session {session_id} in {self.dir}")
+        toml_path = self.toml_path(session_id)
+        events_path = self.session_dir(session_id) / EVENTS_FILE
+        lock = SessionLock(self.lock_path(session_id), session_id)
+        try:
+            try:
+                self._load(session_id, allow_partial_tail=False)
+                return Recovery(session_id, intact=True)
+            except DeployError as exc:
+                problem = exc
+            try:
+                data = events_path.read_bytes()
+            except OSError as exc:
+                raise DeployError(
+                    f"nothing to recover: cannot read the event log ({exc.strerror})", path=events_path
+                ) from None
+            scan = scan_events(events_path, data)
+            session = Session()
+            kept = 0
+            for number, event in enumerate(scan.log.events, start=1):
+                try:
+                    session.apply_event(event)
+                except (KeyError, ValueError, TypeError, AttributeError, IndexError, DeployError) as exc:
+                    scan.problem = scan.problem or DeployError(
+                        f"event cannot be replayed: {_describe(exc)}", path=events_path, line=number
+                    )
+                    break
+                kept = number
+            if kept == 0:
+                raise DeployError(
+                    "nothing to recover: the first event (the session's creation) is unreadable",
+                    path=events_path,
+                    line=1,
+                )
+            stamp = _stamp()
+            kept_aside: list[Path] = []
+            if kept < scan.total_lines:
+                # The new log is written beside, the old one linked aside, then the new one swapped in:
+                # events.jsonl is whole at every moment.
+                aside = events_path.with_name(f"{EVENTS_FILE}.corrupt-{stamp}")
+                tmp = events_path.with_name(f".{EVENTS_FILE}.{secrets.token_hex(4)}.tmp")
+                _write_new(tmp, b"".join(line + b"\n" for line in scan.lines[:kept]))
+                os.link(events_path, aside)
+                os.replace(tmp, events_path)
+                fsync_dir(events_path.parent)
+                kept_aside.append(aside)
+            if toml_path.exists():
+                aside = toml_path.with_name(f"{toml_path.name}.corrupt-{stamp}")
+                os.replace(toml_path, aside)
+                kept_aside.append(aside)
+            session.head = scan.log.hashes[kept - 1]
+            atomic_write_toml(toml_path, session.to_dict())
+            return Recovery(
+                session_id,
+                intact=False,
+                problem=str(scan.problem or problem),
+                kept_events=kept,
+                dropped_lines=scan.total_lines - kept,
+                kept_aside=kept_aside,
+            )
+        except OSError as exc:
+            raise DeployError(_write_refused(exc, self.dir), path=events_path) from None
+        finally:
+            lock.release()
 
     def load(self, session_id: str) -> Session:
         """The session's state, read-only, without the lock (for export and listing)."""
@@ -611,11 +738,68 @@ class SessionStore:
     def latest_unfinished(self, checklist: Checklist) -> str | None:
         """The newest unfinished, readable session of this checklist (same file, or same sha256)."""
         path = str(checklist.path.resolve()) if checklist.path is not None else None
+
+        def same(checklist_path: str, sha256: str) -> bool:
+            return (path is not None and checklist_path == path) or sha256 == checklist.sha256
+
         for info in self.list():
-            if info.error is None and info.finished is None:
-                if (path is not None and info.checklist == path) or info.checklist_sha256 == checklist.sha256:
-                    return info.id
+            if info.error is not None:
+                # Newer than any readable one and of this checklist: resuming past it would silently
+                # leave the operator's latest work behind.
+                created = self._created_event(info.id)
+                if created is not None and same(str(created.get("checklist_path", "")),
+                                                str(created.get("checklist_sha256", ""))):
+                    raise DeployError(
+                        f"cannot resume: the latest session of this checklist is unreadable: {info.error}"
+                        + recover_hint(info.id)
+                    )
+            elif info.finished is None and same(info.checklist, info.checklist_sha256):
+                return info.id
         return None
+
+    def _created_event(self, session_id: str) -> dict[str, Any] | None:
+        """The first event of a session's log (its creation: checklist path and sha256), if it parses."""
+        try:
+            with open(self.session_dir(session_id) / EVENTS_FILE, "rb") as f:
+                first = json.loads(f.readline(1 << 20))
+        except (OSError, ValueError):
+            return None
+        return first if isinstance(first, dict) and first.get("type") == "created" else None
+
+
+@dataclass
+class Recovery:
+    """What `SessionStore.recover` did."""
+
+    session_id: str
+    intact: bool
+    problem: str = ""
+    """The first problem found (file:line: message)."""
+    kept_events: int = 0
+    dropped_lines: int = 0
+    kept_aside: list[Path] = field(default_factory=list)
+    """The damaged files, renamed and kept."""
+
+
+def recover_hint(session_id: str) -> str:
+    """What to do about a session that cannot be opened (appended to the one-line error)."""
+    return f"; `deploytui recover {session_id}` keeps what parses, or --new starts a fresh session"
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def _write_new(path: Path, payload: bytes) -> None:
+    """A new file with `payload`, fsynced (refuses to replace an existing one)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _newest_key(info: SessionInfo) -> tuple[str, str]:
