@@ -29,6 +29,10 @@ SessionChoice = Literal["ask", "resume", "new"]
 
 KEY_NAMES = {"slash": "/", "question_mark": "?", "space": "space", "escape": "esc"}
 
+FOLLOW_SECONDS = 0.5
+"""How often a read-only app looks for the writer's new changes (a stat of events.jsonl; it re-reads the
+session only when the log grew)."""
+
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
@@ -89,6 +93,7 @@ class DeployApp(App[int]):
         self._live: LiveSession | None = None
         self._engine: Engine | None = None
         self._theme_applied: str | None = None
+        self._follow_problem: str | None = None
 
     # ------------------------------------------------------------------------------ state
 
@@ -223,6 +228,30 @@ class DeployApp(App[int]):
         )
         self.sub_title = live.session.id
         self.push_screen(MainScreen())
+        if live.read_only:
+            self.set_interval(FOLLOW_SECONDS, self.follow_session)
+
+    def follow_session(self) -> bool:
+        """Read-only: take in the writer's new changes and redraw; True when the session changed."""
+        from deploytui.tui.screens.main import MainScreen
+
+        live = self._live
+        if live is None or not live.read_only:
+            return False
+        try:
+            changed = live.reload()
+        except DeployError as exc:  # e.g. the writer's log broke: say so once, keep the last good state
+            if self._follow_problem != str(exc):
+                self._follow_problem = str(exc)
+                self.notify(str(exc), title="Following the session", severity="warning", timeout=15)
+            return False
+        self._follow_problem = None
+        if changed:
+            for screen in self.screen_stack:
+                if isinstance(screen, MainScreen):
+                    screen._redraw(list(self.checklist.nodes))
+                    screen._show_selected()
+        return changed
 
     # ------------------------------------------------------------------------------ help
 
