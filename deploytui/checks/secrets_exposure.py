@@ -154,7 +154,11 @@ class Kind(CheckKind):
     ) -> Outcome | None:
         import httpx
 
-        async with httpx.AsyncClient(timeout=ctx.timeout + 5, trust_env=False, verify=True) as client:
+        from deploytui.checks.http import shared_ssl_context
+
+        async with httpx.AsyncClient(
+            timeout=ctx.timeout + 5, trust_env=False, verify=shared_ssl_context(True, "")
+        ) as client:
             for url in urls:
                 try:
                     async with client.stream("GET", url) as resp:
