@@ -114,3 +114,24 @@ def test_validation() -> None:
     assert Kind.validate({}) == ["kind 'command' needs field 'run'"]
     problems = Kind.validate({"run": "x", "expect": {"stdout_absent": "(unclosed"}})
     assert problems and problems[0].startswith("stdout_absent: bad regular expression '(unclosed'")
+
+
+async def test_shell_lines_expand_variables_in_the_shell_so_values_cannot_inject(tmp_path: Path) -> None:
+    hostile = f"a; touch {tmp_path / 'pwned'}; echo $(id -u)"
+    outcome, rec = await run_one("command", tmp_path=tmp_path, env={"X": hostile}, run='echo "${X}"')
+    assert outcome.status is Status.PASSED
+    assert rec.lines() == [hostile]
+    assert not (tmp_path / "pwned").exists()
+    argv, rec2 = await run_one("command", tmp_path=tmp_path, env={"X": hostile}, run=["echo", "${X}"])
+    assert rec2.lines() == [hostile]
+
+
+async def test_config_vars_reach_the_shell(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path, vars={"api": "http://127.0.0.1:9", "unused": "${NOT_SET_ANYWHERE}"})
+    from tests.engine_helpers import Recorder
+
+    rec = Recorder()
+    outcome = await engine.run_check(spec("command", run="echo ${api}/health"), None, rec)
+    assert outcome.status is Status.PASSED and rec.lines() == ["http://127.0.0.1:9/health"]
+    missing = await engine.run_check(spec("command", run="echo ${unused}"), None, Recorder())
+    assert (missing.status, missing.reason) == (Status.ERROR, "NOT_SET_ANYWHERE is not set")

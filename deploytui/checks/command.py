@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from deploytui.checks.base import CheckContext, CheckKind, CheckSpec
+from deploytui.checks.base import CheckContext, CheckKind, CheckSpec, MissingVariable
 from deploytui.checks.expect import cap, clean, status_matches
 from deploytui.core.status import Outcome
 
@@ -209,10 +209,16 @@ class Kind(CheckKind):
         return problems
 
     def argv(self, spec: CheckSpec, ctx: CheckContext) -> list[str]:
-        run = ctx.param(spec, "run")
-        if isinstance(run, list):
-            return [str(a) for a in run]
-        return shell_argv(str(run))
+        """argv to execute. A list is substituted element by element (no shell: values stay whole). A shell
+        line is not substituted: the shell expands ${NAME} and ${NAME:-default} itself from the
+        environment (where [vars] are exported), so a value holding `&`, `;` or quotes stays one word
+        when quoted in the line and can never inject a command. It is still checked for unset variables.
+        """
+        raw = spec.params.get("run")
+        if isinstance(raw, list):
+            return [str(a) for a in ctx.substitute(raw)]
+        ctx.substitute(str(raw))  # MissingVariable for ${NAME} without a value: "NAME is not set"
+        return shell_argv(str(raw))
 
     def describe(self, spec: CheckSpec, ctx: CheckContext) -> str:
         run = ctx.param(spec, "run")
@@ -227,6 +233,11 @@ class Kind(CheckKind):
         if not Path(cwd).is_dir():
             return Outcome.error(f"working directory {cwd} does not exist")
         env = dict(ctx.env)
+        for name in ctx.vars:
+            try:
+                env[name] = ctx.lookup(name)
+            except MissingVariable:
+                continue  # a var this command may not use; the line itself was checked above
         for key, value in (ctx.param(spec, "env", {}) or {}).items():
             env[str(key)] = str(value)
         expect = ctx.substitute(dict(spec.expect))
