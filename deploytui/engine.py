@@ -116,7 +116,7 @@ class _RunStream:
             if self.log is not None:
                 self.log.write(redacted + "\n")
             # Redact again after cleaning: an escape sequence inside a secret could have hidden it.
-            shown = self.redactor.redact(cap(clean(redacted), DISPLAY_LINE_CHARS))
+            shown = self.redactor.redact(cap(clean(redacted).replace("\n", " "), DISPLAY_LINE_CHARS))
             self.pending.append(shown)
             self.tail.append(shown)
             self.lines += 1

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from deploytui.core.redact import Redactor
+from deploytui.core.textsafe import clean as _textsafe_clean
 
 EXCERPT_LINES = 20
 """Lines of output kept as the evidence excerpt of a run (the full output is in the run's log)."""
@@ -168,34 +169,10 @@ def percentile(samples: Sequence[float], p: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), other two-byte ESC sequences, and C1 CSI.
-_ANSI_RE = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
-    r"|\x1b[@-Z\\-_]"
-    r"|\x9b[0-?]*[ -/]*[@-~]"
-)
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
 def clean(text: str) -> str:
-    """Text safe for a terminal, a TOML file and a record: no escapes, no control chars but TAB and LF.
-
-    A carriage return inside a line keeps what a terminal would show last (progress bars).
-    """
-    text = _ANSI_RE.sub("", text)
-    if "\r" in text:
-        text = "\n".join(_resolve_cr(line) for line in text.split("\n"))
-    return _CONTROL_RE.sub("", text.replace("\x1b", ""))
-
-
-def _resolve_cr(line: str) -> str:
-    line = line.rstrip("\r")
-    if "\r" not in line:
-        return line
-    parts = [p for p in line.split("\r") if p]
-    return parts[-1] if parts else ""
+    """Text safe for a terminal, a TOML file and a record: no escape sequences, no control characters but
+    TAB and LF, a CR-redrawn line as a terminal would finally show it (deploytui.core.textsafe.clean)."""
+    return _textsafe_clean(text)
 
 
 def cap(line: str, limit: int) -> str:
