@@ -261,6 +261,56 @@ def unix_ping(sock_path: str, timeout: float = 1.0) -> bool:
     return data.startswith(b"HTTP/1.1 200") and data.rstrip().endswith(b"OK")
 
 
+REAPER_SCRIPT = """
+import os, signal, subprocess, sys
+# Blocks until the test process writes "done" (a clean teardown) or dies (the kernel closes the pipe).
+if sys.stdin.buffer.read() != b"done":
+    subprocess.run(sys.argv[2:], env=os.environ, capture_output=True, timeout=120)
+    try:
+        os.kill(int(sys.argv[1]), signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+"""
+
+
+class Reaper:
+    """A sidecar that removes the containers and stops the podman service if the test process dies
+    without its teardown (SIGKILL, a crash): containers outlive podman (conmon detaches) and would run on.
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes], pipe: int) -> None:
+        self.proc = proc
+        self.pipe = pipe
+
+    @classmethod
+    def watch(cls, cleanup: list[str], env: Mapping[str, str], service_pid: int) -> Reaper:
+        import sys
+
+        read_end, write_end = os.pipe()  # non-inheritable: only this process holds the write end
+        proc = subprocess.Popen(
+            [sys.executable, "-c", REAPER_SCRIPT, str(service_pid), *cleanup],
+            stdin=read_end,
+            env=dict(env),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        os.close(read_end)
+        return cls(proc, write_end)
+
+    def dismiss(self) -> None:
+        """Teardown ran: tell the sidecar to exit without acting."""
+        try:
+            os.write(self.pipe, b"done")
+        finally:
+            os.close(self.pipe)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
 @dataclass
 class DockerEngine:
     base_url: str
@@ -271,6 +321,7 @@ class DockerEngine:
     env: dict[str, str]
     start_seconds: float
     process: subprocess.Popen[bytes]
+    reaper: Reaper | None = None
     _containers: set[str] = field(default_factory=set)
 
     def client(self, timeout: int = 30) -> Any:
@@ -345,6 +396,8 @@ class DockerEngine:
             self.podman("rm", "--all", "--force", "--time", "0", check=False, timeout=60)
         finally:
             stop_process(self.process, timeout=10)
+            if self.reaper is not None:
+                self.reaper.dismiss()
 
 
 def start_docker_engine(workdir: Path) -> DockerEngine:
@@ -397,6 +450,7 @@ def start_docker_engine(workdir: Path) -> DockerEngine:
         env=env,
         start_seconds=start_seconds,
         process=process,
+        reaper=Reaper.watch([*argv, "rm", "--all", "--force", "--time", "0"], env, process.pid),
     )
     try:
         tar_path = workdir / "rootfs.tar"
