@@ -141,7 +141,9 @@ class DeployApp(App[int]):
         if self.settings.keymap:
             self.set_keymap(self.settings.keymap)
         if problems:
-            self.notify("\n".join(problems), title="Settings and themes", severity="warning", timeout=15)
+            self.notify(
+                "\n".join(problems), title="Settings and themes", severity="warning", timeout=15, markup=False
+            )
 
     def _remember_theme(self, theme: Any) -> None:
         """A theme chosen in the palette is kept in settings.toml for next time."""
@@ -152,7 +154,7 @@ class DeployApp(App[int]):
         try:
             self.settings.save()
         except OSError as exc:
-            self.notify(f"could not save settings: {exc}", severity="warning")
+            self.notify(f"could not save settings: {exc}", severity="warning", markup=False)
 
     def _choose_session(self) -> None:
         if self.session_id is not None:
@@ -243,7 +245,9 @@ class DeployApp(App[int]):
         except DeployError as exc:  # e.g. the writer's log broke: say so once, keep the last good state
             if self._follow_problem != str(exc):
                 self._follow_problem = str(exc)
-                self.notify(str(exc), title="Following the session", severity="warning", timeout=15)
+                self.notify(
+                    str(exc), title="Following the session", severity="warning", timeout=15, markup=False
+                )
             return False
         self._follow_problem = None
         if changed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 
@@ -17,9 +18,9 @@ class DeployCommands(Provider):
         screen = self.screen
         if not isinstance(screen, MainScreen):
             return []
-        commands = []
+        commands: list[tuple[str, str, Callable[[], object]]] = []
         for binding in screen.BINDINGS:
-            if not hasattr(binding, "action") or binding.action in ("help",):
+            if not isinstance(binding, Binding) or binding.action == "help":
                 continue
             if screen.check_action(binding.action, ()) is False:
                 continue

@@ -118,9 +118,37 @@ def load_theme_file(path: Path) -> tuple[Theme | None, list[str]]:
     )
     for key in sorted(unknown):
         problems.append(f"{where}: unknown key {key!r}")
+    floats: dict[str, float] = {}
+    for key in ("luminosity_spread", "text_alpha"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1:
+            floats[key] = float(value)
+        else:
+            problems.append(f"{where}: {key} must be a number from 0 to 1")
     if problems:
         return None, problems
-    return Theme(name=name, dark=dark, variables=variables, **colors), []
+    c = colors.get
+    theme = Theme(
+        name=name,
+        primary=colors["primary"],
+        secondary=c("secondary"),
+        warning=c("warning"),
+        error=c("error"),
+        success=c("success"),
+        accent=c("accent"),
+        foreground=c("foreground"),
+        background=c("background"),
+        surface=c("surface"),
+        panel=c("panel"),
+        boost=c("boost"),
+        dark=dark,
+        variables=variables,
+        luminosity_spread=floats.get("luminosity_spread", 0.15),
+        text_alpha=floats.get("text_alpha", 0.95),
+    )
+    return theme, []
 
 
 def load_themes(dirs: list[Path] | None = None) -> ThemeLoad:

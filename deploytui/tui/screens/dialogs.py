@@ -16,6 +16,7 @@ from textual.widgets import Button, Input, Label, Static
 class ConfirmDialog(ModalScreen[bool]):
     """Yes/no with a body (e.g. the exact command an action will run). Escape answers no."""
 
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Close without doing anything"),
     ]
@@ -37,12 +38,17 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(self.title_text, classes="dialog-title", markup=False)  # titles come from the checklist
             with VerticalScroll(classes="dialog-body"):
                 yield Static(self.body, id="confirm-body")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button(self.confirm_label, id="confirm", variant="error" if self.danger else "primary")
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button(
+                    self.confirm_label,
+                    id="confirm",
+                    variant="error" if self.danger else "primary",
+                    compact=True,
+                )
 
     def on_mount(self) -> None:
         # Focus starts on Cancel: a stray Enter must not run a command that changes production.
@@ -60,6 +66,7 @@ class ConfirmDialog(ModalScreen[bool]):
 class TextDialog(ModalScreen[str | None]):
     """One line of text (a skip reason, an override note, a note). Required text cannot be empty."""
 
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Close without saving"),
     ]
@@ -85,13 +92,13 @@ class TextDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.prompt, classes="dialog-prompt")
+            yield Label(self.title_text, classes="dialog-title", markup=False)  # titles come from the checklist
+            yield Static(self.prompt, classes="dialog-prompt", markup=False)
             yield Input(self.initial, placeholder=self.placeholder, id="text-input")
             yield Static("", id="text-error", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button(self.confirm_label, id="confirm", variant="primary")
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button(self.confirm_label, id="confirm", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#text-input", Input).focus()
@@ -114,6 +121,7 @@ class TextDialog(ModalScreen[str | None]):
 class ResumeDialog(ModalScreen[str]):
     """An unfinished session exists: resume it, start a new one, or quit."""
 
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "quit_app", "Quit", id="resume.quit", tooltip="Quit without opening a session"),
     ]
@@ -127,9 +135,9 @@ class ResumeDialog(ModalScreen[str]):
             yield Label("Unfinished session found", classes="dialog-title")
             yield Static(self.summary, classes="dialog-prompt")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Quit", id="quit")
-                yield Button("Start new", id="new")
-                yield Button("Resume", id="resume", variant="primary")
+                yield Button("Quit", id="quit", compact=True)
+                yield Button("Start new", id="new", compact=True)
+                yield Button("Resume", id="resume", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#resume", Button).focus()

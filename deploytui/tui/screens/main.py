@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.console import Group
@@ -109,7 +110,7 @@ class MainScreen(Screen[None]):
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (the session is already saved)"),
     ]
 
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (100, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     """Below 100 columns the panes are re-proportioned (see deploytui.tcss)."""
 
     MUTATING: ClassVar[frozenset[str]] = frozenset(
@@ -241,10 +242,15 @@ class MainScreen(Screen[None]):
             runs = [c for c in state.checks.values() if c.log] + [a for a in state.actions if a.log]
             if runs:
                 latest = max(runs, key=lambda c: c.at)
+        node = self.deploy_app.checklist.node(node_id)
+        if node.kind == "section":
+            logs.show_lines(
+                ["Select an item to see its latest run here; the Activity tab (a) lists every event."]
+            )
+            return
         if latest is None:
-            node = self.deploy_app.checklist.node(node_id)
             hint = "No run yet."
-            if self.deploy_app.checks_per_item.get(node_id) or node.kind == "section":
+            if self.deploy_app.checks_per_item.get(node_id):
                 hint += " Press r to run the checks."
             if node.actions:
                 hint += " Press x to run its command."
@@ -649,7 +655,7 @@ class MainScreen(Screen[None]):
                 background_color="default",
             ),
             Text(""),
-            Text(f"in {app.engine.base_dir}", style="dim"),
+            Text(f"in {_where(app.engine.base_dir)}", style="dim"),
         )
         confirmed = await app.push_screen_wait(
             ConfirmDialog(
@@ -812,6 +818,16 @@ class MainScreen(Screen[None]):
                     break
                 await asyncio.sleep(0.05)
         app.exit(0)
+
+
+def _where(directory: Path) -> str:
+    """A run directory as the operator reads it: `.` for the current one, `~/…` under home."""
+    try:
+        if directory.resolve() == Path.cwd().resolve():
+            return ". (the current directory)"
+        return "~/" + str(directory.resolve().relative_to(Path.home().resolve()))
+    except (OSError, ValueError):
+        return str(directory)
 
 
 def now_utc() -> datetime:

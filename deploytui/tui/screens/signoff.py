@@ -50,6 +50,7 @@ def _is_rollback(value: str) -> bool:
 class SignoffScreen(Screen[str | None]):
     """Dismisses with "rollback" (open the rollback procedure), "exported", or None (back)."""
 
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "escape", "back", "Back", id="signoff.back", tooltip="Back to the checklist (the form is kept)"
@@ -116,10 +117,11 @@ class SignoffScreen(Screen[str | None]):
                 yield Static(self._open_summary(open_items), id="signoff-open")
                 bad = sum(1 for _i, _t, s in open_items if s in BAD)
                 yield Checkbox(
-                    f"I have reviewed the {len(open_items)} open item(s)"
-                    + (f", {bad} of them failed," if bad else "")
-                    + " and sign off with them recorded as they are",
+                    f"I reviewed these {len(open_items)} open item(s)"
+                    + (f" ({bad} failed)" if bad else "")
+                    + " and sign off with them as they are",
                     id="ack",
+                    compact=True,
                 )
             else:
                 yield Static(Text("✔ Every item is complete.", Style(bold=True)), id="signoff-open")
@@ -127,26 +129,30 @@ class SignoffScreen(Screen[str | None]):
                 yield Label(f.label, classes="field-label")
                 value = self._prefill(f)
                 if f.kind == "choice":
-                    with RadioSet(id=f"field-{f.key}"):
+                    with RadioSet(id=f"field-{f.key}", compact=True):
                         for choice in f.choices:
                             yield RadioButton(choice, value=choice == value)
                 elif f.kind == "multiline":
-                    yield TextArea(value, id=f"field-{f.key}", soft_wrap=True, show_line_numbers=False)
+                    yield TextArea(
+                        value, id=f"field-{f.key}", soft_wrap=True, show_line_numbers=False, compact=True
+                    )
                 else:
-                    yield Input(value, id=f"field-{f.key}", placeholder=f.label)
+                    yield Input(value, id=f"field-{f.key}", placeholder=f.label, compact=True)
             yield Label("Record file", classes="field-label")
-            yield Input(str(Path.cwd() / f"{session.id}.record.md"), id="record-path")
+            yield Input(f"{session.id}.record.md", id="record-path", compact=True)
             yield Label("Sign as deployer with", classes="field-label")
-            yield Select([("Don't sign", NO_KEY)], value=NO_KEY, allow_blank=False, id="key-select")
+            yield Select(
+                [("Don't sign", NO_KEY)], value=NO_KEY, allow_blank=False, id="key-select", compact=True
+            )
             yield Input(
                 placeholder="…or a key file (private key, or a .pub held by ssh-agent)", id="key-path"
             )
         yield Static("", id="signoff-error", classes="dialog-error")
         with Horizontal(id="signoff-buttons"):
-            yield Button("Back", id="back")
-            yield Button("Save", id="save")
-            yield Button("Rollback procedure", id="rollback", variant="warning")
-            yield Button("Finish & export", id="export", variant="primary")
+            yield Button("Back", id="back", compact=True)
+            yield Button("Save", id="save", compact=True)
+            yield Button("Rollback procedure", id="rollback", variant="warning", compact=True)
+            yield Button("Finish & export", id="export", variant="primary", compact=True)
         yield Footer()
 
     def _open_summary(self, rows: list[tuple[str, str, Status]]) -> Text:

@@ -18,6 +18,7 @@ from deploytui.checks.base import CheckSpec
 from deploytui.core.checklist import Node
 from deploytui.core.redact import Redactor
 from deploytui.core.status import Status
+from deploytui.core.textsafe import inert
 from deploytui.tui.present import GLYPHS
 
 LEXERS = {"sh": "bash", "shell": "bash", "console": "bash", "": "bash", "py": "python", "yml": "yaml"}
@@ -48,7 +49,11 @@ def render_detail(
     syntax_theme: str = "ansi_dark",
 ) -> RenderableType:
     """A Rich renderable for one node; `state` is the session's ItemState (None when never touched)."""
-    r = redactor.redact
+
+    def r(text: str) -> str:
+        """Every text shown here: secrets masked, control characters made visible and harmless."""
+        return inert(redactor.redact(text))
+
     parts: list[RenderableType] = []
     head = Text()
     head.append(GLYPHS[status] + " ", Style(color=colors.get(status), bold=True))

@@ -68,7 +68,7 @@ class HeaderBar(Widget):
         if info.finished:
             left.append("  SIGNED OFF", Style(reverse=True))
         width = self.size.width
-        room = max(0, width - right.cell_len - 1)
+        room = max(0, width - right.cell_len - 3)
         left.truncate(room, overflow="ellipsis")
         left.pad_right(room - left.cell_len)
         return Text.assemble(left, right, " ")

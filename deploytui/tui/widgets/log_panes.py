@@ -10,6 +10,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Log, TabbedContent, TabPane
 
+from deploytui.core.textsafe import display_line
+
 RUN_LOG_MAX_LINES = 5_000
 """Lines kept in the run pane (the full output stays on disk in the run's log file)."""
 
@@ -47,7 +49,10 @@ class RunBuffer:
 
 
 class LogPanes(Vertical):
-    """Two tabs: `Run` (the selected item's latest run, streaming) and `Activity` (every event)."""
+    """Two tabs: `Run` (the selected item's latest run, streaming) and `Activity` (every event).
+
+    Every line passes `display_line` on its way in: a log file read back from disk holds the raw output
+    (escape sequences included), and textual's Log would hand an ESC to the terminal as it is."""
 
     def compose(self) -> ComposeResult:
         with TabbedContent(id="log-tabs"):
@@ -77,11 +82,11 @@ class LogPanes(Vertical):
         log = self.run_log
         log.clear()
         if lines:
-            log.write_lines(lines)
+            log.write_lines([display_line(line) for line in lines])
 
     def append_lines(self, lines: list[str]) -> None:
         if lines:
-            self.run_log.write_lines(lines)
+            self.run_log.write_lines([display_line(line) for line in lines])
 
     def activity(self, line: str) -> None:
-        self.activity_log.write_line(line)
+        self.activity_log.write_line(display_line(line))
