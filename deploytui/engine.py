@@ -36,6 +36,7 @@ from deploytui.core.durations import format_duration
 from deploytui.core.events import EngineEvent, EventHandler, RunBegan, RunEnded, RunOutput, action_key
 from deploytui.core.redact import Redactor
 from deploytui.core.status import Outcome, Scalar, Status
+from deploytui.core.textsafe import inert
 
 BATCH_SECONDS = 0.05
 """Longest a line of live output waits before it is sent in a RunOutput batch."""
@@ -224,7 +225,9 @@ class Engine:
         except ValueError as exc:
             return self.redactor.redact(str(exc))
         shell = "python3" if argv[0] == "python3" else os.path.basename(argv[0])
-        return self.redactor.redact(f"{shell}: {argv[-1]}")
+        # inert: a control character in the block shows as a symbol, so nothing in the command can hide
+        # part of itself from the operator who confirms it.
+        return self.redactor.redact(inert(f"{shell}: {argv[-1]}"))
 
     def is_action(self, spec: CheckSpec) -> bool:
         """Whether the binding changes the world (runs only on confirmation; `check` never runs it)."""

@@ -40,6 +40,7 @@ from deploytui.core.markdown import (
     plain_text,
     slugify,
 )
+from deploytui.core.textsafe import inert, strip_ansi
 
 __all__ = [
     "Action",
@@ -575,6 +576,18 @@ def parse_checklist(text: str, path: str | Path | None = None, *, sha256: str | 
         b.nodes[owner_id].description = text_desc
     checklist_desc = b.description_text(b.desc[None]) if None in b.desc else ""
 
+    # Titles, descriptions and labels end up on a terminal and in records: colour and cursor codes go,
+    # any other control character becomes a visible symbol. Ids were made from the source text above,
+    # so they do not change; fenced code is kept byte for byte (it is what runs; displays make it inert).
+    for node in b.nodes.values():
+        node.title = _shown(node.title)
+        node.description = _shown(node.description)
+    for signoff_field in signoff:
+        signoff_field.label = _shown(signoff_field.label)
+        signoff_field.choices = [_shown(choice) for choice in signoff_field.choices]
+    title = _shown(title)
+    checklist_desc = _shown(checklist_desc)
+
     if sha256 is None:
         sha256 = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     return Checklist(
@@ -589,6 +602,11 @@ def parse_checklist(text: str, path: str | Path | None = None, *, sha256: str | 
         rollback_id=b.rollback_id,
         description=checklist_desc,
     )
+
+
+def _shown(text: str) -> str:
+    """Untrusted checklist text made safe to show: escape sequences removed, other controls visible."""
+    return inert(strip_ansi(text))
 
 
 def load_checklist(path: str | Path) -> Checklist:

@@ -80,6 +80,42 @@ def clean(text: str) -> str:
     return _INVISIBLE_RE.sub("", text)
 
 
+_DISPLAY_UNSAFE_RE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]"
+)
+"""Anything a terminal or a renderer would act on rather than show (the fast path skips clean text)."""
+
+
+def display_line(text: str) -> str:
+    """One line of untrusted output for a terminal pane: escapes and control characters removed, a
+    CR-redrawn progress bar keeps its final look, never a line break; clean text comes back as is."""
+    if not _DISPLAY_UNSAFE_RE.search(text):
+        return text
+    return clean(text).replace("\n", " ")
+
+
+def _inert_table() -> dict[int, str]:
+    table = {code: chr(0x2400 + code) for code in range(0x20) if code not in (0x09, 0x0A)}
+    table[0x7F] = "\u2421"
+    for code in range(0x80, 0xA0):
+        table[code] = f"\\x{code:02x}"
+    for code in [0x2028, 0x2029, *range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2060, 0x2065),
+                 *range(0x2066, 0x206A), 0xFEFF, *range(0xFFF9, 0xFFFC)]:
+        table[code] = f"\\u{code:04x}"
+    return table
+
+
+_INERT = _inert_table()
+
+
+def inert(text: str) -> str:
+    """Untrusted text shown as it is but harmless: control characters (but TAB and LF) become visible
+    symbols (ESC shows as ␛, NUL as ␀), C1 controls and invisible or bidi formatting as `\\x9b` /
+    `\\u202e`. A command shown for confirmation is then exactly the command that runs, and nothing in
+    it can move the cursor, retitle the window, write the clipboard or hide part of itself."""
+    return text.translate(_INERT)
+
+
 def clean_line(text: str) -> str:
     """One line of text: `clean`, with line breaks and tabs as single spaces, outer whitespace trimmed."""
     return " ".join(clean(text).replace("\t", " ").split("\n")).strip()
