@@ -229,6 +229,8 @@ class ChatbotApp:
         self.metrics = Metrics()
         self.memory = _MemoryStore()
         self.hook_messages: list[dict[str, Any]] = []
+        self.closing = False
+        """Set when the server stops: endpoints that never answer give up, so shutdown is quick."""
         self._redis: dict[int, _RedisStore] = {}
         self.asgi = self._build()
 
@@ -404,7 +406,11 @@ class ChatbotApp:
         return JSONResponse({"status": code}, status_code=code)
 
     async def hang(self, request: Any) -> Any:
-        await asyncio.Event().wait()  # never set: the client waits until it gives up
+        from starlette.responses import PlainTextResponse
+
+        while not self.closing:  # the client waits until it gives up; the server's stop ends it
+            await asyncio.sleep(0.05)
+        return PlainTextResponse("shutting down", status_code=503)
 
     async def trickle(self, request: Any) -> Any:
         from starlette.responses import StreamingResponse
@@ -413,6 +419,8 @@ class ChatbotApp:
 
         async def drip() -> Any:
             for _ in range(seconds):
+                if self.closing:
+                    return
                 yield b"x"
                 await asyncio.sleep(1)
 
@@ -638,6 +646,7 @@ class TargetServer:
         return self
 
     def stop(self) -> None:
+        self.app.closing = True
         self.server.should_exit = True
         self.thread.join(10)
 
