@@ -29,7 +29,8 @@ CLIPBOARD = "SGFja2VkIGNsaXBib2FyZA=="
 """An OSC 52 payload (base64): it must never reach the terminal, nor show as text."""
 
 HOSTILE = (
-    b"\x1b[2J\x1b[H\x1b[31mred alert\x1b[0m\n"
+    b"L" * (10 * 1024 * 1024)
+    + b"\n\x1b[2J\x1b[H\x1b[31mred alert\x1b[0m\n"
     b"\x1b]0;pwned title\x07window title\n"
     b"\x1b]52;c;" + CLIPBOARD.encode() + b"\x07clipboard\n"
     b"\x1b]8;;http://evil.example\x1b\\link\x1b]8;;\x1b\\\n"
@@ -38,9 +39,9 @@ HOSTILE = (
     b"nul\x00byte bell\x07 backspace\x08 del\x7f\n"
     b"c1 \xc2\x9b31m csi \xc2\x9d0;t\xc2\x9c\n"
     b"invalid utf8 \xff\xfe\xc3\x28 end\n"
-    + b"L" * (10 * 1024 * 1024)
-    + b"\nlast line\n"
+    b"last line\n"
 )
+"""The 10 MB line comes first, so the hostile lines are in the tail a reopened app reads back from disk."""
 
 CHECKLIST = (
     "# Hostile \x1b]0;retitled\x07release\n\n## Steps\n\n"
@@ -120,7 +121,7 @@ async def test_hostile_output_and_checklist_never_reach_the_terminal_raw(tmp_pat
         state = app.live.session.items[ITEM]
         assert state.status is Status.PASSED, state.checks
         run_lines = app.screen.query_one(LogPanes).run_log.lines
-        assert "red alert" in run_lines[1] and "progress 100%" in run_lines
+        assert "red alert" in run_lines and "progress 100%" in run_lines
         _assert_inert_screen(app)
 
         # The fenced command of a hostile title: the confirmation shows every byte, none of them live.
@@ -149,7 +150,7 @@ async def test_hostile_output_and_checklist_never_reach_the_terminal_raw(tmp_pat
         await _select(pilot, ITEM)
         await pilot.pause()
         shown = again.screen.query_one(LogPanes).run_log.lines
-        assert any("last line" in line for line in shown)
+        assert "last line" in shown and "clipboard" in shown and "red alert" in shown
         _assert_inert_screen(again)
         again.exit(0)
 
@@ -160,7 +161,7 @@ async def test_hostile_output_and_checklist_never_reach_the_terminal_raw(tmp_pat
     assert b"progress 10%\rprogress 50%\rprogress 100%\n" in data
     assert b"nul\x00byte bell\x07 backspace\x08 del\x7f\n" in data
     assert b"invalid utf8 \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd( end\n" in data
-    assert b"\n" + b"L" * (10 * 1024 * 1024) + b"\n" in data
+    assert b"\n" + b"L" * (10 * 1024 * 1024) + b"\n\x1b[2J" in data
 
     # The record: inert text only.
     proc = subprocess.run(
