@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from deploytui.core.errors import DeployError
@@ -553,7 +554,7 @@ class Session:
                 "values": _scalars(outcome.values),
                 "evidence": _clip(outcome.evidence, EVIDENCE_MAX_CHARS),
                 "duration_ms": int(outcome.duration_ms),
-                "log": action.log,
+                "log": _refuse_bad_log(action.log),
             }
 
         if isinstance(action, RunCancelled):
@@ -579,7 +580,7 @@ class Session:
                 "index": int(action.action_index),
                 "run_id": action.run_id,
                 "exit_code": int(action.exit_code),
-                "log": action.log,
+                "log": _refuse_bad_log(action.log),
             }
 
         if isinstance(action, SignOff):
@@ -693,7 +694,7 @@ class Session:
                 values=dict(event.get("values", {})),
                 duration_ms=int(event.get("duration_ms", 0)),
                 at=at,
-                log=str(event.get("log", "")),
+                log=log_path(str(event.get("log", ""))),
                 evidence=str(event.get("evidence", "")),
                 run_id=str(event["run_id"]),
             )
@@ -739,7 +740,7 @@ class Session:
                     int(event["index"]),
                     str(event["run_id"]),
                     int(event["exit_code"]),
-                    str(event["log"]),
+                    log_path(str(event["log"])),
                     at,
                     by,
                 )
@@ -907,7 +908,7 @@ class Session:
                         int(a["index"]),
                         str(a["run_id"]),
                         int(a["exit_code"]),
-                        str(a["log"]),
+                        log_path(str(a["log"])),
                         str(a["at"]),
                         str(a["by"]),
                     )
@@ -965,7 +966,7 @@ def _check_from(key: str, c: Mapping[str, Any]) -> CheckResult:
         values=dict(c.get("values", {})),
         duration_ms=int(c.get("duration_ms", 0)),
         at=str(c.get("at", "")),
-        log=str(c.get("log", "")),
+        log=log_path(str(c.get("log", ""))),
         evidence=str(c.get("evidence", "")),
         run_id=str(c.get("run_id", "")),
     )
@@ -1000,6 +1001,24 @@ def _who(by: str) -> str:
     if not who:
         raise TransitionError("every change needs a who (by)")
     return who
+
+
+def log_path(value: str) -> str:
+    """A run's log path as a session may hold it: relative to the session dir and inside it. ValueError
+    otherwise, so a crafted session cannot make a viewer read (and show) a file elsewhere."""
+    if not value:
+        return value
+    parts = PurePosixPath(value.replace("\\", "/")).parts
+    if value.startswith(("/", "~")) or ".." in parts or "\x00" in value:
+        raise ValueError(f"log path {value!r} is outside the session directory")
+    return value
+
+
+def _refuse_bad_log(value: str) -> str:
+    try:
+        return log_path(value)
+    except ValueError as exc:
+        raise TransitionError(f"{exc} (logs live under the session's logs/ dir)") from None
 
 
 def _need(value: str, message: str) -> None:
