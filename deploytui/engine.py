@@ -114,10 +114,16 @@ class _RunStream:
             line = str(line)
         for part in line.split("\n") if "\n" in line else (line,):
             redacted = self.redactor.redact(part)
+            cleaned = clean(redacted).replace("\n", " ")
+            # Redact again after cleaning: an escape sequence or a carriage return inside a secret hides
+            # it from the first pass, and whoever shows the line later (the app reading the log back, the
+            # record's excerpt) cleans it too. Then the log keeps the masked clean line, not the bytes.
+            masked = self.redactor.redact(cleaned)
+            if masked != cleaned:
+                redacted = masked
             if self.log is not None:
                 self.log.write(redacted + "\n")
-            # Redact again after cleaning: an escape sequence inside a secret could have hidden it.
-            shown = self.redactor.redact(cap(clean(redacted).replace("\n", " "), DISPLAY_LINE_CHARS))
+            shown = cap(masked, DISPLAY_LINE_CHARS)
             self.pending.append(shown)
             self.tail.append(shown)
             self.lines += 1
