@@ -98,6 +98,8 @@ def excerpt_of(facts: LogFacts, redactor: Redactor | None = None) -> LogExcerpt:
     if redactor:
         text = redactor.redact(text)
     shown, _ = tail_lines(truncate_lines(clean(text)), EVIDENCE_LINES)
+    if redactor:
+        shown = redactor.redact(shown)  # cleaning can join a secret an escape or a CR had split
     shown_count = len(shown.split("\n")) if shown else 0
     return LogExcerpt(shown, max(0, facts.lines - shown_count))
 
