@@ -38,7 +38,7 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title", markup=False)  # titles come from the checklist
+            yield Label(self.title_text, classes="dialog-title", markup=False)  # checklist text, not markup
             with VerticalScroll(classes="dialog-body"):
                 yield Static(self.body, id="confirm-body")
             with Horizontal(classes="dialog-buttons"):
@@ -92,7 +92,7 @@ class TextDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title", markup=False)  # titles come from the checklist
+            yield Label(self.title_text, classes="dialog-title", markup=False)  # checklist text, not markup
             yield Static(self.prompt, classes="dialog-prompt", markup=False)
             yield Input(self.initial, placeholder=self.placeholder, id="text-input")
             yield Static("", id="text-error", classes="dialog-error")
