@@ -48,7 +48,10 @@ def test_without_argument_lists_the_bundled_checklist_as_a_tree(tmp_path: Path) 
     assert "+ Pre-Deployment  pre-deployment" in lines
     assert "  [ ] All tests passing  pre-deployment/all-tests-passing  [1 action]" in lines
     # The bundled bindings come with the bundled checklist, so bound checks are marked.
-    env_var = "    [ ] Database URL set  pre-deployment/environment-variables-configured/database-url-set  [checks: env]"
+    env_var = (
+        "    [ ] Database URL set  pre-deployment/environment-variables-configured/database-url-set"
+        "  [checks: env]"
+    )
     assert env_var in lines
     assert "  1. Quick Rollback (< 5 minutes)  rollback-plan/quick-rollback-5-minutes  [1 action]" in lines
     assert "+ Rollback Plan  rollback-plan  (rollback procedure: outside progress)" in lines

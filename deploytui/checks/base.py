@@ -172,7 +172,8 @@ class CheckKind:
         allowed = cls.fields | COMMON_FIELDS
         for key in params:
             if key not in allowed:
-                problems.append(f"unknown field {key!r} for kind {cls.name!r} (allowed: {', '.join(sorted(allowed - {'item', 'kind'}))})")
+                names = ", ".join(sorted(allowed - {"item", "kind"}))
+                problems.append(f"unknown field {key!r} for kind {cls.name!r} (allowed: {names})")
         for key in sorted(cls.required):
             if key not in params:
                 problems.append(f"kind {cls.name!r} needs field {key!r}")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Union
+from typing import TypeAlias
 
-Scalar = Union[str, int, float, bool]
+Scalar: TypeAlias = str | int | float | bool
 """A measured value: what a check reports beside its status (status code, latency, counts, versions)."""
 
 

@@ -25,7 +25,9 @@ def free_port() -> int:
 def require_binary(name: str, package: str, *candidates: str) -> str:
     """Path of a server binary; skips (or fails in CI) naming the Debian package that provides it."""
     for candidate in (name, *candidates):
-        found = shutil.which(candidate) or (candidate if os.path.isabs(candidate) and os.access(candidate, os.X_OK) else None)
+        if os.path.isabs(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+        found = shutil.which(candidate)
         if found:
             return found
     message = f"{name} not found: apt-get install {package}"
@@ -45,7 +47,8 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interva
         except Exception as exc:  # noqa: BLE001 - polling a server that is still starting
             last_exc = exc
         time.sleep(interval)
-    raise RuntimeError(f"timed out after {timeout}s waiting for {what}" + (f": {last_exc}" if last_exc else ""))
+    detail = f": {last_exc}" if last_exc else ""
+    raise RuntimeError(f"timed out after {timeout}s waiting for {what}{detail}")
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
