@@ -176,3 +176,33 @@ async def test_hostile_output_and_checklist_never_reach_the_terminal_raw(tmp_pat
     for bad in ("\x1b", "\x9b", "\x07", "\x00", "\r", CLIPBOARD):
         assert bad not in record, f"{bad!r} in the record"
     assert "last line" in record and "Print hostile output" in record
+
+
+SIGNOFF_CHECKLIST = """# Markup [/] in [bold text
+
+## Steps
+
+- [ ] Only step [/]
+
+## Sign-off
+
+- **Deployed by [/]:** ____
+- **Result:** [ ] Success [/] [ ] Rollback [bold
+"""
+
+
+async def test_checklist_text_that_looks_like_markup_is_shown_as_text(tmp_path: Path) -> None:
+    """`[/]` is text in Markdown; read as Textual markup it raised MarkupError and took the app down."""
+    (tmp_path / "markup.md").write_text(SIGNOFF_CHECKLIST, encoding="utf-8")
+    checklist, cfg = resolve(str(tmp_path / "markup.md"), None)
+    app = make_app(checklist, cfg, tmp_path / "sessions", operator="alice", choice="new")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "SignoffScreen"
+        assert "Deployed by [/]" in app.export_screenshot().replace("&#160;", " ")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        app.exit(0)

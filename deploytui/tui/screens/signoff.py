@@ -126,12 +126,12 @@ class SignoffScreen(Screen[str | None]):
             else:
                 yield Static(Text("✔ Every item is complete.", Style(bold=True)), id="signoff-open")
             for f in app.checklist.signoff:
-                yield Label(f.label, classes="field-label")
+                yield Label(f.label, classes="field-label", markup=False)  # checklist text, not markup
                 value = self._prefill(f)
                 if f.kind == "choice":
                     with RadioSet(id=f"field-{f.key}", compact=True):
                         for choice in f.choices:
-                            yield RadioButton(choice, value=choice == value)
+                            yield RadioButton(Text(choice), value=choice == value)
                 elif f.kind == "multiline":
                     yield TextArea(
                         value, id=f"field-{f.key}", soft_wrap=True, show_line_numbers=False, compact=True

@@ -75,7 +75,7 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
         *,
         id: str | None = None,  # noqa: A002
     ) -> None:
-        super().__init__(checklist.title or "Checklist", id=id)
+        super().__init__(Text(checklist.title or "Checklist"), id=id)  # checklist text, not markup
         self.checklist = checklist
         self.checks_per_item = checks_per_item
         self.show_root = False
