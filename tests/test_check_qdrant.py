@@ -212,3 +212,19 @@ async def test_bad_url_is_a_config_error(url: str) -> None:
     outcome = await Kind().run(spec(url=url), ctx())
     assert outcome.status is Status.ERROR
     assert outcome.reason.startswith(f"bad Qdrant url {url!r}")
+
+
+async def test_named_vectors_are_size_checked_by_name(qdrant: QdrantServer) -> None:
+    qdrant.create_collection("named", points=5, size=8, vector_name="dense")
+    base = {"url": qdrant.url, "api_key": qdrant.api_key, "collection": "named"}
+
+    outcome = await Kind().run(spec(**base, vector_size=8), ctx())  # the only vector, whatever its name
+    assert outcome.status is Status.PASSED, outcome.reason
+
+    outcome = await Kind().run(spec(**base, vector="dense", vector_size=16), ctx())
+    assert outcome.status is Status.FAILED
+    assert outcome.reason == "collection 'named' has wrong vector 'dense' size: 8, expected 16"
+
+    outcome = await Kind().run(spec(**base, vector="sparse", vector_size=8), ctx())
+    assert outcome.status is Status.FAILED
+    assert outcome.reason == "collection 'named' has no vector 'sparse' (vectors: dense)"

@@ -12,12 +12,12 @@ Fixtures (names and attributes are a contract other test modules rely on):
   Nothing here runs health checks on a timer (podman uses systemd timers, absent here): a test that
   needs a health state calls `run_healthcheck`.
 - `qdrant_server` -> `QdrantServer`: `.url` ("http://127.0.0.1:PORT"), `.api_key`, `.version`,
-  `.create_collection(name, points, size)`, `.delete_collection(name)`. Real qdrant-client semantics
-  (see tests/servers/qdrant_app.py). `qdrant_factory(api_key=..., auth=True, delay=...,
-  auth_failure_status=..., version=...)` starts another one (stopped at test end).
+  `.create_collection(name, points, size, vector_name=None)`, `.delete_collection(name)`. Real
+  qdrant-client semantics (see tests/servers/qdrant_app.py). `qdrant_factory(api_key=..., auth=True,
+  delay=..., auth_failure_status=..., version=...)` starts another one (stopped at test end).
 - `gemini_server` -> `GeminiServer`: `.url`, `.api_key` (the good key), `.model` ("gemini-2.0-flash"),
-  `.suspended_key` (answered 403 PERMISSION_DENIED), `.requests` (paths served, for assertions).
-  `gemini_factory(delay=...)` starts another one (stopped at test end).
+  `.suspended_key` (answered 403 PERMISSION_DENIED, quoting the key). `gemini_factory(delay=...,
+  models=..., reply=...)` starts another one (stopped at test end).
 """
 
 from __future__ import annotations
@@ -115,9 +115,12 @@ class QdrantServer:
     """tests.servers.qdrant_app.QdrantStore: the collections behind the API."""
     server: ThreadedASGIServer
 
-    def create_collection(self, name: str, points: int, size: int, distance: str = "Cosine") -> None:
-        """(Re)create collection `name` holding `points` points of vector size `size`."""
-        self.store.create_collection(name, points, size, distance)
+    def create_collection(
+        self, name: str, points: int, size: int, distance: str = "Cosine", vector_name: str | None = None
+    ) -> None:
+        """(Re)create collection `name` holding `points` points of vector size `size` (a named vector
+        with `vector_name`)."""
+        self.store.create_collection(name, points, size, distance, vector_name)
 
     def delete_collection(self, name: str) -> None:
         self.store.delete_collection(name)

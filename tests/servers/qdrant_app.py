@@ -42,30 +42,32 @@ class QdrantStore:
         self._client = QdrantClient(":memory:")
         self._lock = threading.Lock()
 
-    def create_collection(self, name: str, points: int, size: int, distance: str = "Cosine") -> None:
-        """(Re)create `name` with `points` points of dimension `size` (deterministic vectors)."""
+    def create_collection(
+        self, name: str, points: int, size: int, distance: str = "Cosine", vector_name: str | None = None
+    ) -> None:
+        """(Re)create `name` with `points` points of dimension `size` (deterministic vectors), under the
+        unnamed vector or, with `vector_name`, a named one."""
         from qdrant_client import models
 
+        params = models.VectorParams(size=size, distance=models.Distance(distance))
         with self._lock:
             if self._client.collection_exists(name):
                 self._client.delete_collection(name)
             self._client.create_collection(
-                name, vectors_config=models.VectorParams(size=size, distance=models.Distance(distance))
+                name, vectors_config={vector_name: params} if vector_name else params
             )
             batch = 256
             for start in range(0, points, batch):
                 ids = range(start, min(points, start + batch))
-                self._client.upsert(
-                    name,
-                    points=[
+                structs = []
+                for i in ids:
+                    vector = [((i * 31 + d * 7) % 97 + 1) / 97.0 for d in range(size)]
+                    structs.append(
                         models.PointStruct(
-                            id=i,
-                            vector=[((i * 31 + d * 7) % 97 + 1) / 97.0 for d in range(size)],
-                            payload={"n": i},
+                            id=i, vector={vector_name: vector} if vector_name else vector, payload={"n": i}
                         )
-                        for i in ids
-                    ],
-                )
+                    )
+                self._client.upsert(name, points=structs)
 
     def delete_collection(self, name: str) -> None:
         with self._lock:
