@@ -1,0 +1,76 @@
+"""Saves re-use the verified TOML text of unchanged item tables (store.TomlTables): the bytes written must
+be exactly what serialising the whole session gives, and a new part is still re-parsed before it is used."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from deploytui.core.checklist import parse_checklist
+from deploytui.core.errors import DeployError
+from deploytui.core.session import AddNote, RunFinished, RunStarted, Skip, Tick, Untick
+from deploytui.core.status import Outcome, Status
+from deploytui.store import SessionStore, TomlTables
+
+TEXT = """# Deploy
+
+## Pre
+
+- [ ] Tests pass
+- [ ] Review "quoted" \\ title
+  - [ ] Nested step
+- [ ] API up
+"""
+
+
+def test_every_save_writes_the_same_bytes_as_a_whole_serialisation(tmp_path: Path) -> None:
+    checklist = parse_checklist(TEXT, tmp_path / "checklist.md")
+    store = SessionStore(tmp_path / "sessions")
+    ids = [n.id for n in checklist.items()]
+    actions = [
+        Tick(ids[0], "alice"),
+        AddNote(ids[1], "alice", 'line one\nline "two" \\ three \u00e9'),
+        RunStarted(ids[3], f"{ids[3]}#0", "r1", label="probe"),
+        RunFinished(ids[3], f"{ids[3]}#0", "r1", Outcome(Status.PASSED, "ok", {"flag": True}, "", 3)),
+        # The same value as an int: == says unchanged (True == 1), the TOML text does not.
+        RunStarted(ids[3], f"{ids[3]}#0", "r2", label="probe"),
+        RunFinished(ids[3], f"{ids[3]}#0", "r2", Outcome(Status.PASSED, "ok", {"flag": 1}, "", 3)),
+        Untick(ids[0], "alice"),
+        Skip(ids[2], "alice", "not this release"),
+    ]
+    with store.create(checklist, "alice") as live:
+        for action in actions:
+            live.apply(action)
+            on_disk = live.toml_path.read_text(encoding="utf-8")
+            assert on_disk == tomli_w.dumps(live.session.to_dict())
+        checks = tomllib.loads(on_disk)["items"][ids[3]]["checks"]
+        assert checks[f"{ids[3]}#0"]["values"]["flag"] == 1
+        assert checks[f"{ids[3]}#0"]["values"]["flag"] is not True
+
+
+def test_a_changed_item_is_reparsed_and_an_unwritable_value_refused() -> None:
+    tables = TomlTables()
+    good = {"schema": 1, "items": {"a": {"status": "pending"}, "b": {"status": "done"}}}
+    assert tables.dumps(good) == tomli_w.dumps(good)
+    bad = {"schema": 1, "items": {"a": {"status": "pending"}, "b": {"status": None}}}
+    with pytest.raises(TypeError):
+        tables.dumps(bad)
+    # An empty items table and other layouts fall back to the whole serialisation.
+    empty = {"schema": 1, "items": {}}
+    assert tables.dumps(empty) == tomli_w.dumps(empty)
+
+
+def test_a_save_that_cannot_serialise_leaves_the_previous_file(tmp_path: Path) -> None:
+    checklist = parse_checklist(TEXT, tmp_path / "checklist.md")
+    store = SessionStore(tmp_path / "sessions")
+    with store.create(checklist, "alice") as live:
+        live.apply(Tick(checklist.items()[0].id, "alice"))
+        before = live.toml_path.read_bytes()
+        live.session.items[checklist.items()[1].id].reason = None  # type: ignore[assignment]
+        live.session.items[checklist.items()[1].id].by = object()  # type: ignore[assignment]
+        with pytest.raises(DeployError, match="could not be written"):
+            live._save()
+        assert live.toml_path.read_bytes() == before
