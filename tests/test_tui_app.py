@@ -265,15 +265,26 @@ async def test_filter_by_text_and_by_status(tmp_path: Path) -> None:
         assert not filt.display
 
 
-async def test_f_jumps_to_the_next_failed_then_pending_item(tmp_path: Path) -> None:
-    app = build_app(tmp_path, choice="new")
+async def test_f_jumps_to_the_next_failed_or_pending_item_skipping_complete_ones(tmp_path: Path) -> None:
+    config = write_project(tmp_path)
+    config.write_text(config.read_text().replace('run = "sleep 30"', 'run = "true"'))
+    app = build_app(tmp_path, config=config, choice="new")
     async with app.run_test(size=SIZE) as pilot:
-        await select(pilot, "preflight/config-valid")
-        await pilot.press("r")
+        await pilot.pause()
+        await pilot.press("R")
         await settle(pilot)
-        await select(pilot, "deploy/flood-output")
-        await pilot.press("f")
-        assert main(app).selected_id == "preflight/config-valid"
+        await select(pilot, "preflight/tests-pass")
+        visited = []
+        for _ in range(4):
+            await pilot.press("f")
+            visited.append(main(app).selected_id)
+        # passed items (slow probe, flood output) are stepped over; the search wraps around
+        assert visited == [
+            "preflight/config-valid",
+            "preflight/notify-team",
+            "deploy/push-image",
+            "preflight/config-valid",
+        ]
 
 
 async def test_resume_after_sigkill_shows_finished_items_and_running_ones_interrupted(tmp_path: Path) -> None:

@@ -127,6 +127,8 @@ class MainScreen(Screen[None]):
         """run_id -> item of every run the engine has started and not yet ended."""
         self.pending_runs: dict[str, str] = {}
         """run_id -> item of runs submitted to the engine (queued or running)."""
+        self._filter_origin: str | None = None
+        """The node selected when the filter opened (Esc while typing returns to it)."""
         self.descriptions: dict[str, str] = {}
         """check_key -> what the check does (from RunBegan), shown in the detail pane."""
 
@@ -245,7 +247,7 @@ class MainScreen(Screen[None]):
         node = self.deploy_app.checklist.node(node_id)
         if node.kind == "section":
             logs.show_lines(
-                ["Select an item to see its latest run here; the Activity tab (a) lists every event."]
+                ["Select an item to see its latest run.", "Every event is in the Activity tab (a)."]
             )
             return
         if latest is None:
@@ -465,30 +467,30 @@ class MainScreen(Screen[None]):
         )
 
     def action_next_open(self) -> None:
+        """The next item after the cursor (wrapping) that failed, errored, was interrupted or is pending."""
         app = self.deploy_app
-        items = app.checklist.items()
-        if not items:
+        ids = [n.id for n in app.checklist.items() if not n.children]
+        if not ids:
             return
-        ids = [n.id for n in items]
         start = ids.index(self.selected_id) + 1 if self.selected_id in ids else 0
-        order = ids[start:] + ids[:start]
-        for wanted in (BAD, {Status.PENDING}):
-            for node_id in order:
-                if app.checklist.node(node_id).children:
-                    continue
-                if app.live.session.status_of(node_id, app.checklist) in wanted:
-                    if not self.query_one(ChecklistTree).select_id(node_id):
-                        self._clear_filter()
-                        self.query_one(ChecklistTree).select_id(node_id)
-                    return
-        self.notify("Nothing failed or pending: every item is complete.")
+        wanted = BAD | {Status.PENDING}
+        for node_id in ids[start:] + ids[:start]:
+            if node_id != self.selected_id and app.live.session.status_of(node_id, app.checklist) in wanted:
+                tree = self.query_one(ChecklistTree)
+                if not tree.select_id(node_id):
+                    self._clear_filter()
+                    tree.select_id(node_id)
+                return
+        self.notify("Nothing else failed or pending.")
 
     # filter ------------------------------------------------------------------------------------
 
     def action_filter(self) -> None:
         field = self.query_one("#filter", Input)
+        if not field.display:
+            self._filter_origin = self.selected_id
         field.display = True
-        field.focus()
+        self.set_focus(field)  # at once: keys typed right after "/" belong to the filter
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -501,15 +503,20 @@ class MainScreen(Screen[None]):
     def key_escape(self) -> None:
         field = self.query_one("#filter", Input)
         if field.display:
-            self._clear_filter()
+            # Esc while typing abandons the filter: back where the operator was. Esc from the filtered
+            # tree keeps the node they moved to.
+            self._clear_filter(restore=self.focused is field)
 
-    def _clear_filter(self) -> None:
+    def _clear_filter(self, restore: bool = False) -> None:
         field = self.query_one("#filter", Input)
         with field.prevent(Input.Changed):
             field.value = ""
         field.display = False
         self._rebuild_tree(None)
-        self.query_one(ChecklistTree).focus()
+        tree = self.query_one(ChecklistTree)
+        if restore and self._filter_origin is not None:
+            tree.select_id(self._filter_origin)
+        self.set_focus(tree)
 
     def matching_ids(self, query: str) -> set[str]:
         """Ids of nodes matching every word of the query (text in title/id, or a status), plus ancestors."""

@@ -9,9 +9,15 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from deploytui.core.durations import format_duration
 from deploytui.core.status import Status
 from deploytui.tui.present import GLYPHS
+
+
+def clock_text(seconds: float) -> str:
+    """Elapsed time as a wall clock reads: 4:07, 1:02:05."""
+    minutes, secs = divmod(int(max(0.0, seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,7 @@ class HeaderBar(Widget):
                 Style(color=self.status_palette.get(Status.RUNNING)),
             )
         right.append("  elapsed ", Style(dim=True))
-        right.append(format_duration(self.elapsed) if self.elapsed >= 1 else "0s")
+        right.append(clock_text(self.elapsed))
         left = Text(no_wrap=True, overflow="ellipsis")
         left.append(f" {info.checklist}", Style(bold=True))
         left.append(f"  {info.session_id}", Style(dim=True))
