@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +27,11 @@ LOCAL_FONT = "DejaVu Sans Mono"
 """Monospace font installed with fontconfig on Debian; its box-drawing and symbol glyphs are complete."""
 
 DEMO_BINDINGS = """
+checklist = "{checklist}"
+
+[secrets]
+env = ["DATABASE_URL", "REDIS_URL"]
+
 [defaults]
 timeout = "5s"
 
@@ -34,30 +39,45 @@ timeout = "5s"
 item = "pre-deployment/all-tests-passing"
 kind = "command"
 name = "pytest"
-run = "echo '412 passed in 38.2s'"
+run = "echo '============ 412 passed, 3 skipped in 38.21s ============'"
 
 [[check]]
 item = "pre-deployment/dependencies-updated"
 kind = "command"
-name = "pip outdated"
-run = "echo 'httpx 0.27.0 -> 0.28.1'; echo 'redis 5.0.1 -> 5.2.0'; exit 1"
+name = "pip list --outdated"
+run = "printf 'Package Version Latest\\nhttpx   0.27.0  0.28.1\\nredis   5.0.1   5.2.1\\n'; exit 1"
 
 [[check]]
 item = "pre-deployment/environment-variables-configured/database-url-set"
 kind = "env"
-names = ["HOME"]
+names = ["DATABASE_URL"]
+expect = {{ scheme = "postgresql" }}
 
 [[check]]
 item = "pre-deployment/environment-variables-configured/redis-url-set"
 kind = "env"
-names = ["PATH"]
+names = ["REDIS_URL"]
+expect = {{ scheme = "redis" }}
+
+[[check]]
+item = "pre-deployment/environment-variables-configured/secret-key-generated"
+kind = "env"
+names = ["DEMO_SECRET_KEY"]
+expect = {{ min_length = 32 }}
 
 [[check]]
 item = "deployment-steps/3-health-checks/api-health-check-passes"
 kind = "command"
-name = "health"
-run = "for i in 1 2 3; do echo \\"GET /api/v1/health -> 200 ($i)\\"; done"
+name = "GET /api/v1/health"
+run = "echo 'HTTP/1.1 200 OK'; echo '{{\\"status\\": \\"healthy\\", \\"version\\": \\"2.4.0\\"}}'"
 """
+
+MANUAL_DONE = [
+    "pre-deployment/code-review-completed/security-review",
+    "pre-deployment/code-review-completed/performance-review",
+    "pre-deployment/code-review-completed/architecture-review",
+]
+"""Items ticked by hand in the picture."""
 
 
 def clean_svg(svg: str) -> str:
@@ -70,11 +90,18 @@ def clean_svg(svg: str) -> str:
 async def capture(out_svg: Path, size: tuple[int, int], theme: str | None) -> None:
     from deploytui.core.config import resolve
     from deploytui.tui.app import make_app
+    from deploytui.tui.screens.main import MainScreen
 
     with tempfile.TemporaryDirectory(prefix="deploytui-shot-") as tmp:
         os.environ["DEPLOYTUI_CONFIG_DIR"] = str(Path(tmp) / "config")
+        from deploytui.core.checklist import bundled_checklist_path
+        from deploytui.core.session import Skip, Tick
+
+        os.environ["DATABASE_URL"] = "postgresql://app:s3cret-pw@db.internal:5432/rag"
+        os.environ["REDIS_URL"] = "http://cache.internal:6379/0"
+        os.environ["DEMO_SECRET_KEY"] = "k" * 48
         config_path = Path(tmp) / "deploytui.toml"
-        config_path.write_text(DEMO_BINDINGS, encoding="utf-8")
+        config_path.write_text(DEMO_BINDINGS.format(checklist=bundled_checklist_path()), encoding="utf-8")
         checklist, config = resolve(str(config_path), None)
         app = make_app(
             checklist,
@@ -83,16 +110,26 @@ async def capture(out_svg: Path, size: tuple[int, int], theme: str | None) -> No
             operator="alice",
             theme=theme,
             new_session_id="20261125T015800Z-demo",
-            clock=lambda: datetime(2026, 11, 25, 2, 14, 37, tzinfo=UTC),
+            clock=lambda: datetime.now(UTC) + timedelta(minutes=16, seconds=37),
         )
         async with app.run_test(size=size) as pilot:
             await pilot.pause()
             await pilot.press("R")
             await app.workers.wait_for_complete()
             await pilot.pause()
-            await pilot.press("down", "down", "down", "down", "down")
-            await pilot.press("space")
-            await pilot.press("f")
+            for item in MANUAL_DONE:
+                app.live.apply(Tick(item, "alice"))
+            app.live.apply(
+                Skip(
+                    "pre-deployment/secrets-secured/database-password-changed",
+                    "alice",
+                    "rotated last week, ticket OPS-2291",
+                )
+            )
+            screen = app.screen
+            assert isinstance(screen, MainScreen)
+            screen.refresh_all()
+            await pilot.press("f")  # the first open item: the failed dependency check
             await pilot.pause()
             app.save_screenshot(filename=out_svg.name, path=str(out_svg.parent))
 

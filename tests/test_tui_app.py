@@ -15,6 +15,7 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Input, Log
 
+from deploytui.core.session import Tick
 from deploytui.core.status import Status
 from deploytui.store import SessionStore
 from deploytui.tui.app import DeployApp
@@ -393,6 +394,17 @@ async def test_read_only_session_refuses_changes(tmp_path: Path) -> None:
         await pilot.press("space", "s")
         assert isinstance(viewer.screen, MainScreen)
         assert status(viewer, "preflight/notify-team") is Status.PENDING
+        # The owner ticks it in another process: the viewer follows.
+        owner = SessionStore(tmp_path / "sessions").open(session_id, checklist=viewer.checklist)
+        try:
+            owner.apply(Tick("preflight/notify-team", "bob"))
+        finally:
+            owner.close()
+        await until(
+            pilot, lambda: status(viewer, "preflight/notify-team") is Status.DONE, "the viewer follows"
+        )
+        label = main(viewer).query_one(ChecklistTree).cursor_node.label  # type: ignore[union-attr]
+        assert str(label).startswith("☑")
 
 
 async def test_help_lists_keys_as_remapped_in_the_user_keymap(tmp_path: Path) -> None:

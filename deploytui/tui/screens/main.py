@@ -52,6 +52,9 @@ if TYPE_CHECKING:
     from deploytui.core.checklist import Node
     from deploytui.tui.app import DeployApp
 
+FOLLOW_SECONDS = 1.0
+"""How often a read-only viewer checks the session's event log for the owner's changes."""
+
 STATUS_FILTER_PREFIXES = ("status:", "is:")
 """Filter tokens that select by status (`is:failed`); a bare status name also matches."""
 
@@ -169,7 +172,26 @@ class MainScreen(Screen[None]):
         for warning in app.open_warnings:
             self.query_one(LogPanes).activity(self._stamp() + warning)
         self.set_interval(1.0, self._tick_clock)
+        if app.read_only:
+            self.set_interval(FOLLOW_SECONDS, self._follow)
         self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
+
+    def refresh_all(self) -> None:
+        """Redraw everything from the session (after changes made elsewhere: another process, sign-off)."""
+        self.query_one(ChecklistTree).refresh_labels()
+        self._refresh_header()
+        self._show_selected()
+        self.refresh_bindings()
+
+    def _follow(self) -> None:
+        """Read-only: pick up what the session's owner changed (its event log grew) and redraw."""
+        try:
+            changed = self.deploy_app.live.reload()
+        except DeployError as exc:
+            self.notify(str(exc), title="Following the session", severity="warning")
+            return
+        if changed:
+            self.refresh_all()
 
     def _on_theme_changed(self, _theme: Any) -> None:
         colors = status_colors(self.app.current_theme)
@@ -783,10 +805,7 @@ class MainScreen(Screen[None]):
         self.app.push_screen(SignoffScreen(), self._signoff_done)
 
     def _signoff_done(self, result: str | None) -> None:
-        self.query_one(ChecklistTree).refresh_labels()
-        self._refresh_header()
-        self._show_selected()
-        self.refresh_bindings()
+        self.refresh_all()
         if result == "rollback":
             self.open_rollback()
 

@@ -150,7 +150,8 @@ def render_detail(
             line.append(GLYPHS[new] + " " + new.value, Style(color=colors.get(new)))
             line.append(f"  {change.by}")
             if getattr(change, "why", None):
-                line.append(f" — {r(change.why)}", Style(italic=True))
+                # "check <item>#1 failed: …" reads as "check #1 failed: …" under the item's own title.
+                line.append(f" — {r(change.why.replace(node.id + '#', '#'))}", Style(italic=True))
             parts.append(line)
     return Group(*parts)
 
