@@ -11,6 +11,7 @@ import json
 import resource
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from deploytui.core.events import EngineEvent, RunOutput
@@ -41,7 +42,9 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         await run(kind, Path(tmp), timeout, warm)
         before = peak_mb()
+        started = time.monotonic()
         outcome = await run(kind, Path(tmp), timeout, params)
+        seconds = time.monotonic() - started
         growth = peak_mb() - before
         logs = sum(p.stat().st_size for p in Path(tmp).rglob("*.log"))
     print(
@@ -49,7 +52,7 @@ async def main() -> None:
             {
                 "status": outcome.status.value,
                 "reason": outcome.reason,
-                "growth_mb": round(growth, 1),
+                "growth_mb": round(growth, 1), "seconds": round(seconds, 2),
                 "log_bytes": logs,
             }
         )

@@ -159,9 +159,11 @@ def test_memory_stays_bounded_on_a_50_mb_body_and_50_mb_of_output(target_app: Ta
     one_line = _peak_growth("command", {"run": "head -c 52428800 /dev/zero | tr '\\0' A"}, quiet)
     assert one_line["status"] == "passed" and one_line["growth_mb"] < 150, one_line
     assert one_line["log_bytes"] > 52_428_800  # the whole line on disk
+    # Linear in the line's length (re-joining the line on every read made it quadratic: 3.5 s here).
+    assert one_line["seconds"] < 3.0, one_line
     print(
         f"\npeak RSS growth: 50 MB body {body['growth_mb']} MB; 2M lines {many_lines['growth_mb']} MB;"
-        f" one 50 MB line {one_line['growth_mb']} MB"
+        f" one 50 MB line {one_line['growth_mb']} MB in {one_line['seconds']} s"
     )
 
 
