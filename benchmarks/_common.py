@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 from collections.abc import Callable, Sequence
@@ -48,6 +49,8 @@ class Figure:
             ">=": lambda a, b: a >= b,
             "==": lambda a, b: a == b,
         }
+        if self.value != self.value:  # NaN: nothing measured (e.g. no key press in a tiny run)
+            return None
         return compare[self.op](self.value, self.limit)
 
     @property
@@ -61,6 +64,8 @@ class Figure:
 def _fmt(value: float | None) -> str:
     if value is None:
         return ""
+    if value != value:
+        return "n/a"
     if value == int(value) and abs(value) >= 100:
         return f"{int(value):,}"
     if abs(value) >= 100:
@@ -95,7 +100,7 @@ def row(figure: Figure) -> str:
     value = f"{_fmt(figure.value)} {figure.unit}".strip()
     target = f"target {figure.target}" if figure.target else ""
     note = f"  ({figure.note})" if figure.note else ""
-    return f"  {figure.name:<46} {value:>16}   {target:<16} {figure.verdict}{note}"
+    return f"  {figure.name:<42} {value:>16}   {target:<18} {figure.verdict:<6}{note}"
 
 
 def report(figures: list[Figure], json_path: str | None) -> None:
@@ -138,3 +143,13 @@ def generate_checklist(items: int, depth: int = 10, fences: int = 0, sections: i
             n += 1
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a measured child process: bytecode cached (as an installed package has it; this
+    machine sets PYTHONDONTWRITEBYTECODE, which would make every start compile deploytui from source),
+    the cache kept out of the source tree."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(scratch_dir() / "pycache")
+    return env
