@@ -330,8 +330,15 @@ class MainScreen(Screen[None]):
     def _node_focused(self, event: ChecklistTree.NodeFocused) -> None:
         if event.node_id != self.selected_id:
             self.selected_id = event.node_id
-            self._show_selected()
+            self._show_selected_detail_only()
             self.refresh_bindings()
+            # The run pane (up to RUN_LOG_MAX_LINES lines) is refilled after the cursor has moved on
+            # screen, and only if the cursor is still there: holding j/k stays quick.
+            self.call_after_refresh(self._show_run_log_if_selected, event.node_id)
+
+    def _show_run_log_if_selected(self, node_id: str) -> None:
+        if node_id == self.selected_id:
+            self._show_run_log(node_id)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         app = self.deploy_app
@@ -716,9 +723,7 @@ class MainScreen(Screen[None]):
             if item is None:
                 return
             buffer = self.buffers.get(item)
-            if buffer is not None and buffer.run_id == event.run_id:
-                buffer.lines.extend(event.lines)
-            elif buffer is not None:
+            if buffer is not None:
                 buffer.lines.extend(event.lines)
             if item == self.selected_id:
                 self.query_one(LogPanes).append_lines(event.lines)
@@ -748,6 +753,9 @@ class MainScreen(Screen[None]):
         if isinstance(event, RunEnded):
             self.run_items.pop(event.run_id, None)
             self.pending_runs.pop(event.run_id, None)
+            if event.item == self.selected_id and event.item in self.buffers:
+                # While streaming the pane showed a sample; now it shows the run's kept tail whole.
+                self._show_run_log(event.item)
             outcome = event.outcome
             if event.action:
                 index = int(event.check_key.rsplit("!action", 1)[-1]) if "!action" in event.check_key else 0

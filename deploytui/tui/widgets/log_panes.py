@@ -18,6 +18,13 @@ RUN_LOG_MAX_LINES = 5_000
 ACTIVITY_MAX_LINES = 10_000
 """Lines kept in the activity pane."""
 
+FLUSH_SECONDS = 0.1
+"""How often streamed output reaches the run pane. Between flushes lines wait in a bounded queue."""
+
+FLUSH_MAX_LINES = 500
+"""Most lines one flush writes: a flood then costs ~5,000 rendered lines a second however fast it arrives,
+which keeps keys quick. The pane is refilled from the run's buffer when the run ends."""
+
 TAIL_BYTES = 512 * 1024
 """How much of a finished run's log file is read back when its item is selected."""
 
@@ -54,6 +61,14 @@ class LogPanes(Vertical):
     Every line passes `display_line` on its way in: a log file read back from disk holds the raw output
     (escape sequences included), and textual's Log would hand an ESC to the terminal as it is."""
 
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual names it id
+        super().__init__(id=id)
+        self._queued: deque[str] = deque(maxlen=FLUSH_MAX_LINES)
+        self._dropped = 0
+
+    def on_mount(self) -> None:
+        self.set_interval(FLUSH_SECONDS, self.flush)
+
     def compose(self) -> ComposeResult:
         with TabbedContent(id="log-tabs"):
             with TabPane("Run", id="tab-run"):
@@ -78,15 +93,31 @@ class LogPanes(Vertical):
         return self.query_one("#activity-log", Log)
 
     def show_lines(self, lines: list[str]) -> None:
-        """Replace the run pane's content."""
+        """Replace the run pane's content (and forget output queued for what it showed before)."""
+        self._queued.clear()
+        self._dropped = 0
         log = self.run_log
         log.clear()
         if lines:
-            log.write_lines([display_line(line) for line in lines])
+            log.write_lines([display_line(line) for line in lines[-RUN_LOG_MAX_LINES:]])
 
     def append_lines(self, lines: list[str]) -> None:
-        if lines:
-            self.run_log.write_lines([display_line(line) for line in lines])
+        """Queue streamed lines for the next flush; beyond FLUSH_MAX_LINES only the newest are kept."""
+        overflow = len(self._queued) + len(lines) - FLUSH_MAX_LINES
+        if overflow > 0:
+            self._dropped += overflow
+        self._queued.extend(lines)
+
+    def flush(self) -> None:
+        if not self._queued:
+            return
+        lines = [display_line(line) for line in self._queued]
+        self._queued.clear()
+        if self._dropped:
+            # Say what was skipped rather than show a silent gap; every line is in the log file.
+            lines.insert(0, f"… {self._dropped:,} lines not shown while streaming (all are in the run's log)")
+            self._dropped = 0
+        self.run_log.write_lines(lines)
 
     def activity(self, line: str) -> None:
         self.activity_log.write_line(display_line(line))
