@@ -480,3 +480,33 @@ def test_importing_the_cli_does_not_import_textual() -> None:
         cwd=Path(__file__).resolve().parents[1],
     )
     assert out.stdout.strip() == "False"
+
+
+async def test_session_held_by_another_process_exits_with_a_one_line_error(tmp_path: Path) -> None:
+    first = build_app(tmp_path, choice="new")
+    async with first.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        session_id = first.live.session.id
+    holder = SessionStore(tmp_path / "sessions").open(session_id, checklist=first.checklist)
+    try:
+        second = build_app(tmp_path, session_id=session_id)
+        async with second.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+        assert second.return_code == 2
+        assert second.error is not None and "--read-only" in str(second.error)
+        assert "\n" not in str(second.error)
+    finally:
+        holder.close()
+
+
+async def test_mouse_click_selects_a_node_and_presses_buttons(tmp_path: Path) -> None:
+    app = build_app(tmp_path, choice="new")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        tree = main(app).query_one(ChecklistTree)
+        row = next(
+            i for i in range(tree.last_line + 1) if tree.get_node_at_line(i).data == "deploy/push-image"
+        )
+        await pilot.click(ChecklistTree, offset=(8, row))
+        await pilot.pause()
+        assert main(app).selected_id == "deploy/push-image"

@@ -29,4 +29,6 @@ def run(args: argparse.Namespace) -> int:
         read_only=args.read_only,
     )
     result = app.run()
+    if app.error is not None:
+        raise app.error
     return int(result) if isinstance(result, int) else 0

@@ -90,6 +90,8 @@ class DeployApp(App[int]):
             self.checks_per_item[spec.item] = self.checks_per_item.get(spec.item, 0) + 1
         self.settings = Settings(Path("settings.toml"))
         self.open_warnings: list[str] = []
+        self.error: DeployError | None = None
+        """Why the app could not open a session (the CLI reports it after the terminal is restored)."""
         self._live: LiveSession | None = None
         self._engine: Engine | None = None
         self._theme_applied: str | None = None
@@ -114,7 +116,12 @@ class DeployApp(App[int]):
         try:
             self._choose_session()
         except DeployError as exc:
-            self.exit(2, message=f"deploytui: {exc}")
+            self._fail(exc)
+
+    def _fail(self, exc: DeployError) -> None:
+        """Leave the app; the CLI reports the error in one line (exit 2) like every other command."""
+        self.error = exc
+        self.exit(2, return_code=2)
 
     def _load_settings_and_themes(self) -> None:
         problems: list[str] = []
@@ -192,7 +199,7 @@ class DeployApp(App[int]):
                 else:
                     self.exit(0)
             except DeployError as exc:
-                self.exit(2, message=f"deploytui: {exc}")
+                self._fail(exc)
 
         self.push_screen(ResumeDialog(summary), chosen)
 

@@ -77,4 +77,4 @@ class HeaderBar(Widget):
         room = max(0, width - right.cell_len - 3)
         left.truncate(room, overflow="ellipsis")
         left.pad_right(room - left.cell_len)
-        return Text.assemble(left, right, " ")
+        return Text.assemble(left, "  ", right, " ")
