@@ -15,6 +15,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from deploytui.tui.app import DeployApp
+from deploytui.tui.screens.main import MainScreen
 from deploytui.tui.widgets.checklist_tree import ChecklistTree
 from tests.tui_support import FROZEN_NOW, SECRET, build_app, write_project
 
@@ -44,10 +45,19 @@ def snapshot_app(tmp_path: Path) -> DeployApp:
     )
 
 
+STARTED = "2026-11-25T01:58:00.000Z"
+"""Shown start of the snapshot session: with FROZEN_NOW the header reads `elapsed 16:37` on any date."""
+
+
 async def steady(pilot: Pilot[int], *, workers: bool = True) -> None:
     if workers:
         await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+    app = pilot.app
+    assert isinstance(app, DeployApp)
+    app.live.session.started = STARTED
+    main = next(s for s in app.screen_stack if isinstance(s, MainScreen))
+    main.refresh_all()
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
     await pilot.pause()
