@@ -13,9 +13,3 @@ class EngineEventPosted(Message):
     def __init__(self, event: EngineEvent) -> None:
         super().__init__()
         self.event = event
-
-
-class SessionChanged(Message):
-    """The session changed on disk (read-only follower): reload and redraw."""
-
-    bubble = False

@@ -25,7 +25,3 @@ ACTION_MARK = "$"
 
 ROLLBACK_MARK = "↺"
 """Shown before the rollback procedure's heading."""
-
-
-def status_word(status: Status) -> str:
-    return status.value

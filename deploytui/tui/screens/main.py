@@ -8,8 +8,8 @@ Workers run the engine and post `EngineEventPosted`; only this screen turns thos
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -251,7 +251,7 @@ class MainScreen(Screen[None]):
 
     def _show_selected(self) -> None:
         if self.selected_id is not None:
-            self._show_selected_detail_only()
+            self._show_detail()
             self._show_run_log(self.selected_id)
 
     def _show_run_log(self, node_id: str) -> None:
@@ -287,11 +287,11 @@ class MainScreen(Screen[None]):
         self.query_one(ChecklistTree).refresh_labels(node_ids)
         self._refresh_header()
         if self.selected_id is not None:
-            self._show_selected_detail_only()
+            self._show_detail()
         self.refresh_bindings()
 
-    def _show_selected_detail_only(self) -> None:
-        """Redraw the detail pane without reloading the log pane (which streams on its own)."""
+    def _show_detail(self) -> None:
+        """Redraw the detail pane (the run pane streams, and reloads, on its own)."""
         node_id = self.selected_id
         if node_id is None:
             return
@@ -330,7 +330,7 @@ class MainScreen(Screen[None]):
     def _node_focused(self, event: ChecklistTree.NodeFocused) -> None:
         if event.node_id != self.selected_id:
             self.selected_id = event.node_id
-            self._show_selected_detail_only()
+            self._show_detail()
             self.refresh_bindings()
             # The run pane (up to RUN_LOG_MAX_LINES lines) is refilled after the cursor has moved on
             # screen, and only if the cursor is still there: holding j/k stays quick.
@@ -862,10 +862,3 @@ def _where(directory: Path) -> str:
         return "~/" + str(directory.resolve().relative_to(Path.home().resolve()))
     except (OSError, ValueError):
         return str(directory)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-Clock = Callable[[], datetime]

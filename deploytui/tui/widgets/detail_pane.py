@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.padding import Padding
@@ -17,6 +16,7 @@ from textual.widgets import Static
 from deploytui.checks.base import CheckSpec
 from deploytui.core.checklist import Node
 from deploytui.core.redact import Redactor
+from deploytui.core.session import ItemState
 from deploytui.core.status import Status
 from deploytui.core.textsafe import inert
 from deploytui.tui.present import GLYPHS
@@ -38,7 +38,7 @@ def _fmt_time(iso: str | None) -> str:
 def render_detail(
     node: Node,
     status: Status,
-    state: Any | None,
+    state: ItemState | None,
     specs: Sequence[CheckSpec],
     redactor: Redactor,
     colors: Mapping[Status, str],
@@ -66,16 +66,16 @@ def render_detail(
     if node.rollback:
         sub.append("  ·  rollback procedure")
     parts.append(sub)
-    if state is not None and getattr(state, "by", None) and status is not Status.PENDING:
+    if state is not None and state.by and status is not Status.PENDING:
         who = Text(f"{status.value} by {state.by} at {_fmt_time(state.at)}", style=Style(dim=True))
-        if getattr(state, "duration_ms", None):
+        if state.duration_ms:
             who.append(f" in {state.duration_ms} ms")
         parts.append(who)
     if node.description.strip():
         parts.append(Padding(Text(r(node.description.strip())), (1, 0, 0, 0)))
-    if state is not None and getattr(state, "reason", None):
+    if state is not None and state.reason:
         parts.append(Padding(Text.assemble(("Reason: ", "bold"), r(state.reason)), (1, 0, 0, 0)))
-    if state is not None and getattr(state, "note", None):
+    if state is not None and state.note:
         parts.append(Padding(Text.assemble(("Note: ", "bold"), r(state.note)), (1, 0, 0, 0)))
 
     if specs:
@@ -83,7 +83,7 @@ def render_detail(
         table = Table.grid(padding=(0, 1))
         table.add_column(no_wrap=True)
         table.add_column(ratio=1)
-        results = getattr(state, "checks", {}) if state is not None else {}
+        results = state.checks if state is not None else {}
         for spec in specs:
             result = results.get(spec.key)
             st = Status(result.status) if result is not None else Status.PENDING
@@ -99,7 +99,7 @@ def render_detail(
                 line.append(r(result.reason or st.value))
                 if result.duration_ms:
                     line.append(f"  {result.duration_ms} ms", Style(dim=True))
-                values = getattr(result, "values", {}) or {}
+                values = result.values
                 if values:
                     line.append(
                         "\n" + "  ".join(f"{k}={r(str(v))}" for k, v in values.items()), Style(dim=True)
@@ -140,7 +140,7 @@ def render_detail(
                 )
             )
 
-    history = getattr(state, "history", []) if state is not None else []
+    history = state.history if state is not None else []
     if history:
         parts.append(Padding(Text("History", style=Style(bold=True, underline=True)), (1, 0, 0, 0)))
         for change in history[-20:]:
@@ -149,7 +149,7 @@ def render_detail(
             new = Status(change.status)
             line.append(GLYPHS[new] + " " + new.value, Style(color=colors.get(new)))
             line.append(f"  {change.by}")
-            if getattr(change, "why", None):
+            if change.why:
                 # "check <item>#1 failed: …" reads as "check #1 failed: …" under the item's own title.
                 line.append(f" — {r(change.why.replace(node.id + '#', '#'))}", Style(italic=True))
             parts.append(line)
