@@ -57,6 +57,10 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
         Binding("pagedown", "page_down", "Page down", show=False, id="tree.page-down", tooltip="Page down"),
     ]
 
+    _bulk = False
+    """True while build() adds nodes: the tree is invalidated once at the end, not per node. (A class
+    default: Tree.__init__ invalidates before this class's __init__ body runs.)"""
+
     class NodeFocused(Message):
         """The cursor moved to a checklist node."""
 
@@ -85,8 +89,6 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
         self._node_view: Callable[[str], NodeView] = lambda node_id: NodeView(Status.PENDING)
         self._status_colors: dict[Status, str] = {}
         self.visible_ids: set[str] | None = None
-        self._bulk = False
-        """True while build() adds nodes: the tree is invalidated once at the end, not per node."""
 
     # -- building -------------------------------------------------------------------------------
 
