@@ -76,10 +76,7 @@ async def test_rollback_result_opens_the_rollback_procedure_in_the_tree(tmp_path
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_signoff(pilot)
         assert not screen.query_one("#rollback").display
-        radio(screen, "Rollback").value = True
-        await pilot.pause()
-        assert screen.query_one("#rollback").display
-        await pilot.click("#rollback")
+        await pilot.click(radio(screen, "Rollback"))  # choosing Rollback goes to the procedure
         await pilot.pause()
         main = app.screen
         assert isinstance(main, MainScreen)
@@ -88,6 +85,15 @@ async def test_rollback_result_opens_the_rollback_procedure_in_the_tree(tmp_path
         assert tree.cursor_node is not None and tree.cursor_node.is_expanded
         assert not app.live.session.finished  # the rollback is still to be walked
         assert app.live.session.signoff["result"] == "Rollback"
+        # Back on the form (saved as Rollback), it stays open; its button leads to the procedure again.
+        await pilot.press("e")
+        await pilot.pause()
+        again = app.screen
+        assert isinstance(again, SignoffScreen) and radio(again, "Rollback").value
+        assert again.query_one("#rollback").display
+        await pilot.click("#rollback")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
 
 
 async def test_export_signed_with_an_ssh_key_verifies_with_ssh_keygen(tmp_path: Path) -> None:

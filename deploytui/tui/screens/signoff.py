@@ -70,6 +70,8 @@ class SignoffScreen(Screen[str | None]):
     def __init__(self) -> None:
         super().__init__(id="signoff")
         self.keys: list[SigningKey] = []
+        self._opened_result = ""
+        """The Result the form opened with (choosing Rollback anew opens the rollback procedure)."""
 
     @property
     def deploy_app(self) -> DeployApp:
@@ -174,6 +176,7 @@ class SignoffScreen(Screen[str | None]):
         return text
 
     def on_mount(self) -> None:
+        self._opened_result = self._result(self.values())
         self._update_rollback_button()
         if self.deploy_app.read_only or self.deploy_app.live.session.finished:
             for button in self.query(Button):
@@ -223,8 +226,13 @@ class SignoffScreen(Screen[str | None]):
         )
 
     @on(RadioSet.Changed)
-    def _result_changed(self) -> None:
+    def _result_changed(self, event: RadioSet.Changed) -> None:
         self._update_rollback_button()
+        chosen = str(event.pressed.label)
+        # Choosing Rollback (a change, not the value the form opened with) saves the form and goes
+        # straight to the rollback procedure; `e` comes back here to finish.
+        if _is_rollback(chosen) and chosen != self._opened_result and self.query_one("#rollback").display:
+            self._rollback()
 
     def _error(self, message: str) -> None:
         """Shown just above the buttons (a toast would cover them)."""
