@@ -510,3 +510,16 @@ async def test_mouse_click_selects_a_node_and_presses_buttons(tmp_path: Path) ->
         await pilot.click(ChecklistTree, offset=(8, row))
         await pilot.pause()
         assert main(app).selected_id == "deploy/push-image"
+
+
+async def test_a_secret_quoted_in_the_checklist_is_masked_in_the_tree(tmp_path: Path) -> None:
+    config = write_project(tmp_path)
+    checklist = tmp_path / "checklist.md"
+    checklist.write_text(checklist.read_text().replace("- [ ] Push image", f"- [ ] Rotate {SECRET} today"))
+    app = build_app(tmp_path, config=config, choice="new")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        tree = main(app).query_one(ChecklistTree)
+        labels = [str(tree.get_node_at_line(i).label) for i in range(tree.last_line + 1)]
+        assert any("Rotate [secret:DEPLOY_TOKEN] today" in label for label in labels), labels
+        assert not any(SECRET in label for label in labels)

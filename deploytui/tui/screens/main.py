@@ -148,7 +148,7 @@ class MainScreen(Screen[None]):
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield Input(placeholder="filter: text, is:failed, is:pending …  (Esc clears)", id="filter")
-                yield ChecklistTree(app.checklist, app.checks_per_item, id="tree")
+                yield ChecklistTree(app.checklist, app.checks_per_item, redact=app.redactor.redact, id="tree")
             with Vertical(id="right"):
                 yield DetailPane(id="detail")
                 yield LogPanes(id="logs")
@@ -230,7 +230,7 @@ class MainScreen(Screen[None]):
         failed = sum(n for s, n in counts.items() if s in BAD)
         header = self.query_one(HeaderBar)
         header.info = HeaderInfo(
-            checklist=app.checklist.title or "Checklist",
+            checklist=app.redactor.redact(app.checklist.title or "Checklist"),
             session_id=session.id,
             operator=session.operator,
             done=done,

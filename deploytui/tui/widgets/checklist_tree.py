@@ -78,11 +78,14 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
         checklist: Checklist,
         checks_per_item: dict[str, int],
         *,
+        redact: Callable[[str], str] = str,
         id: str | None = None,  # noqa: A002
     ) -> None:
         super().__init__(Text(checklist.title or "Checklist"), id=id)  # checklist text, not markup
         self.checklist = checklist
         self.checks_per_item = checks_per_item
+        self.redact = redact
+        """Masks secret values in titles (a checklist may quote one)."""
         self.show_root = False
         self.guide_depth = 3
         self._nodes_by_id: dict[str, TreeNode[str]] = {}
@@ -142,7 +145,7 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
         title_style = Style(bold=node.kind == "section")
         if node.rollback:
             title_style += Style(italic=True)
-        text.append(node.title, title_style)
+        text.append(self.redact(node.title), title_style)
         if view.progress is not None and view.progress[1]:
             done, total = view.progress
             text.append(f" {done}/{total}", Style(dim=True))
