@@ -321,6 +321,7 @@ async def test_resume_after_sigkill_shows_finished_items_and_running_ones_interr
         assert status(app, "preflight/notify-team") is Status.DONE
         assert status(app, "preflight/slow-probe") is Status.INTERRUPTED
         assert app.live.session.items["preflight/notify-team"].by == "bob"
+        assert any("1 interrupted" in n.message for n in app._notifications)
 
 
 async def test_unfinished_session_offers_resume_or_new(tmp_path: Path) -> None:

@@ -90,6 +90,8 @@ class DeployApp(App[int]):
             self.checks_per_item[spec.item] = self.checks_per_item.get(spec.item, 0) + 1
         self.settings = Settings(Path("settings.toml"))
         self.open_warnings: list[str] = []
+        self.resumed = False
+        """The session was opened (resumed or followed), not created."""
         self.error: DeployError | None = None
         """Why the app could not open a session (the CLI reports it after the terminal is restored)."""
         self._live: LiveSession | None = None
@@ -209,6 +211,7 @@ class DeployApp(App[int]):
         )
         if live.drift is not None:
             self.open_warnings.append(live.drift.summary())
+        self.resumed = True
         self._start(live)
 
     def _create(self) -> None:

@@ -171,6 +171,14 @@ class MainScreen(Screen[None]):
         )
         for warning in app.open_warnings:
             self.query_one(LogPanes).activity(self._stamp() + warning)
+            self.notify(warning, title="Session", severity="warning", timeout=20)
+        if app.resumed:
+            counts = app.live.session.counts(app.checklist)
+            done = sum(n for st, n in counts.items() if st.is_complete)
+            text = f"Resumed {app.live.session.id}: {done}/{sum(counts.values())} complete"
+            if counts[Status.INTERRUPTED]:
+                text += f", {counts[Status.INTERRUPTED]} interrupted (r runs them again)"
+            self.notify(text, title="Session", timeout=10)
         self.set_interval(1.0, self._tick_clock)
         if app.read_only:
             self.set_interval(FOLLOW_SECONDS, self._follow)
