@@ -9,6 +9,7 @@ every file is reported together.
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,9 @@ from deploytui.core.status import Status
 
 REPO_THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
 """themes/ beside the package (a source checkout or an editable install)."""
+
+INSTALLED_THEMES_DIR = Path(sys.prefix) / "share" / "deploytui" / "themes"
+"""Where a wheel install puts themes/ (pyproject's data-files)."""
 
 DEFAULT_THEME = "deploytui-night"
 """Theme used when none is chosen or the chosen one cannot be loaded."""
@@ -53,7 +57,7 @@ def theme_dirs(extra: list[Path] | None = None) -> list[Path]:
     """Where theme files are looked for, later ones overriding earlier ones of the same name."""
     from deploytui.tui.settings import user_config_dir
 
-    dirs = [REPO_THEMES_DIR, Path.cwd() / "themes", user_config_dir() / "themes", *(extra or [])]
+    dirs = [INSTALLED_THEMES_DIR, REPO_THEMES_DIR, Path.cwd() / "themes", user_config_dir() / "themes", *(extra or [])]
     seen: list[Path] = []
     for d in dirs:
         resolved = d.resolve()
