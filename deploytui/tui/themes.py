@@ -57,7 +57,13 @@ def theme_dirs(extra: list[Path] | None = None) -> list[Path]:
     """Where theme files are looked for, later ones overriding earlier ones of the same name."""
     from deploytui.tui.settings import user_config_dir
 
-    dirs = [INSTALLED_THEMES_DIR, REPO_THEMES_DIR, Path.cwd() / "themes", user_config_dir() / "themes", *(extra or [])]
+    dirs = [
+        INSTALLED_THEMES_DIR,
+        REPO_THEMES_DIR,
+        Path.cwd() / "themes",
+        user_config_dir() / "themes",
+        *(extra or []),
+    ]
     seen: list[Path] = []
     for d in dirs:
         resolved = d.resolve()
