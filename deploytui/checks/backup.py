@@ -45,6 +45,7 @@ from deploytui.checks.base import (
     CheckKind,
     CheckSpec,
     import_client,
+    mask_outcome,
     masked_url,
     own_deadline,
     url_masker,
@@ -145,8 +146,7 @@ class Kind(CheckKind):
             outcome = await self._verify_existing(spec, ctx, emit)
         else:
             outcome = await self._dump(spec, ctx, url, emit)
-        outcome.reason = mask(outcome.reason)
-        outcome.values = {k: mask(v) if isinstance(v, str) else v for k, v in outcome.values.items()}
+        mask_outcome(outcome, mask)
         outcome.values.setdefault("duration_ms", int(round((time.monotonic() - started) * 1000)))
         return outcome
 

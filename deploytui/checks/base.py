@@ -257,6 +257,17 @@ def url_masker(url: str, redactor: Redactor) -> Callable[[str], str]:
     return lambda text: redactor.redact(own.redact(text))
 
 
+def mask_outcome(outcome: Outcome, mask: Callable[[str], str]) -> Outcome:
+    """`outcome` with its reason and text values passed through `mask` (changed in place, returned).
+
+    A kind holding a secret URL calls it once on the way out: reasons and measured values may quote the
+    server, a query's answer or the URL itself.
+    """
+    outcome.reason = mask(outcome.reason)
+    outcome.values = {k: mask(v) if isinstance(v, str) else v for k, v in outcome.values.items()}
+    return outcome
+
+
 async def import_client(*modules: str) -> None:
     """Import client libraries in a worker thread: qdrant_client takes ~1 s and google.genai ~0.6 s to
     import, and an import on the event loop would freeze the TUI (and every other running check) that long.

@@ -29,6 +29,7 @@ from deploytui.checks.base import (
     CheckKind,
     CheckSpec,
     import_client,
+    mask_outcome,
     masked_url,
     own_deadline,
     url_masker,
@@ -78,10 +79,7 @@ class Kind(CheckKind):
         url = str(ctx.param(spec, "url"))
         mask = url_masker(url, ctx.redactor)
         outcome = await self._probe(spec, ctx, url, mask)
-        # Reasons and measured values may quote the server (or a query's answer): masked once, here.
-        outcome.reason = mask(outcome.reason)
-        outcome.values = {k: mask(v) if isinstance(v, str) else v for k, v in outcome.values.items()}
-        return outcome
+        return mask_outcome(outcome, mask)
 
     async def _probe(
         self, spec: CheckSpec, ctx: CheckContext, url: str, mask: Callable[[str], str]

@@ -35,6 +35,7 @@ from deploytui.checks.base import (
     CheckKind,
     CheckSpec,
     import_client,
+    mask_outcome,
     masked_url,
     own_deadline,
     url_masker,
@@ -98,9 +99,7 @@ class Kind(CheckKind):
         url = str(ctx.param(spec, "url")).rstrip("/")
         mask = url_masker(url, ctx.redactor)
         outcome = await self._probe(spec, ctx, url)
-        outcome.reason = mask(outcome.reason)
-        outcome.values = {k: mask(v) if isinstance(v, str) else v for k, v in outcome.values.items()}
-        return outcome
+        return mask_outcome(outcome, mask)
 
     async def _probe(self, spec: CheckSpec, ctx: CheckContext, url: str) -> Outcome:
         try:
