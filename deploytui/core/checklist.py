@@ -135,6 +135,8 @@ class Checklist:
     rollback_id: str | None
     description: str = ""
     """Text before the first section (under the title)."""
+    _leaves: dict[str, list[Node]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _leaves_key: tuple[int, int] = field(default=(0, -1), init=False, repr=False, compare=False)
 
     def node(self, node_id: str) -> Node:
         try:
@@ -157,9 +159,23 @@ class Checklist:
         return out
 
     def leaves_under(self, node_id: str) -> list[Node]:
-        """Items without children in the subtree of `node_id` (itself included), document order."""
-        start = self.node(node_id)
-        return [n for n in [start, *self.descendants(node_id)] if n.kind == "item" and not n.children]
+        """Items without children in the subtree of `node_id` (itself included), document order.
+
+        Remembered per node (a redraw asks for every node's leaves: walking each subtree again made a
+        5,000-item tree's rebuild O(items x depth)); forgotten if the nodes dict is replaced or resized."""
+        key = (id(self.nodes), len(self.nodes))
+        if self._leaves_key != key:
+            self._leaves = {}
+            self._leaves_key = key
+        found = self._leaves.get(node_id)
+        if found is None:
+            start = self.node(node_id)
+            if start.kind == "item" and not start.children:
+                found = [start]
+            else:
+                found = [leaf for child in start.children for leaf in self.leaves_under(child)]
+            self._leaves[node_id] = found
+        return list(found)
 
     def actions(self) -> list[Action]:
         """Every action of the checklist, in document order."""

@@ -337,6 +337,14 @@ class Session:
     status_of used to scan every item for the children of each node it visits: opening a 5,000-item
     checklist took 9 s (benchmarks/bench_scale.py)."""
     _children_key: tuple[int, int] = field(default=(0, -1), init=False, repr=False, compare=False)
+    _statuses: dict[tuple[str, int], Status] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """(node id, id of the checklist) -> status_of's answer, valid while `_statuses_key` holds: a redraw
+    asks for every node and every leaf under it, which recomputed each subtree again and again."""
+    _statuses_key: tuple[int, int, int] = field(default=(-1, 0, -1), init=False, repr=False, compare=False)
+    _statuses_refs: dict[int, object] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """The checklists named in `_statuses` by id, held so that no other object can take their id."""
 
     # ---------------------------------------------------------------- creation
 
@@ -402,7 +410,23 @@ class Session:
         return list(self._children.get(item_id, ()))
 
     def status_of(self, node_id: str, checklist: Checklist | None = None) -> Status:
-        """An item's status, or a parent's derived from its children (sections need the checklist)."""
+        """An item's status, or a parent's derived from its children (sections need the checklist).
+
+        Answers are remembered until the next event (every change of state is an event: `seq` moves)."""
+        key = (self.seq, id(self.items), len(self.items))
+        if self._statuses_key != key:
+            self._statuses = {}
+            self._statuses_refs = {}
+            self._statuses_key = key
+        memo = (node_id, id(checklist))
+        self._statuses_refs[id(checklist)] = checklist
+        found = self._statuses.get(memo)
+        if found is None:
+            found = self._status_of(node_id, checklist)
+            self._statuses[memo] = found
+        return found
+
+    def _status_of(self, node_id: str, checklist: Checklist | None) -> Status:
         state = self.items.get(node_id)
         if state is not None:
             children = self.children_of(node_id)
