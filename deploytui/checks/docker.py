@@ -37,6 +37,7 @@ from deploytui.checks.base import CheckContext, CheckKind, CheckSpec, own_deadli
 from deploytui.checks.expect import (
     Stopwatch,
     condition_reason,
+    exception_chain,
     exception_reason,
     excerpt,
     fmt_number,
@@ -569,21 +570,12 @@ def _cpu_percent(one: Mapping[str, Any], two: Mapping[str, Any], wall_seconds: f
 def _is_timeout(exc: BaseException) -> bool:
     from requests.exceptions import Timeout
 
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, (Timeout, TimeoutError)) or "timed out" in str(current).lower():
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    return any(
+        isinstance(e, (Timeout, TimeoutError)) or "timed out" in str(e).lower() for e in exception_chain(exc)
+    )
 
 
 def _unwrap_message(exc: BaseException) -> str:
     """The innermost useful message of a wrapped requests/urllib3 error."""
-    current: BaseException = exc
-    while current.__cause__ is not None or current.__context__ is not None:
-        nxt = current.__cause__ or current.__context__
-        assert nxt is not None
-        current = nxt
-    return str(current) or str(exc) or exception_reason(exc)
+    innermost = exception_chain(exc)[-1]
+    return str(innermost) or str(exc) or exception_reason(exc)

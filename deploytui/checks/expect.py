@@ -16,6 +16,8 @@ Kinds import from here instead of re-implementing comparisons or text cleaning:
 - `one_line(text)`: a reason-safe single line (cleaned, whitespace collapsed, capped).
 - `network_reason(exc, target)`: "connection refused by 127.0.0.1:5432" / "DNS lookup failed for x" /
   "TLS error ..." / "timed out ..." for the usual socket-level exceptions of any client.
+- `exception_chain(exc)` / `http_timed_out(exc)`: an exception and its causes, each once; whether an
+  httpx timeout is among them.
 - `percentile(samples, p)`: nearest-rank percentile.
 """
 
@@ -206,6 +208,29 @@ def one_line(text: str, limit: int = REASON_CHARS) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def exception_chain(exc: BaseException) -> list[BaseException]:
+    """`exc`, what caused it (or was being handled when it was raised), what caused that, ... each once.
+
+    Clients wrap socket errors (httpx in qdrant-client and google-genai, urllib3 in requests, psycopg):
+    the kind that classifies a failure looks along this chain, not only at the outermost exception.
+    """
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def http_timed_out(exc: BaseException) -> bool:
+    """Whether an httpx timeout (or a TimeoutError) is anywhere in `exc`'s chain."""
+    import httpx
+
+    return any(isinstance(e, (httpx.TimeoutException, TimeoutError)) for e in exception_chain(exc))
+
+
 _DNS_MESSAGES = ("name or service not known", "nodename nor servname", "temporary failure in name")
 
 
@@ -214,10 +239,7 @@ def network_reason(exc: BaseException, target: str) -> str | None:
 
     Walks the exception's cause/context chain, so wrapped errors (httpx, redis, psycopg) classify too.
     """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in exception_chain(exc):
         if isinstance(current, ConnectionRefusedError):
             return f"connection refused by {target}"
         if isinstance(current, socket.gaierror):
@@ -233,7 +255,6 @@ def network_reason(exc: BaseException, target: str) -> str | None:
             return f"connection reset by {target}"
         if isinstance(current, OSError) and current.errno is not None:
             return f"cannot reach {target}: {one_line(current.strerror or str(current), 160)}"
-        current = current.__cause__ or current.__context__
     text = str(exc).lower()
     if "connection refused" in text or "connect call failed" in text:
         return f"connection refused by {target}"

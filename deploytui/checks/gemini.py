@@ -22,7 +22,14 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from deploytui.checks.base import CheckContext, CheckKind, CheckSpec, import_client, own_deadline
-from deploytui.checks.expect import Stopwatch, exception_reason, network_reason, one_line
+from deploytui.checks.expect import (
+    Stopwatch,
+    exception_chain,
+    exception_reason,
+    http_timed_out,
+    network_reason,
+    one_line,
+)
 from deploytui.core.durations import format_duration
 from deploytui.core.redact import Redactor
 from deploytui.core.status import Outcome, Scalar, Status
@@ -200,7 +207,7 @@ class Kind(CheckKind):
         except errors.APIError as exc:
             return api_failure(exc)
         except Exception as exc:  # noqa: BLE001 - httpx/aiohttp transport errors, classified below
-            if _is_timeout(exc):
+            if http_timed_out(exc):
                 return timed_out()
             reason = network_reason(exc, host)
             if reason is not None:
@@ -238,22 +245,7 @@ def _url_problem(url: str) -> str | None:
     return None
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and all(current is not s for s in seen):
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    import httpx
-
-    return any(isinstance(e, (httpx.TimeoutException, TimeoutError)) for e in _chain(exc))
-
-
 def _is_transport_error(exc: BaseException) -> bool:
     import httpx
 
-    return any(isinstance(e, (httpx.TransportError, OSError)) for e in _chain(exc))
+    return any(isinstance(e, (httpx.TransportError, OSError)) for e in exception_chain(exc))

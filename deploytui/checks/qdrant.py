@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from deploytui.checks.base import CheckContext, CheckKind, CheckSpec, import_client, own_deadline
-from deploytui.checks.expect import Stopwatch, exception_reason, network_reason, one_line
+from deploytui.checks.expect import Stopwatch, exception_reason, http_timed_out, network_reason, one_line
 from deploytui.core.durations import format_duration
 from deploytui.core.redact import Redactor
 from deploytui.core.status import Outcome, Scalar, Status
@@ -170,7 +170,7 @@ class Kind(CheckKind):
                     Status.FAILED, f"Qdrant answered {code} while trying to {step}: {body}", values
                 )
             cause = exc.source if isinstance(exc, ResponseHandlingException) else exc
-            if _is_timeout(cause):
+            if http_timed_out(cause):
                 return timed_out()
             reason = network_reason(cause, url)
             if reason is not None:
@@ -217,7 +217,7 @@ class Kind(CheckKind):
         except (UnexpectedResponse, ResponseHandlingException, OSError) as exc:
             return failure_from(exc)
         except Exception as exc:  # noqa: BLE001 - httpx errors not wrapped by the client
-            if _is_timeout(exc) or network_reason(exc, url) is not None:
+            if http_timed_out(exc) or network_reason(exc, url) is not None:
                 return failure_from(exc)
             raise
         finally:
@@ -259,16 +259,3 @@ class Kind(CheckKind):
         return Outcome(
             Status.PASSED, f"Qdrant {info.version}: {collection!r} has {points} points{size_text}", values
         )
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    import httpx
-
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, (httpx.TimeoutException, TimeoutError)):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
