@@ -9,21 +9,19 @@ item; with Redis stopped, exactly the Redis-dependent items must fail, each with
 
 from __future__ import annotations
 
+import contextlib
 import json
-import secrets
-import subprocess
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from deploytui.cli import main
 from deploytui.core.checklist import bundled_checklist_path, load_checklist
 from deploytui.core.config import bundled_bindings_path, load_config
-from tests.servers.target_app import WEBHOOK_TOKEN, TargetServer, TLSFiles
+from tests.servers.deployment import wire_deployment
+from tests.servers.target_app import TargetServer, TLSFiles
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -140,102 +138,23 @@ def deployment(
     tls_files: TLSFiles,
 ) -> Iterator[dict[str, Any]]:
     """Every service of the deployment up and wired through the environment the bindings read."""
-    redis = redis_factory()
-    app = target_app_factory(redis_url=redis.url, answer_delay=0.05)
-    public = target_app_factory(redis_url=redis.url, tls=tls_files)
-
-    db_name = f"rag_e2e_{uuid.uuid4().hex[:8]}"
-    database_url = postgres_server.create_database(db_name)
-    head = "3f2a1c9d8e7b"
-    postgres_server.execute(
-        "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY);"
-        f"INSERT INTO alembic_version VALUES ('{head}');"
-        "CREATE TABLE documents (id serial PRIMARY KEY, body text);"
-        "INSERT INTO documents (body) VALUES ('deployment guide'), ('rollback plan');",
-        database=db_name,
-    )
-    backups = tmp_path / "backups"
-    backups.mkdir()
-    subprocess.run(
-        [
-            str(Path(postgres_server.bin_dir) / "pg_dump"),
-            "-Fc",
-            "-f",
-            str(backups / "production.dump"),
-            database_url,
-        ],
-        check=True,
-        capture_output=True,
-    )
-
-    collection = f"docs_{uuid.uuid4().hex[:8]}"
-    qdrant_server.create_collection(collection, points=20, size=8)
-
-    container = f"rag-chatbot-backend-{uuid.uuid4().hex[:6]}"
-    docker_engine.run_container(container, "echo 'INFO backend started'; echo 'INFO ready'; sleep 600")
-
-    repo = tmp_path / "app"
-    repo.mkdir()
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-C", str(repo)]
-    subprocess.run([*git, "init", "-q"], check=True)
-    (repo / ".gitignore").write_text(".env\n")
-    subprocess.run([*git, "add", ".gitignore"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "init"], check=True)
-    (repo / ".env").write_text(f"GEMINI_API_KEY={gemini_server.api_key}\n")
-
-    env = {
-        "API_URL": app.url,
-        "UI_URL": app.url,
-        "PUBLIC_URL": public.url,
-        "TLS_CA_FILE": str(tls_files.ca_file),
-        "CORS_ORIGIN": "https://app.example.com",
-        "ALLOWED_ORIGINS": "https://app.example.com",
-        "DATABASE_URL": database_url,
-        "ALEMBIC_HEAD": head,
-        "REDIS_URL": redis.url,
-        "QDRANT_URL": qdrant_server.url,
-        "QDRANT_API_KEY": qdrant_server.api_key,
-        "QDRANT_COLLECTION": collection,
-        "GEMINI_API_KEY": gemini_server.api_key,
-        "GEMINI_MODEL": gemini_server.model,
-        "GEMINI_BASE_URL": gemini_server.url,
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        "PROMETHEUS_JOB": "app",
-        "GRAFANA_URL": f"{app.url}/grafana",
-        "BACKEND_CONTAINER": container,
-        "DOCKER_HOST": docker_engine.base_url,
-        "APP_DIR": str(repo),
-        "BACKUP_PATH": str(backups / "*.dump"),
-        "SLACK_WEBHOOK_URL": f"{app.url}/hooks/{WEBHOOK_TOKEN}",
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.chdir(tmp_path)
-
-    # The app has been serving traffic for a while: answers cached, requests counted and scraped (a
-    # counter's rate needs increases between two scrapes, so traffic comes before and after the first).
-    def traffic() -> None:
-        with httpx.Client(base_url=app.url, timeout=10) as client:
-            for n in range(20):
-                client.post(
-                    "/api/v1/chat/query", json={"question": "warm the cache", "session_id": f"warm-{n % 4}"}
-                )
-                client.get("/api/v1/health")
-
-    traffic()
-    prometheus = prometheus_factory(targets=[f"127.0.0.1:{app.port}"])
-    prometheus.wait_for_series('up{job="app"} == 1')
-    traffic()
-    prometheus.wait_for_series('sum(rate(http_requests_total{job="app"}[5m])) > 0')
-    prometheus.wait_for_series('cache_hits_total{job="app"} > 30')
-    prometheus.wait_for_series('rate(process_cpu_seconds_total{job="app"}[1m])')
-    monkeypatch.setenv("PROMETHEUS_URL", prometheus.url)
-    env["PROMETHEUS_URL"] = prometheus.url
-    try:
-        yield {"env": env, "redis": redis, "app": app, "sessions": tmp_path / "sessions"}
-    finally:
-        docker_engine.remove(container)
-        qdrant_server.delete_collection(collection)
+    with contextlib.ExitStack() as stack:
+        wired = wire_deployment(
+            tmp_path,
+            stack,
+            postgres=postgres_server,
+            make_redis=redis_factory,
+            make_target=target_app_factory,
+            make_prometheus=prometheus_factory,
+            docker=docker_engine,
+            qdrant=qdrant_server,
+            gemini=gemini_server,
+            tls=tls_files,
+        )
+        for name, value in wired.env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
+        yield {"env": wired.env, "redis": wired.redis, "app": wired.app, "sessions": tmp_path / "sessions"}
 
 
 def run_check(

@@ -257,13 +257,23 @@ class PostgresServer:
             shutil.rmtree(self.base, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+def start_postgres() -> PostgresServer:
+    """A fresh cluster, running, with the application role; `cleanup()` stops it and removes its files."""
     server = PostgresServer(_postgres_bin_dir())
     try:
         server.init()
         server.start()
         server.execute(f"CREATE ROLE {APP_USER} LOGIN PASSWORD '{APP_PASSWORD}'")
+    except BaseException:
+        server.cleanup()
+        raise
+    return server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = start_postgres()
+    try:
         yield server
     finally:
         server.cleanup()
@@ -649,6 +659,11 @@ class PrometheusServer:
 
 def _prometheus_binary() -> str:
     return require_binary("prometheus", "prometheus")
+
+
+def start_prometheus(targets: list[str] | None = None, rules: bool = True) -> PrometheusServer:
+    """A Prometheus scraping `targets` (or a MetricsTarget of its own), ready; `cleanup()` removes it."""
+    return _make_prometheus(_prometheus_binary(), targets, rules)
 
 
 def _make_prometheus(binary: str, targets: list[str] | None, rules: bool) -> PrometheusServer:
