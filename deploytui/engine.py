@@ -26,6 +26,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -151,6 +152,22 @@ class _RunStream:
         if self.log is not None:
             self.log.close()
             self.log = None
+
+
+@dataclass(frozen=True)
+class _RunJob:
+    """One run to carry out: a bound check or a confirmed action, as the engine's core sees both."""
+
+    run_id: str
+    item: str
+    check_key: str
+    label: str
+    describe: Callable[[], str]
+    """The log header's description; called inside the guarded part (a kind's describe may fail)."""
+    body: Callable[[CheckContext], Any]
+    """The run itself: awaited with the run's context, answers an Outcome."""
+    timeout: float
+    action: bool
 
 
 def _deliver(on_event: EventHandler, event: EngineEvent) -> None:
@@ -295,7 +312,7 @@ class Engine:
             kind = kind_cls()
             return await kind.run(spec, ctx)
 
-        return await self._run(
+        job = _RunJob(
             run_id=run_id,
             item=spec.item,
             check_key=spec.key,
@@ -303,10 +320,9 @@ class Engine:
             describe=lambda: self.describe(spec),
             body=body,
             timeout=timeout,
-            on_event=on_event,
-            group=group,
             action=False,
         )
+        return await self._run(job, on_event, group)
 
     async def run_action(
         self, node_id: str, action: Any, run_id: str | None, on_event: EventHandler, group: str | None = None
@@ -323,7 +339,7 @@ class Engine:
                 return Outcome.passed("exit 0", exit_code=0)
             return Outcome.failed(f"exit code {result.exit_code}", exit_code=result.exit_code)
 
-        return await self._run(
+        job = _RunJob(
             run_id=run_id,
             item=node_id,
             check_key=action_key(node_id, action.index),
@@ -331,10 +347,9 @@ class Engine:
             describe=lambda: self.describe_action(action),
             body=body,
             timeout=self.action_timeout,
-            on_event=on_event,
-            group=group,
             action=True,
         )
+        return await self._run(job, on_event, group)
 
     async def run_many(
         self,
@@ -380,23 +395,9 @@ class Engine:
 
     # ------------------------------------------------------------------ core
 
-    async def _run(
-        self,
-        *,
-        run_id: str,
-        item: str,
-        check_key: str,
-        label: str,
-        describe: Callable[[], str],
-        body: Callable[[CheckContext], Any],
-        timeout: float,
-        on_event: EventHandler,
-        group: str | None,
-        action: bool,
-    ) -> Outcome:
-        task = asyncio.ensure_future(
-            self._guarded(run_id, item, check_key, label, describe, body, timeout, on_event, action)
-        )
+    async def _run(self, job: _RunJob, on_event: EventHandler, group: str | None) -> Outcome:
+        run_id = job.run_id
+        task = asyncio.ensure_future(self._guarded(job, on_event))
         self._tasks[run_id] = task
         if group is not None:
             self._groups.setdefault(group, set()).add(run_id)
@@ -422,18 +423,8 @@ class Engine:
                     if not members:
                         self._groups.pop(group, None)
 
-    async def _guarded(
-        self,
-        run_id: str,
-        item: str,
-        check_key: str,
-        label: str,
-        describe: Callable[[], str],
-        body: Callable[[CheckContext], Any],
-        timeout: float,
-        on_event: EventHandler,
-        action: bool,
-    ) -> Outcome:
+    async def _guarded(self, job: _RunJob, on_event: EventHandler) -> Outcome:
+        run_id, item, check_key, action = job.run_id, job.item, job.check_key, job.action
         loop = asyncio.get_running_loop()
         slots = self._slots()
         try:
@@ -445,9 +436,9 @@ class Engine:
         stream: _RunStream | None = None
         try:
             log_path = self.log_path(run_id)
-            description = describe()
+            description = job.describe()
             stream = _RunStream(run_id, self.redactor, on_event, log_path, loop)
-            stream.write_log(f"# deploytui run {run_id}: {check_key} ({label})")
+            stream.write_log(f"# deploytui run {run_id}: {check_key} ({job.label})")
             # Every header line starts with "# " (a multi-line action would otherwise put lines in the
             # header that read like output; a trailing newline left a blank one).
             for line in description.rstrip("\n").split("\n"):
@@ -455,10 +446,10 @@ class Engine:
             stream.write_log(f"# started {datetime.now().astimezone().isoformat(timespec='seconds')}")
             _deliver(
                 on_event,
-                RunBegan(run_id, item, check_key, label, str(log_path or ""), description, action=action),
+                RunBegan(run_id, item, check_key, job.label, str(log_path or ""), description, action=action),
             )
             started = time.monotonic()
-            outcome, cancelled = await self._execute(run_id, body, timeout, stream)
+            outcome, cancelled = await self._execute(run_id, job.body, job.timeout, stream)
             duration_ms = int(round((time.monotonic() - started) * 1000))
             final = self._sanitize(outcome, stream.tail, duration_ms)
             code = final.values.get("exit_code") if action else None
