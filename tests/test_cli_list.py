@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from deploytui.core.checklist import bundled_checklist_path, load_checklist
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.cli_support import REPO, one_line_error, run_deploytui
 
 CHECKLIST = """# Tiny
 
@@ -28,20 +27,8 @@ CHECKLIST = """# Tiny
 """
 
 
-def deploytui(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "deploytui", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_without_argument_lists_the_bundled_checklist_as_a_tree(tmp_path: Path) -> None:
-    done = deploytui("list", cwd=tmp_path)
+    done = run_deploytui("list", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "Deployment Checklist"
@@ -60,7 +47,7 @@ def test_without_argument_lists_the_bundled_checklist_as_a_tree(tmp_path: Path) 
 
 
 def test_json_has_exactly_the_documented_shape(tmp_path: Path) -> None:
-    done = deploytui("list", "--format", "json", cwd=tmp_path)
+    done = run_deploytui("list", "--format", "json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert set(doc) == {"checklist", "nodes"}
@@ -94,13 +81,13 @@ def test_a_checklist_file_with_its_config_shows_bound_checks(tmp_path: Path) -> 
         encoding="utf-8",
     )
     for args in (["tiny.md"], ["deploytui.toml"], ["tiny.md", "--config", "deploytui.toml"]):
-        done = deploytui("list", *args, "--format", "json", cwd=tmp_path)
+        done = run_deploytui("list", *args, "--format", "json", cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         nodes = {n["id"]: n for n in json.loads(done.stdout)["nodes"]}
         assert nodes["deploy/ship/canary"]["checks"] == [{"kind": "redis", "key": "deploy/ship/canary#0"}]
         assert nodes["deploy/ship"]["checks"] == []
         assert nodes["deploy/build"]["actions"][0]["code"] == "make build\n"
-    text = deploytui("list", "tiny.md", cwd=tmp_path).stdout.splitlines()
+    text = run_deploytui("list", "tiny.md", cwd=tmp_path).stdout.splitlines()
     assert text[4:] == [
         "+ Deploy  deploy",
         "  [ ] Build  deploy/build  [1 action]",
@@ -113,28 +100,25 @@ def test_a_checklist_file_with_its_config_shows_bound_checks(tmp_path: Path) -> 
 
 
 def _one_line_error(done: subprocess.CompletedProcess[str]) -> str:
-    assert done.returncode == 2, (done.stdout, done.stderr)
-    assert "Traceback" not in done.stderr
+    line = one_line_error(done)
     assert done.stdout == ""
-    lines = done.stderr.splitlines()
-    assert len(lines) == 1, done.stderr
-    return lines[0]
+    return line
 
 
 def test_missing_file_is_a_one_line_error(tmp_path: Path) -> None:
-    line = _one_line_error(deploytui("list", "nope.md", cwd=tmp_path))
+    line = _one_line_error(run_deploytui("list", "nope.md", cwd=tmp_path))
     assert line == "deploytui: nope.md: no such checklist file"
 
 
 def test_directory_is_a_one_line_error(tmp_path: Path) -> None:
     (tmp_path / "dir.md").mkdir()
-    line = _one_line_error(deploytui("list", "dir.md", cwd=tmp_path))
+    line = _one_line_error(run_deploytui("list", "dir.md", cwd=tmp_path))
     assert line == "deploytui: dir.md: is a directory, not a checklist file"
 
 
 def test_binary_garbage_is_a_one_line_error_with_the_line(tmp_path: Path) -> None:
     (tmp_path / "junk.md").write_bytes(b"# fine\n\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
-    line = _one_line_error(deploytui("list", "junk.md", "--format", "json", cwd=tmp_path))
+    line = _one_line_error(run_deploytui("list", "junk.md", "--format", "json", cwd=tmp_path))
     assert line == "deploytui: junk.md:4: binary data (NUL byte), not a Markdown checklist"
 
 
@@ -152,7 +136,7 @@ def test_binary_garbage_is_a_one_line_error_with_the_line(tmp_path: Path) -> Non
 def test_invalid_toml_is_a_one_line_error_naming_file_and_line(tmp_path: Path, toml: str, where: str) -> None:
     (tmp_path / "tiny.md").write_text(CHECKLIST, encoding="utf-8")
     (tmp_path / "deploytui.toml").write_text(toml, encoding="utf-8")
-    line = _one_line_error(deploytui("list", "deploytui.toml", cwd=tmp_path))
+    line = _one_line_error(run_deploytui("list", "deploytui.toml", cwd=tmp_path))
     assert line.startswith(f"deploytui: {where}"), line
 
 

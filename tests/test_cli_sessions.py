@@ -13,8 +13,8 @@ from deploytui.cli import main
 from deploytui.core.checklist import parse_checklist
 from deploytui.core.session import Finish, Skip, Tick
 from deploytui.store import SessionStore
+from tests.cli_support import REPO, run_deploytui
 
-REPO = Path(__file__).resolve().parent.parent
 TEXT = "# Deploy\n\n## Pre\n\n- [ ] Tests pass\n- [ ] Review\n- [ ] API up\n"
 
 
@@ -53,13 +53,7 @@ def test_text_table_and_corrupt_session_marked(tmp_path: Path) -> None:
     sessions = tmp_path / "sessions"
     ids = _make_sessions(sessions, tmp_path)
     (sessions / f"{ids[1]}.toml").write_text("this is = = not toml\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "deploytui", "sessions", "--sessions-dir", str(sessions)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_deploytui("sessions", "--sessions-dir", str(sessions), cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].split()[:3] == ["ID", "STARTED", "UPDATED"]

@@ -5,10 +5,8 @@ the file and line, the damaged file is kept (never silently overwritten), and th
 from __future__ import annotations
 
 import json
-import os
 import random
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,8 +16,7 @@ from deploytui.core.errors import DeployError
 from deploytui.core.session import AddNote, Skip, Tick
 from deploytui.core.status import Status
 from deploytui.store import SessionStore, verify_chain
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.cli_support import one_line_error, run_deploytui
 
 TEXT = """# Deploy
 
@@ -62,22 +59,7 @@ def _session(store: SessionStore, checklist: Checklist, session_id: str | None =
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "deploytui", *args, "--sessions-dir", str(tmp_path / "sessions")],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-
-
-def _one_line(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
+    return run_deploytui(*args, "--sessions-dir", str(tmp_path / "sessions"), cwd=tmp_path)
 
 
 def test_garbled_event_line_is_named_kept_and_recovered_up_to_it(
@@ -90,7 +72,7 @@ def test_garbled_event_line_is_named_kept_and_recovered_up_to_it(
     damaged = b"\n".join(lines)
     events.write_bytes(damaged)
 
-    line = _one_line(_cli(tmp_path, "check", "--session", sid))
+    line = one_line_error(_cli(tmp_path, "check", "--session", sid))
     assert line.startswith(f"deploytui: {events}:3: garbled event")
     assert f"deploytui recover {sid}" in line and "--new" in line
     assert events.read_bytes() == damaged  # kept as it was
@@ -119,7 +101,7 @@ def test_truncated_session_file_is_named_kept_and_rebuilt_from_the_log(
     text = toml_path.read_text()
     truncated = text[: len(text) // 2]
     toml_path.write_text(truncated)
-    line = _one_line(_cli(tmp_path, "check", "--session", sid))
+    line = one_line_error(_cli(tmp_path, "check", "--session", sid))
     assert line.startswith(f"deploytui: {toml_path}:") and "corrupt session file" in line
     assert toml_path.read_text() == truncated
     assert _cli(tmp_path, "recover", sid).returncode == 0
@@ -201,7 +183,7 @@ def test_nothing_recoverable_is_one_line(tmp_path: Path, store: SessionStore, ch
     sid = _session(store, checklist)
     events = store.session_dir(sid) / "events.jsonl"
     events.write_bytes(b"\x00\x00not json\n" + events.read_bytes())
-    line = _one_line(_cli(tmp_path, "recover", sid))
+    line = one_line_error(_cli(tmp_path, "recover", sid))
     assert f"{events}:1" in line and "nothing to recover" in line
     assert events.read_bytes().startswith(b"\x00\x00not json\n")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,8 +21,7 @@ from deploytui.core.errors import DeployError
 from deploytui.core.session import AddNote, Tick
 from deploytui.core.status import Status
 from deploytui.store import SessionStore, verify_chain
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.cli_support import one_line_error, run_deploytui
 
 TEXT = """# Deploy
 
@@ -114,23 +112,10 @@ def _snapshot(store: SessionStore) -> dict[str, bytes]:
     }
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "deploytui", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-
-
 def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("deploytui: "), proc.stderr
-    return lines[0]
+    line = one_line_error(proc)
+    assert line.startswith("deploytui: "), proc.stderr
+    return line
 
 
 # ------------------------------------------------------------------------------------------- read-only
@@ -159,9 +144,9 @@ def test_read_only_sessions_dir_refuses_writes_in_one_line_and_still_reads(tmp_p
         assert [i.id for i in ro_store.list()] == [sid]
         # The CLI says it in one line, exit 2, no traceback.
         (tmp_path / "deploytui.toml").write_text(BINDINGS)
-        line = _one_line_error(_cli("check", "--sessions-dir", str(ro), cwd=tmp_path))
+        line = _one_line_error(run_deploytui("check", "--sessions-dir", str(ro), cwd=tmp_path))
         assert "read-only" in line
-        listing = _cli("sessions", "--sessions-dir", str(ro), cwd=tmp_path)
+        listing = run_deploytui("sessions", "--sessions-dir", str(ro), cwd=tmp_path)
         assert listing.returncode == 0 and sid in listing.stdout
     assert _snapshot(store) == before
 
@@ -170,19 +155,19 @@ def test_missing_sessions_dir_is_created_or_reported(tmp_path: Path) -> None:
     (tmp_path / "deploytui.toml").write_text(BINDINGS)
     _checklist(tmp_path)
     missing = tmp_path / "not" / "yet" / "sessions"
-    listing = _cli("sessions", "--sessions-dir", str(missing), cwd=tmp_path)
+    listing = run_deploytui("sessions", "--sessions-dir", str(missing), cwd=tmp_path)
     assert listing.returncode == 0 and "no sessions in" in listing.stdout
     assert not missing.exists()  # listing never creates anything
-    ran = _cli("check", "--sessions-dir", str(missing), cwd=tmp_path)
+    ran = run_deploytui("check", "--sessions-dir", str(missing), cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert len(SessionStore(missing).ids()) == 1
     # A sessions "dir" that is a file: one line naming it.
     blocker = tmp_path / "blocker"
     blocker.write_text("not a directory")
-    line = _one_line_error(_cli("check", "--sessions-dir", str(blocker / "sessions"), cwd=tmp_path))
+    line = _one_line_error(run_deploytui("check", "--sessions-dir", str(blocker / "sessions"), cwd=tmp_path))
     assert str(blocker / "sessions") in line
     # Opening a session that is not there names it and the dir.
-    gone = _cli("export", "20260101T000000Z-beef", "--sessions-dir", str(missing), cwd=tmp_path)
+    gone = run_deploytui("export", "20260101T000000Z-beef", "--sessions-dir", str(missing), cwd=tmp_path)
     line = _one_line_error(gone)
     assert "20260101T000000Z-beef" in line
 
@@ -250,7 +235,7 @@ def test_full_disk_through_the_cli_is_one_line(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "small", "64k") as mnt:
         (mnt / "sessions").mkdir()
         _fill(mnt)
-        line = _one_line_error(_cli("check", "--sessions-dir", str(mnt / "sessions"), cwd=tmp_path))
+        line = _one_line_error(run_deploytui("check", "--sessions-dir", str(mnt / "sessions"), cwd=tmp_path))
         assert "No space left on device" in line
 
 

@@ -6,9 +6,6 @@ make deploytui read or write outside the session it names."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,8 +23,7 @@ from deploytui.core.session import RunFinished, RunStarted, TransitionError
 from deploytui.core.status import Outcome
 from deploytui.engine import Engine
 from deploytui.store import SessionStore, line_hash
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.cli_support import run_deploytui
 
 TEXT = """# Deploy
 
@@ -160,17 +156,6 @@ def test_id_collisions_and_very_long_lines_in_a_checklist() -> None:
 # ------------------------------------------------------------------------------------ path traversal
 
 
-def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "deploytui", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-
-
 @pytest.mark.parametrize("bad", ["../../etc/passwd", "/etc/passwd", "..", "a/b", ".hidden", "x\x00y", ""])
 def test_session_ids_are_names_never_paths(tmp_path: Path, bad: str) -> None:
     (tmp_path / "deploy.md").write_text(TEXT)
@@ -179,8 +164,8 @@ def test_session_ids_are_names_never_paths(tmp_path: Path, bad: str) -> None:
         with pytest.raises(DeployError):
             call()
     if "\x00" not in bad and bad:
-        proc = _cli(
-            tmp_path, "check", "deploy.md", "--session", bad, "--sessions-dir", str(tmp_path / "sessions")
+        proc = run_deploytui(
+            "check", "deploy.md", "--session", bad, "--sessions-dir", str(tmp_path / "sessions"), cwd=tmp_path
         )
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "etc").exists()
