@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
+
+import pytest
+
 pytest_plugins = [
     "tests.servers.databases",   # PostgreSQL, Redis, Prometheus
     "tests.servers.containers",  # podman Docker API, Qdrant REST, Gemini API
     "tests.servers.target_app",  # the rag-chatbot-shaped app under check
 ]
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts TCP connections (kernel backlog) but never answers: a hung server."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield int(sock.getsockname()[1])

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -42,15 +40,6 @@ def migrated_db(postgres_server: PostgresServer) -> str:
         database="pg_check_migrated",
     )
     return url
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts TCP connections (kernel backlog) but never answers: a hung server."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(8)
-        yield int(sock.getsockname()[1])
 
 
 async def test_passes_with_server_version(postgres_server: PostgresServer) -> None:

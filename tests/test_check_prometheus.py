@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -28,15 +27,6 @@ def spec(**params: Any) -> CheckSpec:
 
 async def run(timeout: float = 5.0, **params: Any) -> Outcome:
     return await Kind().run(spec(**params), CheckContext(timeout=timeout))
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """Accepts TCP connections (kernel backlog) and never answers: a hung server."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(8)
-        yield int(sock.getsockname()[1])
 
 
 async def test_up_meets_minimum(prometheus_server: PrometheusServer) -> None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -41,15 +40,6 @@ def auth_redis(redis_factory: Callable[..., RedisServer]) -> RedisServer:
 @pytest.fixture(scope="module")
 def tls_redis(redis_factory: Callable[..., RedisServer]) -> RedisServer:
     return redis_factory(tls=True)
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """Accepts TCP connections (kernel backlog) and never answers: a hung server."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(8)
-        yield int(sock.getsockname()[1])
 
 
 async def test_ping_passes_with_version(redis_server: RedisServer) -> None:
