@@ -8,6 +8,7 @@ Kinds import from here instead of re-implementing comparisons or text cleaning:
 - `parse_condition("< 0.01")` / `condition_reason(name, value, cond)`: a TOML expectation written as a
   number (means ==) or a string "<op> <number>" (e.g. `expect = { value = "< 0.01" }`); the reason
   is None when it holds, else a one-line sentence like "error_rate is 0.05, expected < 0.01".
+  `condition_problems(expect, keys)`: for `validate`, a sentence for each of those that is malformed.
 - `status_matches(code, expected)` / `check_status(code, expected)`: expected is an int, a list of
   ints, or a class string like "2xx"; `check_status` returns None or "status 500, expected 200".
 - `Stopwatch`: `with Stopwatch() as sw: ...; sw.ms` (monotonic, integer milliseconds).
@@ -29,7 +30,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from deploytui.core.redact import Redactor
@@ -87,6 +88,18 @@ def parse_condition(cond: Any) -> tuple[str, float]:
                 number /= 100.0
             return m.group(1), number
     raise ValueError(f"expected a number or a condition like \"< 0.01\" or \">= 30%\", got {cond!r}")
+
+
+def condition_problems(expect: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
+    """For a kind's `validate`: a sentence for each of `keys` present in `expect` that is not a condition."""
+    problems: list[str] = []
+    for key in keys:
+        if key in expect:
+            try:
+                parse_condition(expect[key])
+            except ValueError as exc:
+                problems.append(f"expect.{key}: {exc}")
+    return problems
 
 
 def condition_reason(name: str, value: float | int | None, cond: Any) -> str | None:

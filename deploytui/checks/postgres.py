@@ -34,7 +34,13 @@ from deploytui.checks.base import (
     own_deadline,
     url_masker,
 )
-from deploytui.checks.expect import condition_reason, fmt_number, one_line, parse_condition
+from deploytui.checks.expect import (
+    condition_problems,
+    condition_reason,
+    fmt_number,
+    one_line,
+    parse_condition,
+)
 from deploytui.core.durations import format_duration
 from deploytui.core.status import Outcome, Scalar, Status
 
@@ -56,12 +62,7 @@ class Kind(CheckKind):
         if isinstance(expect, dict):
             if ("scalar" in expect or "rows" in expect) and "query" not in params:
                 problems.append("expect.scalar / expect.rows need a `query`")
-            for key in ("rows", "max_ms"):
-                if key in expect:
-                    try:
-                        parse_condition(expect[key])
-                    except ValueError as exc:
-                        problems.append(f"expect.{key}: {exc}")
+            problems += condition_problems(expect, ("rows", "max_ms"))
         return problems
 
     def describe(self, spec: CheckSpec, ctx: CheckContext) -> str:

@@ -31,7 +31,13 @@ from deploytui.checks.base import (
     own_deadline,
     url_masker,
 )
-from deploytui.checks.expect import condition_reason, fmt_number, network_reason, one_line, parse_condition
+from deploytui.checks.expect import (
+    condition_problems,
+    condition_reason,
+    fmt_number,
+    network_reason,
+    one_line,
+)
 from deploytui.core.durations import format_duration
 from deploytui.core.status import Outcome, Scalar, Status
 
@@ -58,11 +64,7 @@ class Kind(CheckKind):
                 isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1
             ):
                 problems.append("expect.hit_rate_min must be a number between 0 and 1, like 0.8")
-            if "max_ms" in expect:
-                try:
-                    parse_condition(expect["max_ms"])
-                except ValueError as exc:
-                    problems.append(f"expect.max_ms: {exc}")
+            problems += condition_problems(expect, ("max_ms",))
         return problems
 
     def describe(self, spec: CheckSpec, ctx: CheckContext) -> str:
