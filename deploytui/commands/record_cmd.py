@@ -295,15 +295,19 @@ class SignatureInfo:
 
 def read_record(path: str | Path) -> str:
     target = Path(path)
+    return decode_record(_read_record_bytes(target), target)
+
+
+def _read_record_bytes(target: Path) -> bytes:
+    """The record file's bytes; a one-line DeployError naming it when it cannot be read."""
     try:
-        data = target.read_bytes()
+        return target.read_bytes()
     except FileNotFoundError:
         raise DeployError("no such record file", path=target) from None
     except IsADirectoryError:
         raise DeployError("is a directory, not a record", path=target) from None
     except OSError as exc:
         raise DeployError(f"cannot read the record: {exc.strerror}", path=target) from None
-    return decode_record(data, target)
 
 
 def sign_record(
@@ -409,12 +413,7 @@ def verify_record(
             sdir = sdir.with_suffix("")
         if not (sdir / EVENTS_FILE).is_file():
             raise DeployError(f"not a session directory (no {EVENTS_FILE})", path=sdir)
-    try:
-        data_bytes = target.read_bytes()
-    except FileNotFoundError:
-        raise DeployError("no such record file", path=target) from None
-    except OSError as exc:
-        raise DeployError(f"cannot read the record: {exc.strerror}", path=target) from None
+    data_bytes = _read_record_bytes(target)
 
     report = VerifyReport(target)
     try:
