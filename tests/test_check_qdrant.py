@@ -160,18 +160,9 @@ async def test_through_the_engine(qdrant: QdrantServer, tmp_path: Any) -> None:
     from deploytui.engine import Engine
 
     engine = Engine(redactor=Redactor({"QDRANT_API_KEY": qdrant.api_key or ""}), log_dir=tmp_path, env={})
+    binding = spec(url=qdrant.url, api_key="${QDRANT_API_KEY}", collection=COLLECTION, points_min=1)
     outcome = await engine.run_check(
-        CheckSpec(
-            item="deployment-steps/qdrant-reachable",
-            kind="qdrant",
-            index=0,
-            params={
-                "url": qdrant.url,
-                "api_key": "${QDRANT_API_KEY}",
-                "collection": COLLECTION,
-                "points_min": 1,
-            },
-        ),
+        binding,
         "run-qdrant-1",
         lambda event: None,
     )
@@ -181,17 +172,7 @@ async def test_through_the_engine(qdrant: QdrantServer, tmp_path: Any) -> None:
 
     engine.env = {"QDRANT_API_KEY": qdrant.api_key or ""}
     outcome = await engine.run_check(
-        CheckSpec(
-            item="deployment-steps/qdrant-reachable",
-            kind="qdrant",
-            index=0,
-            params={
-                "url": qdrant.url,
-                "api_key": "${QDRANT_API_KEY}",
-                "collection": COLLECTION,
-                "points_min": 1,
-            },
-        ),
+        binding,
         "run-qdrant-2",
         lambda event: None,
     )
