@@ -135,6 +135,8 @@ class MainScreen(Screen[None]):
         """The node selected when the filter opened (Esc while typing returns to it)."""
         self.descriptions: dict[str, str] = {}
         """check_key -> what the check does (from RunBegan), shown in the detail pane."""
+        self._footer_signature: tuple[object, ...] | None = None
+        """_bindings_signature() at the last refresh_bindings (None: refresh on the next cursor move)."""
 
     @property
     def deploy_app(self) -> DeployApp:
@@ -339,12 +341,30 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------------------------------ events
 
+    def _bindings_signature(self) -> tuple[object, ...] | None:
+        """What the footer shows depends on: the focused widget and which of this screen's keys apply."""
+        try:
+            return (
+                id(self.focused),
+                *(self.check_action(b.action, ()) for b in self.BINDINGS if isinstance(b, Binding)),
+            )
+        except Exception:  # noqa: BLE001 - not answerable yet (mounting): refresh to be safe
+            return None
+
+    def refresh_bindings(self) -> None:
+        """Every refresh (ours and Textual's) notes what the footer now shows."""
+        self._footer_signature = self._bindings_signature()
+        super().refresh_bindings()
+
     @on(ChecklistTree.NodeFocused)
     def _node_focused(self, event: ChecklistTree.NodeFocused) -> None:
         if event.node_id != self.selected_id:
             self.selected_id = event.node_id
             self._show_detail()
-            self.refresh_bindings()
+            # The footer recomposes on every refresh: only when the keys that apply differ (most cursor
+            # moves change nothing; the recompose and its garbage slowed cursor keys on big checklists).
+            if self._bindings_signature() != self._footer_signature:
+                self.refresh_bindings()
             # The run pane (up to RUN_LOG_MAX_LINES lines) is refilled after the cursor has moved on
             # screen, and only if the cursor is still there: holding j/k stays quick.
             self.call_after_refresh(self._show_run_log_if_selected, event.node_id)
