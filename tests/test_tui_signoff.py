@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from pathlib import Path
 
@@ -125,3 +126,83 @@ async def test_export_signed_with_an_ssh_key_verifies_with_ssh_keygen(tmp_path: 
     allowed.write_text(f'alice namespaces="deploytui-record" {pub[0]} {pub[1]}\n')
     report = verify_record(tmp_path / "signed.md", allowed)
     assert report.ok, report.lines()
+
+
+async def test_whole_form_by_keyboard_signs_with_an_agent_key_and_shows_focus_and_choices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person with only a keyboard: the form opens on its first field, the focused field is marked by a
+    bar (not only a colour), the open count is the header's, the Result choice shows ● for the chosen
+    one and ○ for the other, and the key list (Enter opens it) offers the ssh-agent's key."""
+    from textual.widgets import Select
+
+    from deploytui.core.session import Tick
+    from deploytui.tui.screens.signoff import Choice
+
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        key = tmp_path / "deployer"
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "agent-key", "-f", str(key)], check=True
+        )
+        for _ in range(100):
+            if sock.exists():
+                break
+            await asyncio.sleep(0.05)
+        env = {"SSH_AUTH_SOCK": str(sock)}
+        subprocess.run(["ssh-add", "-q", str(key)], check=True, env=env, capture_output=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        empty_ssh = tmp_path / "no-ssh-dir"
+        empty_ssh.mkdir()
+        app = build_app(tmp_path, choice="new", ssh_dir=empty_ssh)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            items = [n.id for n in app.checklist.items() if not n.children]
+            app.live.apply(Tick(items[0], "alice"))
+            app.live.apply(Skip(items[1], "alice", "not this time"))
+            counts = app.live.session.counts(app.checklist)
+            total = sum(counts.values())
+            done = sum(n for status, n in counts.items() if status.is_complete)
+            screen = await open_signoff(pilot)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert f"Still open: {total - done} of {total}" in str(screen.query_one("#signoff-open").render())
+
+            def focused_field_marked() -> bool:
+                field = next(a for a in screen.focused.ancestors_with_self if a.has_class("field"))
+                others = [f for f in screen.query(".field") if f is not field]
+                return field.styles.border_left[0] == "outer" and all(
+                    f.styles.border_left[0] != "outer" for f in others
+                )
+
+            assert screen.focused is screen.query_one("#ack") and focused_field_marked()
+            await pilot.press("space", "tab", "tab", *"Bob Reviewer", "tab", "tab", "tab")
+            assert screen.query_one("#field-reviewed-by", Input).value == "Bob Reviewer"
+            assert screen.focused is screen.query_one("#field-result") and focused_field_marked()
+            choices = list(screen.query(Choice))
+            assert [str(c.render()).split()[0] for c in choices] == ["▐○▌", "▐○▌"]
+            await pilot.press("space")  # the highlighted first choice: Success
+            await pilot.pause()
+            assert [str(c.render()).split()[0] for c in choices] == ["▐●▌", "▐○▌"]
+            record = tmp_path / "kbd.md"
+            await pilot.press("tab", "tab", *str(record), "tab")
+            select = screen.query_one("#key-select", Select)
+            assert screen.focused is select and focused_field_marked()
+            await pilot.press("enter")  # opens the list
+            await pilot.pause()
+            assert select.expanded
+            await pilot.press("down", "enter")
+            await pilot.pause()
+            assert select.value == "0" and "(agent)" in screen.keys[0].label
+            await pilot.press("ctrl+e")
+            await pilot.pause()
+            assert isinstance(app.screen, MainScreen), screen.query_one("#signoff-error").render()
+    finally:
+        agent.terminate()
+        agent.wait(5)
+    pub = key.with_suffix(".pub").read_text().split()
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f'alice namespaces="deploytui-record" {pub[0]} {pub[1]}\n')
+    lines = verify_record(record, allowed).lines()
+    assert any(line.startswith("deployer") and line.endswith(" good") for line in lines), lines

@@ -11,7 +11,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import (
     Button,
@@ -47,10 +47,29 @@ def _is_rollback(value: str) -> bool:
     return "rollback" in value.lower()
 
 
+class Choice(RadioButton):
+    """A radio button whose mark differs by character, not only by colour: ● chosen, ○ not (a plain
+    terminal, a screen reader or a colour-blind reader tells Success from Rollback)."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # type: ignore[override]  # noqa: N802 - the name ToggleButton reads
+        return "●" if self.value else "○"
+
+
+class Acknowledge(Checkbox):
+    """A checkbox that shows X only when ticked (Textual's compact one shows a dim X either way)."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # type: ignore[override]  # noqa: N802 - the name ToggleButton reads
+        return "X" if self.value else " "
+
+
 class SignoffScreen(Screen[str | None]):
     """Dismisses with "rollback" (open the rollback procedure), "exported", or None (back)."""
 
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    AUTO_FOCUS = "#ack, #signoff-body Input"
+    """The form opens on its first field (the acknowledgement when something is open)."""
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "escape", "back", "Back", id="signoff.back", tooltip="Back to the checklist (the form is kept)"
@@ -80,14 +99,15 @@ class SignoffScreen(Screen[str | None]):
     # ------------------------------------------------------------------------------ form
 
     def _open_items(self) -> list[tuple[str, str, Status]]:
+        """The items that count for progress and are not complete: the same items, and so the same
+        number, as the header's "done/total" leaves open (an item with sub-items counts itself too)."""
         app = self.deploy_app
+        session = app.live.session
         rows = []
-        for node in app.checklist.items():
-            if node.children:
-                continue
-            status = app.live.session.status_of(node.id, app.checklist)
+        for node_id in session.counted_ids(app.checklist):
+            status = session.status_of(node_id, app.checklist)
             if not status.is_complete:
-                rows.append((node.id, node.title, status))
+                rows.append((node_id, app.checklist.nodes[node_id].title, status))
         rows.sort(key=lambda r: (r[2] not in BAD, r[2] is Status.PENDING))
         return rows
 
@@ -118,37 +138,46 @@ class SignoffScreen(Screen[str | None]):
             if open_items:
                 yield Static(self._open_summary(open_items), id="signoff-open")
                 bad = sum(1 for _i, _t, s in open_items if s in BAD)
-                yield Checkbox(
-                    f"I reviewed these {len(open_items)} open item(s)"
-                    + (f" ({bad} failed)" if bad else "")
-                    + " and sign off with them as they are",
-                    id="ack",
-                    compact=True,
-                )
+                with Vertical(classes="field"):
+                    yield Acknowledge(
+                        f"I reviewed these {len(open_items)} open item(s)"
+                        + (f" ({bad} failed)" if bad else "")
+                        + " and sign off with them as they are",
+                        id="ack",
+                        compact=True,
+                    )
             else:
                 yield Static(Text("✔ Every item is complete.", Style(bold=True)), id="signoff-open")
+            # Each field sits in a .field box: the focused one gets a bar down its left edge (see the
+            # stylesheet), so which field has focus shows even without colours.
             for f in app.checklist.signoff:
-                yield Label(f.label, classes="field-label", markup=False)  # checklist text, not markup
-                value = self._prefill(f)
-                if f.kind == "choice":
-                    with RadioSet(id=f"field-{f.key}", compact=True):
-                        for choice in f.choices:
-                            yield RadioButton(Text(choice), value=choice == value)
-                elif f.kind == "multiline":
-                    yield TextArea(
-                        value, id=f"field-{f.key}", soft_wrap=True, show_line_numbers=False, compact=True
-                    )
-                else:
-                    yield Input(value, id=f"field-{f.key}", placeholder=f.label, compact=True)
-            yield Label("Record file", classes="field-label")
-            yield Input(f"{session.id}.record.md", id="record-path", compact=True)
-            yield Label("Sign as deployer with", classes="field-label")
-            yield Select(
-                [("Don't sign", NO_KEY)], value=NO_KEY, allow_blank=False, id="key-select", compact=True
-            )
-            yield Input(
-                placeholder="…or a key file (private key, or a .pub held by ssh-agent)", id="key-path"
-            )
+                with Vertical(classes="field"):
+                    label = Text(f.label)  # checklist text, never markup
+                    if f.kind == "choice":
+                        label.append("  ↑↓ then space chooses", Style(dim=True))
+                    yield Label(label, classes="field-label")
+                    value = self._prefill(f)
+                    if f.kind == "choice":
+                        with RadioSet(id=f"field-{f.key}", compact=True):
+                            for choice in f.choices:
+                                yield Choice(Text(choice), value=choice == value)
+                    elif f.kind == "multiline":
+                        yield TextArea(
+                            value, id=f"field-{f.key}", soft_wrap=True, show_line_numbers=False, compact=True
+                        )
+                    else:
+                        yield Input(value, id=f"field-{f.key}", placeholder=f.label, compact=True)
+            with Vertical(classes="field"):
+                yield Label("Record file", classes="field-label")
+                yield Input(f"{session.id}.record.md", id="record-path", compact=True)
+            with Vertical(classes="field"):
+                yield Label("Sign as deployer with (Enter opens the list)", classes="field-label")
+                yield Select(
+                    [("Don't sign", NO_KEY)], value=NO_KEY, allow_blank=False, id="key-select", compact=True
+                )
+                yield Input(
+                    placeholder="…or a key file (private key, or a .pub held by ssh-agent)", id="key-path"
+                )
         yield Static("", id="signoff-error", classes="dialog-error")
         with Horizontal(id="signoff-buttons"):
             yield Button("Back", id="back", compact=True)
@@ -161,7 +190,8 @@ class SignoffScreen(Screen[str | None]):
         colors = status_colors(self.app.current_theme)
         text = Text()
         bad = sum(1 for _i, _t, s in rows if s in BAD)
-        text.append(f"Still open: {len(rows)}", Style(bold=True))
+        total = len(self.deploy_app.live.session.counted_ids(self.deploy_app.checklist))
+        text.append(f"Still open: {len(rows)} of {total}", Style(bold=True))
         if bad:
             text.append(
                 f"  ({bad} failed, errored or interrupted)", Style(color=colors[Status.FAILED], bold=True)
