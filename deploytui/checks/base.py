@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -205,6 +205,20 @@ class CheckKind:
 
     async def run(self, spec: CheckSpec, ctx: CheckContext) -> Outcome:
         raise NotImplementedError
+
+
+def type_problems(
+    params: Mapping[str, Any], *, strings: Iterable[str] = (), booleans: Iterable[str] = ()
+) -> list[str]:
+    """For a kind's `validate`: a sentence for each key present in `params` with the wrong type."""
+    problems: list[str] = []
+    for key in strings:
+        if key in params and not isinstance(params[key], str):
+            problems.append(f"{key} must be a string")
+    for key in booleans:
+        if key in params and not isinstance(params[key], bool):
+            problems.append(f"{key} must be true or false")
+    return problems
 
 
 def kind_names() -> list[str]:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from deploytui.checks.base import CheckContext, CheckKind, CheckSpec, own_deadline
+from deploytui.checks.base import CheckContext, CheckKind, CheckSpec, own_deadline, type_problems
 from deploytui.checks.expect import (
     Stopwatch,
     condition_reason,
@@ -401,11 +401,7 @@ class Kind(CheckKind):
                     parse_duration(params[key])
                 except ValueError as exc:
                     problems.append(f"{key}: {exc}")
-        for key in ("base_url", "image"):
-            if key in params and not isinstance(params[key], str):
-                problems.append(f"{key} must be a string")
-        if "stats" in params and not isinstance(params["stats"], bool):
-            problems.append("stats must be true or false")
+        problems += type_problems(params, strings=("base_url", "image"), booleans=("stats",))
         expect = params.get("expect")
         for key in THRESHOLDS:
             for source in (params, expect if isinstance(expect, Mapping) else {}):

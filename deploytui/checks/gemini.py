@@ -21,7 +21,14 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from deploytui.checks.base import CheckContext, CheckKind, CheckSpec, import_client, own_deadline
+from deploytui.checks.base import (
+    CheckContext,
+    CheckKind,
+    CheckSpec,
+    import_client,
+    own_deadline,
+    type_problems,
+)
 from deploytui.checks.expect import (
     Stopwatch,
     exception_chain,
@@ -67,11 +74,9 @@ class Kind(CheckKind):
     @classmethod
     def validate(cls, params: Mapping[str, Any]) -> list[str]:
         problems = super().validate(params)
-        for key in ("api_key", "model", "base_url", "api_version"):
-            if key in params and not isinstance(params[key], str):
-                problems.append(f"{key} must be a string")
-        if "generate" in params and not isinstance(params["generate"], bool):
-            problems.append("generate must be true or false")
+        problems += type_problems(
+            params, strings=("api_key", "model", "base_url", "api_version"), booleans=("generate",)
+        )
         if params.get("generate") is True and not params.get("model"):
             problems.append("generate = true needs a model")
         return problems

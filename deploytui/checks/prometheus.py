@@ -38,6 +38,7 @@ from deploytui.checks.base import (
     mask_outcome,
     masked_url,
     own_deadline,
+    type_problems,
     url_masker,
 )
 from deploytui.checks.expect import OPS, compare, fmt_number, network_reason, one_line
@@ -60,9 +61,7 @@ class Kind(CheckKind):
         problems = super().validate(params)
         if not any(params.get(key) for key in ("query", "rules", "ready")):
             problems.append("kind 'prometheus' needs `query`, `rules = true` or `ready = true`")
-        for key in ("rules", "ready"):
-            if key in params and not isinstance(params[key], bool):
-                problems.append(f"{key} must be true or false")
+        problems += type_problems(params, booleans=("rules", "ready"))
         headers = params.get("headers")
         if headers is not None and not (
             isinstance(headers, Mapping) and all(isinstance(v, str) for v in headers.values())

@@ -22,7 +22,14 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from deploytui.checks.base import CheckContext, CheckKind, CheckSpec, import_client, own_deadline
+from deploytui.checks.base import (
+    CheckContext,
+    CheckKind,
+    CheckSpec,
+    import_client,
+    own_deadline,
+    type_problems,
+)
 from deploytui.checks.expect import Stopwatch, exception_reason, http_timed_out, network_reason, one_line
 from deploytui.core.durations import format_duration
 from deploytui.core.redact import Redactor
@@ -70,9 +77,7 @@ class Kind(CheckKind):
     @classmethod
     def validate(cls, params: Mapping[str, Any]) -> list[str]:
         problems = super().validate(params)
-        for key in ("url", "api_key", "collection", "vector"):
-            if key in params and not isinstance(params[key], str):
-                problems.append(f"{key} must be a string")
+        problems += type_problems(params, strings=("url", "api_key", "collection", "vector"))
         expect = params.get("expect")
         for key in THRESHOLDS:
             for source in (params, expect if isinstance(expect, Mapping) else {}):
