@@ -349,30 +349,30 @@ def _run_with_sig(args: list[str], armor: str, body: bytes) -> subprocess.Comple
         )
 
 
-def verify(body: bytes, armor: str, allowed_signers: Path, principal: str) -> Verdict:
-    """`ssh-keygen -Y verify`: the signature is over `body`, in our namespace, by a key that
-    allowed_signers lets `principal` use (validity window included)."""
+def _verdict(args: list[str], armor: str, body: bytes) -> Verdict:
+    """Run a checking `ssh-keygen -Y` command: good when it exits 0, with its last line of output."""
     try:
-        proc = _run_with_sig(
-            ["-Y", "verify", "-f", str(allowed_signers), "-I", principal, "-n", NAMESPACE, "-s", "{sig}"],
-            armor, body,
-        )
+        proc = _run_with_sig(args, armor, body)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return Verdict(False, f"ssh-keygen failed: {exc}")
     out = (proc.stdout + proc.stderr).decode("utf-8", "replace")
     lines = [line.strip() for line in out.splitlines() if line.strip()]
     return Verdict(proc.returncode == 0, lines[-1] if lines else f"ssh-keygen exit {proc.returncode}")
+
+
+def verify(body: bytes, armor: str, allowed_signers: Path, principal: str) -> Verdict:
+    """`ssh-keygen -Y verify`: the signature is over `body`, in our namespace, by a key that
+    allowed_signers lets `principal` use (validity window included)."""
+    return _verdict(
+        ["-Y", "verify", "-f", str(allowed_signers), "-I", principal, "-n", NAMESPACE, "-s", "{sig}"],
+        armor,
+        body,
+    )
 
 
 def check_novalidate(body: bytes, armor: str) -> Verdict:
     """The signature is a valid signature of `body` in our namespace, whoever made it."""
-    try:
-        proc = _run_with_sig(["-Y", "check-novalidate", "-n", NAMESPACE, "-s", "{sig}"], armor, body)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return Verdict(False, f"ssh-keygen failed: {exc}")
-    out = (proc.stdout + proc.stderr).decode("utf-8", "replace")
-    lines = [line.strip() for line in out.splitlines() if line.strip()]
-    return Verdict(proc.returncode == 0, lines[-1] if lines else f"ssh-keygen exit {proc.returncode}")
+    return _verdict(["-Y", "check-novalidate", "-n", NAMESPACE, "-s", "{sig}"], armor, body)
 
 
 def find_principals(armor: str, allowed_signers: Path) -> list[str]:
