@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -128,7 +127,12 @@ def child(kind: str, pad: int) -> None:
 def _run_child(kind: str, pad: int = 0) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", kind, "--pad", str(pad)],
-        capture_output=True, text=True, check=True, cwd=ROOT, timeout=120, env=child_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        timeout=120,
+        env=child_env(),
     )
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -173,7 +177,8 @@ def main() -> None:
     ratios = [d["first_frame"] / b["first_frame"] for d, b in zip(deploy, bare, strict=True)]
     print(
         f"Start-up: deploytui on the bundled checklist ({int(deploy[0]['nodes'])} nodes, {widgets} widgets) "
-        f"vs a bare app ({int(bare[0]['widgets'])} widgets, {TREE_NODES}-node Tree); {repeat} fresh processes each"
+        f"vs a bare app ({int(bare[0]['widgets'])} widgets, {TREE_NODES}-node Tree); "
+        f"{repeat} fresh processes each"
     )
     python = [sys.executable, "-c", "pass"]
     cli = [sys.executable, "-m", "deploytui"]
@@ -187,21 +192,46 @@ def main() -> None:
     base = median(walls["pass"])
     report(
         [
-            Figure("startup", "first frame, deploytui", median([d["first_frame"] for d in deploy]) * 1000, "ms"),
-            Figure("startup", "first frame, bare Textual app", median([b["first_frame"] for b in bare]) * 1000, "ms"),
+            Figure(
+                "startup", "first frame, deploytui", median([d["first_frame"] for d in deploy]) * 1000, "ms"
+            ),
+            Figure(
+                "startup",
+                "first frame, bare Textual app",
+                median([b["first_frame"] for b in bare]) * 1000,
+                "ms",
+            ),
             Figure("startup", "first frame ratio deploytui / bare", median(ratios), "x", "<=", 1.3),
-            Figure("startup", "cold start to first frame, deploytui", median([d["cold"] for d in deploy]) * 1000,
-                   "ms", note="imports, checklist and config included"),
-            Figure("startup", "cold start to first frame, bare", median([b["cold"] for b in bare]) * 1000, "ms"),
-            Figure("startup", "cold start ratio deploytui / bare",
-                   median([d["cold"] / b["cold"] for d, b in zip(deploy, bare, strict=True)]), "x"),
+            Figure(
+                "startup",
+                "cold start to first frame, deploytui",
+                median([d["cold"] for d in deploy]) * 1000,
+                "ms",
+                note="imports, checklist and config included",
+            ),
+            Figure(
+                "startup", "cold start to first frame, bare", median([b["cold"] for b in bare]) * 1000, "ms"
+            ),
+            Figure(
+                "startup",
+                "cold start ratio deploytui / bare",
+                median([d["cold"] / b["cold"] for d, b in zip(deploy, bare, strict=True)]),
+                "x",
+            ),
             Figure("startup", "python -c pass", base * 1000, "ms"),
             Figure("startup", "deploytui list", median(walls["list"]) * 1000, "ms"),
             Figure("startup", "deploytui list / python -c pass", median(walls["list"]) / base, "x"),
             Figure("startup", "deploytui --help", median(walls["help"]) * 1000, "ms"),
             Figure("startup", "deploytui --help / python -c pass", median(walls["help"]) / base, "x"),
-            Figure("startup", "heavy modules loaded by list, --help", len(heavy_list) + len(heavy_help), "",
-                   "==", 0, note=", ".join(heavy_list + heavy_help) or "none of " + ", ".join(HEAVY)),
+            Figure(
+                "startup",
+                "heavy modules loaded by list, --help",
+                len(heavy_list) + len(heavy_help),
+                "",
+                "==",
+                0,
+                note=", ".join(heavy_list + heavy_help) or "none of " + ", ".join(HEAVY),
+            ),
         ],
         args.json,
     )

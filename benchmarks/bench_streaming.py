@@ -145,7 +145,11 @@ def main() -> None:
     for _ in range(max(1, args.repeat)):
         out = subprocess.run(
             [sys.executable, __file__, "--child", "--lines", str(args.lines)],
-            capture_output=True, text=True, cwd=ROOT, env=child_env(), timeout=900,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=child_env(),
+            timeout=900,
         )
         if out.returncode != 0:
             raise SystemExit(f"streaming child failed:\n{out.stderr[-3000:]}")
@@ -160,10 +164,23 @@ def main() -> None:
             Figure("streaming", "lines/s ingested", pick("lines_per_s"), "lines/s", ">=", 300_000),
             Figure("streaming", "key latency p50 while streaming", pick("key_p50"), "ms"),
             Figure("streaming", "key latency p99 while streaming", pick("key_p99"), "ms", "<", 100),
-            Figure("streaming", "peak RSS", pick("rss_mb"), "MB", "<", 150,
-                   note=f"{pick('rss_before_mb'):.0f} MB before the run"),
-            Figure("streaming", "lines in the run's log file", min(r["on_disk"] for r in runs), "lines",
-                   "==", args.lines),
+            Figure(
+                "streaming",
+                "peak RSS",
+                pick("rss_mb"),
+                "MB",
+                "<",
+                150,
+                note=f"{pick('rss_before_mb'):.0f} MB before the run",
+            ),
+            Figure(
+                "streaming",
+                "lines in the run's log file",
+                min(r["on_disk"] for r in runs),
+                "lines",
+                "==",
+                args.lines,
+            ),
         ],
         args.json,
     )
