@@ -206,3 +206,23 @@ async def test_whole_form_by_keyboard_signs_with_an_agent_key_and_shows_focus_an
     allowed.write_text(f'alice namespaces="deploytui-record" {pub[0]} {pub[1]}\n')
     lines = verify_record(record, allowed).lines()
     assert any(line.startswith("deployer") and line.endswith(" good") for line in lines), lines
+
+
+async def test_back_keeps_what_was_typed_for_the_next_opening(tmp_path: Path) -> None:
+    """Esc says the form is kept: a reviewer's name and a chosen Result are there when `e` reopens it."""
+    app = build_app(tmp_path, choice="new")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_signoff(pilot)
+        events = len(app.live.session.signoff)
+        await pilot.press("escape")  # nothing changed: nothing saved
+        await pilot.pause()
+        assert len(app.live.session.signoff) == events
+        screen = await open_signoff(pilot)
+        screen.query_one("#field-reviewed-by", Input).value = "Bob Reviewer"
+        radio(screen, "Success").value = True
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        screen = await open_signoff(pilot)
+        assert screen.query_one("#field-reviewed-by", Input).value == "Bob Reviewer"
+        assert radio(screen, "Success").value

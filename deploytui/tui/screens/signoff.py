@@ -91,6 +91,8 @@ class SignoffScreen(Screen[str | None]):
         self.keys: list[SigningKey] = []
         self._opened_result = ""
         """The Result the form opened with (choosing Rollback anew opens the rollback procedure)."""
+        self._opened_values: dict[str, str] = {}
+        """The fields as the form opened (Back saves them only when something was changed)."""
 
     @property
     def deploy_app(self) -> DeployApp:
@@ -206,7 +208,8 @@ class SignoffScreen(Screen[str | None]):
         return text
 
     def on_mount(self) -> None:
-        self._opened_result = self._result(self.values())
+        self._opened_values = self.values()
+        self._opened_result = self._result(self._opened_values)
         self._update_rollback_button()
         if self.deploy_app.read_only or self.deploy_app.live.session.finished:
             for button in self.query(Button):
@@ -284,6 +287,11 @@ class SignoffScreen(Screen[str | None]):
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:
+        """Back to the checklist; what was typed is saved (the form is built afresh on `e`)."""
+        app = self.deploy_app
+        if not app.read_only and not app.live.session.finished:
+            if self.values() != self._opened_values and self._save() is None:
+                return  # the error is shown on the form
         self.dismiss(None)
 
     @on(Button.Pressed, "#save")
