@@ -102,6 +102,22 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
         self._node_view = view
         self._status_colors = colors
         self.visible_ids = visible
+        if self._nodes_by_id and self._shown_by(visible) == self._nodes_by_id.keys():
+            # The same nodes (a first filter keystroke matching everything, or Esc from such a filter):
+            # only the expansion differs. A rebuild of 5,000 items is ~0.3 s (bench_scale.py).
+            self._bulk = True
+            try:
+                for node_id, tree_node in self._nodes_by_id.items():
+                    if tree_node.allow_expand:
+                        wanted = self._expanded_in_build(self.checklist.node(node_id))
+                        if wanted and not tree_node.is_expanded:
+                            tree_node.expand()
+                        elif not wanted and tree_node.is_expanded:
+                            tree_node.collapse()
+            finally:
+                self._bulk = False
+                self._invalidate()
+            return
         keep = self.cursor_node.data if self.cursor_node is not None else None
         self.clear()
         self._nodes_by_id.clear()
@@ -118,14 +134,25 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
         if keep and keep in self._nodes_by_id:
             self.select_id(keep)
 
+    def _shown_by(self, visible: set[str] | None) -> set[str]:
+        """Ids a build with this filter shows: visible nodes whose ancestors are all visible."""
+        shown: set[str] = set()
+        for node_id, node in self.checklist.nodes.items():  # document order: parents first
+            if (visible is None or node_id in visible) and (node.parent is None or node.parent in shown):
+                shown.add(node_id)
+        return shown
+
+    def _expanded_in_build(self, node: Node) -> bool:
+        """A built node with children starts expanded, but the rollback procedure when not filtering."""
+        return self.visible_ids is not None or not (node.rollback and node.id == self.checklist.rollback_id)
+
     def _add(self, parent: TreeNode[str], node_id: str) -> None:
         node = self.checklist.node(node_id)
         if self.visible_ids is not None and node_id not in self.visible_ids:
             return
         label = self._label(node)
-        filtered = self.visible_ids is not None
         if node.children:
-            expand = filtered or not (node.rollback and node.id == self.checklist.rollback_id)
+            expand = self._expanded_in_build(node)
             tree_node = parent.add(label, data=node_id, expand=expand)
             for child in node.children:
                 self._add(tree_node, child)
