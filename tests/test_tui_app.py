@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, Log
 
@@ -322,6 +323,11 @@ async def test_resume_after_sigkill_shows_finished_items_and_running_ones_interr
         assert status(app, "preflight/slow-probe") is Status.INTERRUPTED
         assert app.live.session.items["preflight/notify-team"].by == "bob"
         assert any("1 interrupted" in n.message for n in app._notifications)
+        # The header tells an interrupted run (rerun it) from a failure.
+        from deploytui.tui.widgets.header_bar import HeaderBar
+
+        header = str(app.screen.query_one(HeaderBar).render())
+        assert "↯ 1 interrupted" in header and "failed" not in header, header
 
 
 async def test_unfinished_session_offers_resume_or_new(tmp_path: Path) -> None:
@@ -524,3 +530,27 @@ async def test_a_secret_quoted_in_the_checklist_is_masked_in_the_tree(tmp_path: 
         labels = [str(tree.get_node_at_line(i).label) for i in range(tree.last_line + 1)]
         assert any("Rotate [secret:DEPLOY_TOKEN] today" in label for label in labels), labels
         assert not any(SECRET in label for label in labels)
+
+
+async def test_keys_typed_right_behind_a_cursor_key_act_on_the_node_the_cursor_is_on(tmp_path: Path) -> None:
+    """`j space` typed at once (a fast typist, typed-ahead keys): the tree's NodeFocused message comes
+    after the queued space, which ticked the node before (or, on a section, was dropped) and could tick
+    the wrong item at 2 a.m."""
+    from deploytui.tui.widgets.checklist_tree import ChecklistTree as Tree
+
+    app = build_app(tmp_path, choice="new")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        tree = app.screen.query_one(Tree)
+        first_section = tree.selected_id
+        # Both keys queued before either is handled, as when they arrive in one read from the terminal.
+        app.post_message(events.Key("j", "j"))
+        app.post_message(events.Key("space", " "))
+        app.post_message(events.Key("j", "j"))
+        app.post_message(events.Key("space", " "))
+        await pilot.pause()
+        await pilot.pause()
+        ticked = [i for i, s in app.live.session.items.items() if s.status.value == "done"]
+        items = [n.id for n in app.checklist.items() if not n.children]
+        assert first_section not in ticked
+        assert ticked == items[:2], ticked

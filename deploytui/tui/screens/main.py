@@ -125,6 +125,8 @@ class MainScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__(id="main")
         self.selected_id: str | None = None
+        self._tree: ChecklistTree | None = None
+        """The checklist tree, once mounted (check_action asks it for the cursor on every footer refresh)."""
         self.buffers: dict[str, RunBuffer] = {}
         """Latest run output per item (bounded)."""
         self.run_items: dict[str, str] = {}
@@ -162,6 +164,7 @@ class MainScreen(Screen[None]):
         self.query_one("#filter", Input).display = False
         self._rebuild_tree()
         tree = self.query_one(ChecklistTree)
+        self._tree = tree
         tree.focus()
         first = next(iter(app.checklist.roots), None)
         if first is not None:
@@ -242,7 +245,7 @@ class MainScreen(Screen[None]):
         counts = session.counts(app.checklist)
         total = sum(counts.values())
         done = sum(n for s, n in counts.items() if s.is_complete)
-        failed = sum(n for s, n in counts.items() if s in BAD)
+        failed = counts[Status.FAILED] + counts[Status.ERROR]
         header = self.query_one(HeaderBar)
         header.info = HeaderInfo(
             checklist=app.redactor.redact(app.checklist.title or "Checklist"),
@@ -251,6 +254,7 @@ class MainScreen(Screen[None]):
             done=done,
             total=total,
             failed=failed,
+            interrupted=counts[Status.INTERRUPTED],
             running=len(self.pending_runs),
             read_only=app.read_only,
             finished=bool(session.finished),
@@ -377,7 +381,7 @@ class MainScreen(Screen[None]):
         app = self.deploy_app
         if action in self.MUTATING and (app.read_only or app.live.session.finished):
             return False
-        node = app.checklist.nodes.get(self.selected_id or "")
+        node = app.checklist.nodes.get(self._cursor_id() or "")
         if action in ("tick", "skip", "override") and node is None:
             return False
         if action == "tick" and node is not None and node.kind != "item":
@@ -415,7 +419,18 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------------------------------ operator actions
 
+    def _cursor_id(self) -> str | None:
+        """The node under the tree's cursor. `selected_id` follows it through the tree's NodeFocused
+        message, which arrives after any key already queued: a key typed right behind a cursor key (a
+        fast typist, typed-ahead keys, a paste) must act on the node the cursor is on, not the one before."""
+        tree = self._tree
+        current = tree.selected_id if tree is not None else None
+        return current if current is not None else self.selected_id
+
     def _selected(self) -> Node | None:
+        current = self._cursor_id()
+        if current is not None and current != self.selected_id and self._tree is not None:
+            self._node_focused(ChecklistTree.NodeFocused(self._tree, current))
         return self.deploy_app.checklist.nodes.get(self.selected_id or "")
 
     def action_tick(self) -> None:
@@ -531,6 +546,7 @@ class MainScreen(Screen[None]):
     def action_next_open(self) -> None:
         """The next item after the cursor (wrapping) that failed, errored, was interrupted or is pending."""
         app = self.deploy_app
+        self._selected()  # catch up with the cursor (f f typed fast steps twice)
         ids = [n.id for n in app.checklist.items() if not n.children]
         if not ids:
             return
@@ -550,6 +566,7 @@ class MainScreen(Screen[None]):
     def action_filter(self) -> None:
         field = self.query_one("#filter", Input)
         if not field.display:
+            self._selected()
             self._filter_origin = self.selected_id
         field.display = True
         self.set_focus(field)  # at once: keys typed right after "/" belong to the filter

@@ -28,9 +28,12 @@ class HeaderInfo:
     done: int
     total: int
     failed: int
+    """Items failed or errored."""
     running: int
     read_only: bool = False
     finished: bool = False
+    interrupted: int = 0
+    """Items whose run was cut short (the app was killed): shown apart from failures, they need a rerun."""
 
 
 class HeaderBar(Widget):
@@ -57,6 +60,11 @@ class HeaderBar(Widget):
             right.append(
                 f"  {GLYPHS[Status.FAILED]} {info.failed} failed",
                 Style(color=self.status_palette.get(Status.FAILED)),
+            )
+        if info.interrupted:
+            right.append(
+                f"  {GLYPHS[Status.INTERRUPTED]} {info.interrupted} interrupted",
+                Style(color=self.status_palette.get(Status.INTERRUPTED)),
             )
         if info.running:
             right.append(
