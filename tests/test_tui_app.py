@@ -176,6 +176,23 @@ async def test_override_needs_a_failure_and_a_note(tmp_path: Path) -> None:
         assert history[-1].why.endswith("OPS-12") or "OPS-12" in history[-1].why
 
 
+async def test_override_on_a_section_says_how_many_failed_items_it_accepts(tmp_path: Path) -> None:
+    """`o` on a section overrides every failed item under it: the dialog counts and names them (it read
+    'Accept this failure?' with the section's title, hiding that several items would be overridden)."""
+    app = build_app(tmp_path, choice="new")
+    async with app.run_test(size=SIZE) as pilot:
+        await select(pilot, "preflight/config-valid")
+        await pilot.press("r")
+        await settle(pilot)
+        assert status(app, "preflight/config-valid") is Status.FAILED
+        await select(pilot, "preflight")
+        await pilot.press("o")
+        dialog = app.screen
+        assert isinstance(dialog, TextDialog)
+        shown = " ".join(rendered_text(w.render()) for w in dialog.query("Static, Label"))
+        assert "1 failed item(s) under Preflight" in shown and "(Config valid)" in shown, shown
+
+
 async def test_note_is_added_without_changing_the_status(tmp_path: Path) -> None:
     app = build_app(tmp_path, choice="new")
     async with app.run_test(size=SIZE) as pilot:

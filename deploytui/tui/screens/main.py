@@ -512,10 +512,16 @@ class MainScreen(Screen[None]):
                 self._log_activity(f"overrode {', '.join(applied)}: {note}")
                 self._redraw(applied)
 
+        if targets == [node]:
+            what, prompt = node.title, "Accept this failure? Say why (kept in the record)."
+        else:  # a section (or an item with sub-items): every failed item under it, named and counted
+            names = ", ".join(t.title for t in targets[:3]) + (", …" if len(targets) > 3 else "")
+            what = f"{len(targets)} failed item(s) under {node.title}"
+            prompt = f"Accept these failures ({names})? Say why (kept in the record)."
         self.app.push_screen(
             TextDialog(
-                f"Override: {node.title}",
-                "Accept this failure? Say why (kept in the record).",
+                f"Override: {what}",
+                prompt,
                 placeholder="e.g. known flaky probe, verified by hand in Grafana",
                 confirm="Override",
                 id="override-dialog",
