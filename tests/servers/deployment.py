@@ -79,7 +79,10 @@ def wire_deployment(
     stack.callback(qdrant.delete_collection, collection)
 
     container = f"rag-chatbot-backend-{uuid.uuid4().hex[:6]}"
-    docker.run_container(container, "echo 'INFO backend started'; echo 'INFO ready'; sleep 600")
+    # Runs until removed: a demo environment may stay up for hours.
+    docker.run_container(
+        container, "echo 'INFO backend started'; echo 'INFO ready'; while :; do sleep 3600; done"
+    )
     stack.callback(docker.remove, container)
 
     repo = workdir / "app"
