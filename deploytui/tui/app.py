@@ -98,6 +98,9 @@ class DeployApp(App[int]):
         self._engine: Engine | None = None
         self._theme_applied: str | None = None
         self._follow_problem: str | None = None
+        # The theme is chosen before the app runs: set in on_mount, it re-parsed every stylesheet once
+        # more (~20 ms of a ~140 ms first frame; benchmarks/bench_startup.py).
+        self._settings_problems = self._choose_theme()
 
     # ------------------------------------------------------------------------------ state
 
@@ -125,7 +128,8 @@ class DeployApp(App[int]):
         self.error = exc
         self.exit(2, return_code=2)
 
-    def _load_settings_and_themes(self) -> None:
+    def _choose_theme(self) -> list[str]:
+        """Load settings and themes, pick the theme; the problems found (shown once the app runs)."""
         problems: list[str] = []
         try:
             self.settings = Settings.load(self.settings_dir)
@@ -146,6 +150,11 @@ class DeployApp(App[int]):
             wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else FALLBACK_THEME
         self.theme = wanted
         self._theme_applied = wanted
+        return problems
+
+    def _load_settings_and_themes(self) -> None:
+        """Once running: follow theme changes, apply the keymap, show what went wrong loading them."""
+        problems = self._settings_problems
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         if self.settings.keymap:
             self.set_keymap(self.settings.keymap)
