@@ -264,6 +264,12 @@ async def test_action_runs_only_after_confirming_the_exact_command_with_secrets_
         assert (tmp_path / "notified.txt").read_text().strip() == "notified"
         runs = app.live.session.items["preflight/notify-team"].actions
         assert len(runs) == 1 and runs[0].exit_code == 0 and runs[0].by == "alice"
+        # The run pane says how the run ended, under its output (it stopped at the output, untitled).
+        from deploytui.tui.widgets.log_panes import LogPanes
+
+        shown = list(main(app).query_one(LogPanes).run_log.lines)
+        assert shown[0] == "── action 1: bash: echo notified > notified.txt ──", shown
+        assert shown[-1].startswith("── ✔ passed"), shown
 
 
 async def test_filter_by_text_and_by_status(tmp_path: Path) -> None:
@@ -385,7 +391,7 @@ async def test_flood_of_output_keeps_the_pane_bounded_and_the_full_log_on_disk(t
         assert status(app, "deploy/flood-output") is Status.PASSED
         log = main(app).query_one("#run-log", Log)
         assert log.line_count <= RUN_LOG_MAX_LINES
-        assert log.lines[-1] == str(lines)
+        assert log.lines[-2] == str(lines) and log.lines[-1].startswith("── ✔ passed")  # then how it ended
         result = app.live.session.items["deploy/flood-output"].checks["deploy/flood-output#3"]
         on_disk = (app.live.dir / result.log).read_text().splitlines()
         assert str(lines) in on_disk[-3:] and len(on_disk) >= lines

@@ -793,6 +793,9 @@ class MainScreen(Screen[None]):
             if event.description:
                 self.descriptions[event.check_key] = event.description
             title = f"{event.label}: {event.description}" if event.description else event.label
+            # One line: an action's description is its command, which may end in (or hold) newlines.
+            lines = [line for line in title.splitlines() if line.strip()]
+            title = (lines[0] + (" …" if len(lines) > 1 else "")) if lines else event.check_key
             running_here = [r for r, i in self.run_items.items() if i == event.item and r != event.run_id]
             if running_here and event.item in self.buffers:
                 buffer = self.buffers[event.item]
@@ -813,6 +816,11 @@ class MainScreen(Screen[None]):
         if isinstance(event, RunEnded):
             self.run_items.pop(event.run_id, None)
             self.pending_runs.pop(event.run_id, None)
+            buffer = self.buffers.get(event.item)
+            if buffer is not None:
+                # The run pane ends with how the run ended (it showed the output and stopped there).
+                ended = event.outcome.status
+                buffer.lines.append(f"── {GLYPHS[ended]} {ended.value}: {event.outcome.reason} ──")
             if event.item == self.selected_id and event.item in self.buffers:
                 # While streaming the pane showed a sample; now it shows the run's kept tail whole.
                 self._show_run_log(event.item)
