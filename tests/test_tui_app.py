@@ -577,3 +577,26 @@ async def test_keys_typed_right_behind_a_cursor_key_act_on_the_node_the_cursor_i
         items = [n.id for n in app.checklist.items() if not n.children]
         assert first_section not in ticked
         assert ticked == items[:2], ticked
+
+
+async def test_space_on_an_item_with_open_sub_items_says_so_instead_of_a_tick_that_shows_nothing(
+    tmp_path: Path,
+) -> None:
+    """The bundled checklist's "Code review completed" has three sub-items: its status is theirs, so a
+    tick on it was recorded and changed nothing on screen."""
+    (tmp_path / "list.md").write_text(
+        "# T\n\n## A\n\n- [ ] Code review\n  - [ ] Security\n  - [ ] Performance\n", encoding="utf-8"
+    )
+    config = tmp_path / "nested.toml"
+    config.write_text('checklist = "list.md"\n', encoding="utf-8")
+    app = build_app(tmp_path, config=config, choice="new")
+    async with app.run_test(size=SIZE) as pilot:
+        await select(pilot, "a/code-review")
+        await pilot.press("space")
+        await pilot.pause()
+        assert app.live.session.items["a/code-review"].status is Status.PENDING
+        assert any("2 still open" in n.message for n in app._notifications)
+        for child in ("a/code-review/security", "a/code-review/performance"):
+            await select(pilot, child)
+            await pilot.press("space")
+        assert status(app, "a/code-review") is Status.DONE

@@ -439,6 +439,15 @@ class MainScreen(Screen[None]):
             return
         app = self.deploy_app
         status = app.live.session.status_of(node.id, app.checklist)
+        session = app.live.session
+        open_children = [c for c in node.children if not session.status_of(c, app.checklist).is_complete]
+        if node.children and open_children and status not in (Status.DONE, Status.SKIPPED, Status.OVERRIDDEN):
+            # Its status is its sub-items': a tick here would be recorded yet change nothing on screen.
+            self.notify(
+                f"{node.title} completes with its sub-items: {len(open_children)} still open (tick those, "
+                "or s skips them all).",
+            )
+            return
         if status in (Status.DONE, Status.SKIPPED, Status.OVERRIDDEN):
             ok = self.apply(Untick(node.id, app.operator))
             verb = "unticked"
