@@ -288,6 +288,11 @@ async def test_filter_by_text_and_by_status(tmp_path: Path) -> None:
         await pilot.press("escape")
         assert tree.visible_ids is None
         assert not filt.display
+        # A filter that matches nothing says so (the tree alone is just empty).
+        await pilot.press("slash", *"is:error", "enter")
+        await pilot.pause()
+        assert not tree.visible_ids
+        assert any("Nothing matches 'is:error'" in n.message for n in app._notifications)
 
 
 async def test_f_jumps_to_the_next_failed_or_pending_item_skipping_complete_ones(tmp_path: Path) -> None:

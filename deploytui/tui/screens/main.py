@@ -595,7 +595,10 @@ class MainScreen(Screen[None]):
             self._rebuild_tree(visible)
 
     @on(Input.Submitted, "#filter")
-    def _filter_submitted(self) -> None:
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if event.value.strip() and not self.query_one(ChecklistTree).visible_ids:
+            # An empty tree alone reads like a broken screen.
+            self.notify(f"Nothing matches {event.value.strip()!r}. Esc clears the filter.", timeout=6)
         self.query_one(ChecklistTree).focus()
 
     def key_escape(self) -> None:
