@@ -116,9 +116,14 @@ async def measure(path: Path, workdir: Path, moves: int) -> dict[str, object]:
             keystrokes.append((done_at[-1] - sent) * 1000 if len(matched) > before else TIMEOUT * 1000)
             await asyncio.sleep(0.03)
         shown = len(tree.visible_ids or ())
+        # Let Pilot's presses finish (the app is idle now) before the app shuts down: a key still queued
+        # when the screens are gone fails the run.
+        if tasks:
+            await asyncio.wait(tasks, timeout=30)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await pilot.pause()
     return {
         "load": median(loads) * 1000,
         "first_frame": first_frame * 1000,

@@ -103,9 +103,14 @@ async def measure(lines: int, workdir: Path) -> dict[str, float]:
                 trace.append((round(sent - started, 3), key, round(latencies[-1], 1)))
                 key = "up" if key == "down" else "down"
         ended = time.perf_counter()
+        # Let Pilot's presses finish (the app is idle now) before the app shuts down: a key still queued
+        # when the screens are gone fails the run.
+        if presses:
+            await asyncio.wait(presses, timeout=30)
         for task in presses:
             task.cancel()
         await asyncio.gather(*presses, return_exceptions=True)
+        await pilot.pause()
         state = app.live.session.items[flood]
         log = app.live.dir / state.actions[-1].log
         exit_code = state.actions[-1].exit_code
