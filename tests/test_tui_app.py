@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 from textual import events
 from textual.pilot import Pilot
-from textual.widgets import Input, Log
+from textual.widgets import Input, Log, Static
 
 from deploytui.core.session import Tick
 from deploytui.core.status import Status
@@ -270,6 +270,9 @@ async def test_action_runs_only_after_confirming_the_exact_command_with_secrets_
         shown = list(main(app).query_one(LogPanes).run_log.lines)
         assert shown[0] == "── action 1: bash: echo notified > notified.txt ──", shown
         assert shown[-1].startswith("── ✔ passed"), shown
+        # The detail pane says how the command last ended (the item's status does not).
+        detail = rendered_text(main(app).query_one("#detail-body", Static).content)
+        assert "✔ last run: exit 0 by alice" in detail, detail
 
 
 async def test_filter_by_text_and_by_status(tmp_path: Path) -> None:

@@ -110,6 +110,18 @@ def render_detail(
     for action in node.actions:
         title = Text(f"Action {action.index + 1}", Style(bold=True, underline=True))
         title.append(f"  ({action.lang or 'shell'}, line {action.line}) — x to run", Style(dim=True))
+        runs = [run for run in (state.actions if state is not None else []) if run.index == action.index]
+        if runs:
+            # The command's outcome does not decide the item (the operator ticks it), so say it here.
+            last = runs[-1]
+            ok = last.exit_code == 0
+            mark = Status.PASSED if ok else Status.FAILED
+            title.append("\n")
+            title.append(f"{GLYPHS[mark]} ", Style(color=colors.get(mark), bold=True))
+            title.append(
+                f"last run: exit {last.exit_code} by {last.by} at {_fmt_time(last.at)}"
+                + (f" ({len(runs)} runs)" if len(runs) > 1 else "")
+            )
         parts.append(Padding(title, (1, 0, 0, 0)))
         lexer = LEXERS.get(action.lang.lower(), action.lang.lower() or "bash")
         parts.append(
