@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from rich.text import Text
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.screen import Screen
 
 from deploytui.core.errors import DeployError
 from deploytui.core.redact import Redactor
@@ -98,6 +99,8 @@ class DeployApp(App[int]):
         self._engine: Engine | None = None
         self._theme_applied: str | None = None
         self._follow_problem: str | None = None
+        self._resume_candidate: str | None = None
+        """The unfinished session the resume dialog offers (None: the session was decided at start)."""
         # The theme is chosen before the app runs: set in on_mount, it re-parsed every stylesheet once
         # more (~20 ms of a ~140 ms first frame; benchmarks/bench_startup.py).
         self._settings_problems = self._choose_theme()
@@ -116,12 +119,28 @@ class DeployApp(App[int]):
 
     # ------------------------------------------------------------------------------ start-up
 
+    def get_default_screen(self) -> Screen[Any]:
+        """The first screen: MainScreen itself when the session is decided without asking (--session,
+        --new, --resume, or nothing unfinished to resume). Pushed over Textual's default screen instead,
+        it cost ~10 ms of a ~110 ms first frame (benchmarks/bench_startup.py). The session is created or
+        opened here, before MainScreen is composed, so it is on disk before the operator can act."""
+        try:
+            self._resume_candidate = self._choose_session()
+        except DeployError as exc:
+            self.error = exc
+            return super().get_default_screen()
+        if self._live is not None:
+            from deploytui.tui.screens.main import MainScreen
+
+            return MainScreen()
+        return super().get_default_screen()
+
     def on_mount(self) -> None:
         self._load_settings_and_themes()
-        try:
-            self._choose_session()
-        except DeployError as exc:
-            self._fail(exc)
+        if self.error is not None:
+            self._fail(self.error)
+        elif self._resume_candidate is not None:
+            self._ask_resume(self._resume_candidate)
 
     def _fail(self, exc: DeployError) -> None:
         """Leave the app; the CLI reports the error in one line (exit 2) like every other command."""
@@ -174,22 +193,27 @@ class DeployApp(App[int]):
         except OSError as exc:
             self.notify(f"could not save settings: {exc}", severity="warning", markup=False)
 
-    def _choose_session(self) -> None:
+    def _choose_session(self) -> str | None:
+        """Open or create the session when that is decided; else the unfinished session to offer."""
         if self.session_id is not None:
             self._open(self.session_id)
-            return
+            return None
         if self.choice == "new":
             self._create()
-            return
+            return None
         latest = self.store.latest_unfinished(self.checklist)
         if latest is None:
             if self.choice == "resume":
                 self.open_warnings.append("no unfinished session to resume: started a new one")
             self._create()
-            return
+            return None
         if self.choice == "resume":
             self._open(latest)
-            return
+            return None
+        return latest
+
+    def _ask_resume(self, latest: str) -> None:
+        """The resume dialog over the default screen; MainScreen is pushed once the operator answers."""
         info = next((i for i in self.store.list() if i.id == latest), None)
         summary = Text()
         summary.append(f"{latest}\n", "bold")
@@ -209,8 +233,13 @@ class DeployApp(App[int]):
                     self._create()
                 else:
                     self.exit(0)
+                    return
             except DeployError as exc:
                 self._fail(exc)
+                return
+            from deploytui.tui.screens.main import MainScreen
+
+            self.push_screen(MainScreen())
 
         self.push_screen(ResumeDialog(summary), chosen)
 
@@ -234,7 +263,7 @@ class DeployApp(App[int]):
 
     def _start(self, live: LiveSession) -> None:
         from deploytui.engine import Engine
-        from deploytui.tui.screens.main import MainScreen, parse_iso
+        from deploytui.tui.screens.main import parse_iso
 
         self._live = live
         self._engine = Engine(
@@ -248,7 +277,6 @@ class DeployApp(App[int]):
             session_started=parse_iso(live.session.started),
         )
         self.sub_title = live.session.id
-        self.push_screen(MainScreen())
         if live.read_only:
             self.set_interval(FOLLOW_SECONDS, self.follow_session)
 
