@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,6 +105,11 @@ class DeployApp(App[int]):
         # The theme is chosen before the app runs: set in on_mount, it re-parsed every stylesheet once
         # more (~20 ms of a ~140 ms first frame; benchmarks/bench_startup.py).
         self._settings_problems = self._choose_theme()
+        # Everything loaded so far (modules, checklist, config, themes) lives as long as the process: moved
+        # out of the collector's sight before the app starts, so that the full collection that start-up's
+        # allocations trigger does not walk it (~20 ms inside the first frame; bench_startup.py).
+        # MainScreen freezes again once its first frame is up.
+        gc.freeze()
 
     # ------------------------------------------------------------------------------ state
 
@@ -167,9 +173,24 @@ class DeployApp(App[int]):
                 f"theme {wanted!r} not found (available: {', '.join(sorted(self.available_themes))})"
             )
             wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else FALLBACK_THEME
-        self.theme = wanted
+        self._set_initial_theme(wanted)
         self._theme_applied = wanted
         return problems
+
+    def _set_initial_theme(self, name: str) -> None:
+        """The theme before the app runs, without Textual's theme watcher: the watcher queues a full CSS
+        refresh (every stylesheet re-parsed, the DOM restyled) that ran before the first frame, ~7 ms of
+        ~110 ms (benchmarks/bench_startup.py). Nothing is parsed or styled yet, so what the watcher does
+        besides is done here: the app's theme classes, the ANSI colour filter and the CSS variables the
+        stylesheet is first parsed with. Changes once running (the palette) go through the watcher."""
+        self.set_reactive(DeployApp.theme, name)
+        theme = self.current_theme
+        classes = {c: False for c in self.classes if c.startswith("-theme-")}
+        classes[f"-theme-{theme.name}"] = True
+        classes.update({"-dark-mode": theme.dark, "-light-mode": not theme.dark})
+        self.update_classes(classes, update=False)
+        self._refresh_truecolor_filter(self.ansi_theme)
+        self.stylesheet.set_variables(self.get_css_variables())
 
     def _load_settings_and_themes(self) -> None:
         """Once running: follow theme changes, apply the keymap, show what went wrong loading them."""
