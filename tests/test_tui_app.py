@@ -141,9 +141,7 @@ async def test_run_one_streams_output_to_the_log_with_secrets_masked(tmp_path: P
 
 
 async def test_run_all_runs_every_check_but_never_an_action(tmp_path: Path) -> None:
-    config = write_project(tmp_path)
-    # Keep run-all quick: the slow probe would take 30 s.
-    config.write_text(config.read_text().replace('run = "sleep 30"', 'run = "true"'))
+    config = write_project(tmp_path, quick=True)
     app = build_app(tmp_path, config=config, choice="new")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -299,8 +297,7 @@ async def test_filter_by_text_and_by_status(tmp_path: Path) -> None:
 
 
 async def test_f_jumps_to_the_next_failed_or_pending_item_skipping_complete_ones(tmp_path: Path) -> None:
-    config = write_project(tmp_path)
-    config.write_text(config.read_text().replace('run = "sleep 30"', 'run = "true"'))
+    config = write_project(tmp_path, quick=True)
     app = build_app(tmp_path, config=config, choice="new")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()

@@ -93,10 +93,14 @@ FROZEN_NOW = datetime(2026, 11, 25, 2, 14, 37, tzinfo=UTC)
 SECRET = "s3cr3t-token-value"
 
 
-def write_project(tmp: Path, *, flood: int = 1000, extra: str = "") -> Path:
+def write_project(tmp: Path, *, flood: int = 1000, extra: str = "", quick: bool = False) -> Path:
+    """The test checklist and its bindings; `quick` turns the 30 s slow probe into `true` (run-all flows)."""
     (tmp / "checklist.md").write_text(CHECKLIST, encoding="utf-8")
     config = tmp / "deploytui.toml"
-    config.write_text(BINDINGS.format(flood=flood) + extra, encoding="utf-8")
+    bindings = BINDINGS.format(flood=flood) + extra
+    if quick:
+        bindings = bindings.replace('run = "sleep 30"', 'run = "true"')
+    config.write_text(bindings, encoding="utf-8")
     return config
 
 
