@@ -22,7 +22,7 @@ import time
 
 from _common import Figure, median, parser, report  # noqa: E402 - puts the repository on sys.path
 
-from deploytui.checks.base import CheckSpec  # noqa: E402
+from deploytui.core.spec import CheckSpec  # noqa: E402
 from deploytui.core.status import Status  # noqa: E402
 from deploytui.engine import Engine  # noqa: E402
 

@@ -19,7 +19,7 @@ from _common import Figure, generate_checklist, median, parser, percentile, repo
 from deploytui.core.checklist import parse_checklist
 from deploytui.core.session import AddNote, RunFinished, RunStarted, Skip, Untick
 from deploytui.core.status import Outcome, Status
-from deploytui.store import SessionStore
+from deploytui.storage.fs import SessionStore
 
 
 def build_session(store: SessionStore, items: int, events: int):  # type: ignore[no-untyped-def]

@@ -42,7 +42,7 @@ FILTER_QUERY = "step 12"
 
 async def measure(path: Path, workdir: Path, moves: int) -> dict[str, object]:
     from deploytui.core.checklist import load_checklist
-    from deploytui.core.config import resolve
+    from deploytui.services.project import resolve
     from deploytui.tui.app import make_app
     from deploytui.tui.screens.main import MainScreen
     from deploytui.tui.widgets.checklist_tree import ChecklistTree

@@ -66,7 +66,7 @@ def child_deploytui(cold_start: float) -> dict[str, float]:
     from pathlib import Path
 
     from deploytui.core.checklist import bundled_checklist_path
-    from deploytui.core.config import resolve
+    from deploytui.services.project import resolve
     from deploytui.tui.app import make_app
     from deploytui.tui.screens.main import MainScreen
 

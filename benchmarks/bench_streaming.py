@@ -48,7 +48,7 @@ KEY_INTERVAL = 0.06
 
 
 async def measure(lines: int, workdir: Path) -> dict[str, float]:
-    from deploytui.core.config import resolve
+    from deploytui.services.project import resolve
     from deploytui.tui.app import make_app
     from deploytui.tui.widgets.checklist_tree import ChecklistTree
 

@@ -88,7 +88,7 @@ def clean_svg(svg: str) -> str:
 
 
 async def capture(out_svg: Path, size: tuple[int, int], theme: str | None) -> None:
-    from deploytui.core.config import resolve
+    from deploytui.services.project import resolve
     from deploytui.tui.app import make_app
     from deploytui.tui.screens.main import MainScreen
 

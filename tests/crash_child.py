@@ -24,7 +24,7 @@ from deploytui.core.session import (
     Untick,
 )
 from deploytui.core.status import Outcome, Status
-from deploytui.store import SessionStore
+from deploytui.storage.fs import SessionStore
 
 
 def next_action(session: Session, n: int) -> Action:

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from deploytui.checks.base import CheckSpec
 from deploytui.core.events import EngineEvent, RunEnded, RunOutput
 from deploytui.core.redact import Redactor
+from deploytui.core.spec import CheckSpec
 from deploytui.core.status import Outcome
 from deploytui.engine import Engine
 

@@ -21,13 +21,13 @@ import sys
 import traceback
 from typing import Any
 
-from deploytui.checks.base import CheckSpec
 from deploytui.core.errors import DeployError
 from deploytui.core.events import EngineEvent, RunBegan, RunEnded
 from deploytui.core.session import AddNote, RunFinished, RunStarted, Skip, Tick, Untick
+from deploytui.core.spec import CheckSpec
 from deploytui.core.status import Status
 from deploytui.engine import Engine, new_run_id
-from deploytui.store import LiveSession, SessionStore
+from deploytui.storage.fs import LiveSession, SessionStore
 
 CHECKLIST = """# Kill and resume
 

@@ -12,8 +12,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from deploytui.checks.backup import Kind, dump_command, expand_path
-from deploytui.checks.base import CheckContext, CheckSpec
+from deploytui.checks.kinds.backup import Kind, dump_command, expand_path
+from deploytui.core.spec import CheckContext, CheckSpec
 from deploytui.core.status import Outcome, Status
 from tests.servers.common import free_port
 from tests.servers.databases import APP_PASSWORD, APP_USER, PostgresServer

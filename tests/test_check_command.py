@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploytui.checks.action import Kind as ActionKind
-from deploytui.checks.command import Kind, action_argv
+from deploytui.checks.kinds.action import Kind as ActionKind
+from deploytui.checks.kinds.command import Kind, action_argv
 from deploytui.core.status import Status
 from tests.engine_helpers import make_engine, run_one, spec
 

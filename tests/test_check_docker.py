@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from deploytui.checks.base import CheckContext, CheckSpec
-from deploytui.checks.docker import Kind
+from deploytui.checks.kinds.docker import Kind
 from deploytui.core.redact import Redactor
+from deploytui.core.spec import CheckContext, CheckSpec
 from deploytui.core.status import Status
 from tests.servers.common import wait_until
 from tests.servers.containers import DockerEngine
@@ -321,7 +321,7 @@ def test_validation_names_the_problem() -> None:
 
 
 def test_importing_the_kind_does_not_import_docker() -> None:
-    code = "import deploytui.checks.docker, sys; print('docker' in sys.modules)"
+    code = "import deploytui.checks.kinds.docker, sys; print('docker' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"
 

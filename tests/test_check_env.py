@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploytui.checks.env import Kind, is_placeholder
+from deploytui.checks.kinds.env import Kind, is_placeholder
 from deploytui.core.status import Status
 from tests.engine_helpers import run_one
 

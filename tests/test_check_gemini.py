@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from deploytui.checks.base import CheckContext, CheckSpec
-from deploytui.checks.gemini import Kind
+from deploytui.checks.kinds.gemini import Kind
 from deploytui.core.redact import Redactor
+from deploytui.core.spec import CheckContext, CheckSpec
 from deploytui.core.status import Status
 from tests.servers.common import free_port
 from tests.servers.containers import GeminiServer
@@ -184,7 +184,7 @@ def test_validation() -> None:
 
 
 def test_importing_the_kind_does_not_import_google_genai() -> None:
-    code = "import deploytui.checks.gemini, sys; print('google.genai' in sys.modules)"
+    code = "import deploytui.checks.kinds.gemini, sys; print('google.genai' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"
 

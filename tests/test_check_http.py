@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from deploytui.checks.http import BODY_KEEP_BYTES, Kind
+from deploytui.checks.kinds.http import BODY_KEEP_BYTES, Kind
 from deploytui.core.status import Status
 from tests.engine_helpers import run_one
 from tests.servers.common import free_port

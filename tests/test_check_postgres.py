@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from deploytui.checks.base import CheckContext, CheckSpec
-from deploytui.checks.postgres import Kind, scalar_reason
+from deploytui.checks.kinds.postgres import Kind, scalar_reason
 from deploytui.core.redact import Redactor
+from deploytui.core.spec import CheckContext, CheckSpec
 from deploytui.core.status import Outcome, Status
 from tests.servers.common import free_port
 from tests.servers.databases import APP_PASSWORD, APP_USER, PostgresServer

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from deploytui.checks.base import CheckContext, CheckSpec
-from deploytui.checks.prometheus import Kind
+from deploytui.checks.kinds.prometheus import Kind
+from deploytui.core.spec import CheckContext, CheckSpec
 from deploytui.core.status import Outcome, Status
 from tests.servers.common import free_port
 from tests.servers.databases import PrometheusServer

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from deploytui.checks.base import CheckContext, CheckSpec
-from deploytui.checks.qdrant import Kind
+from deploytui.checks.kinds.qdrant import Kind
 from deploytui.core.redact import Redactor
+from deploytui.core.spec import CheckContext, CheckSpec
 from deploytui.core.status import Status
 from tests.servers.common import free_port
 from tests.servers.containers import QdrantServer
@@ -151,7 +151,7 @@ def test_validation_names_bad_fields() -> None:
 
 
 def test_importing_the_kind_does_not_import_qdrant_client() -> None:
-    code = "import deploytui.checks.qdrant, sys; print('qdrant_client' in sys.modules)"
+    code = "import deploytui.checks.kinds.qdrant, sys; print('qdrant_client' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from deploytui.checks.secrets_exposure import Kind
+from deploytui.checks.kinds.secrets_exposure import Kind
 from deploytui.core.status import Status
 from tests.engine_helpers import Recorder, make_engine, run_one, spec
 from tests.servers.target_app import TargetServer
@@ -45,7 +45,7 @@ async def test_the_password_part_of_a_url_secret_counts(tmp_path: Path) -> None:
 
 
 async def test_a_value_across_a_chunk_boundary_is_found(tmp_path: Path) -> None:
-    from deploytui.checks.secrets_exposure import CHUNK_BYTES
+    from deploytui.checks.kinds.secrets_exposure import CHUNK_BYTES
 
     big = tmp_path / "big.log"
     big.write_bytes(b"x" * (CHUNK_BYTES - 10) + GEMINI.encode() + b"\n" + b"y" * 1000)

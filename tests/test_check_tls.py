@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from deploytui.checks.tls import Kind
+from deploytui.checks.kinds.tls import Kind
 from deploytui.core.status import Status
 from tests.engine_helpers import run_one
 from tests.servers.common import free_port

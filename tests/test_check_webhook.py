@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deploytui.checks.webhook import Kind
+from deploytui.checks.kinds.webhook import Kind
 from deploytui.core.status import Status
 from tests.engine_helpers import make_engine, run_one, spec
 from tests.servers.common import free_port

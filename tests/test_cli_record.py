@@ -166,7 +166,7 @@ def test_stock_ssh_keygen_verifies_an_exported_record(tmp_path: Path, capsys: Ca
 def test_export_and_verify_never_import_textual(tmp_path: Path) -> None:
     """The record commands run on a box without a terminal UI stack loaded (fast, headless)."""
     code = (
-        "import sys, deploytui.cli, deploytui.commands.record_cmd, deploytui.signing;"
+        "import sys, deploytui.cli, deploytui.cli.record, deploytui.signing;"
         "assert 'textual' not in sys.modules, 'textual imported'"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,

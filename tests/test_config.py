@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from deploytui.checks.base import CheckContext
 from deploytui.core.checklist import bundled_checklist_path, load_checklist
-from deploytui.core.config import bundled_bindings_path, load_config, resolve
+from deploytui.core.config import bundled_bindings_path
 from deploytui.core.dotenv import parse_dotenv
 from deploytui.core.errors import DeployError
+from deploytui.core.spec import CheckContext
+from deploytui.services.project import load_config, resolve
 
 CHECKLIST = """# Deploy
 

@@ -16,7 +16,7 @@ import pytest
 
 from deploytui.core.checklist import parse_checklist
 from deploytui.core.session import Session
-from deploytui.store import SessionStore, verify_chain
+from deploytui.storage.fs import SessionStore, verify_chain
 
 REPO = Path(__file__).resolve().parent.parent
 CHILD = Path(__file__).resolve().parent / "crash_child.py"

@@ -19,7 +19,8 @@ import pytest
 
 from deploytui.cli import main
 from deploytui.core.checklist import bundled_checklist_path, load_checklist
-from deploytui.core.config import bundled_bindings_path, load_config
+from deploytui.core.config import bundled_bindings_path
+from deploytui.services.project import load_config
 from tests.servers.deployment import wire_deployment
 from tests.servers.target_app import TargetServer, TLSFiles
 
@@ -93,7 +94,7 @@ def test_bundled_bindings_load_without_errors_and_cover_the_verifiable_items() -
     assert [item for item in MACHINE_VERIFIABLE if item not in bound] == []
     assert set(config.secret_names) >= {"DATABASE_URL", "REDIS_URL", "QDRANT_API_KEY", "GEMINI_API_KEY"}
     # world-changing bindings exist but are actions (never run by `check`)
-    from deploytui.checks.base import get_kind
+    from deploytui.checks.registry import get_kind
 
     actions = {c.item for c in config.checks if get_kind(c.kind).is_action(c.params)}
     assert actions == {

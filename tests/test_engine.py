@@ -10,9 +10,10 @@ from typing import Any, ClassVar
 
 import pytest
 
-from deploytui.checks import base
-from deploytui.checks.base import CheckContext, CheckKind, CheckSpec
+from deploytui.checks import registry
+from deploytui.checks.base import CheckKind
 from deploytui.core.events import RunBegan, RunEnded, RunOutput
+from deploytui.core.spec import CheckContext, CheckSpec
 from deploytui.core.status import Outcome, Status
 from deploytui.engine import BATCH_LINES, DISPLAY_LINE_CHARS, Engine
 from tests.engine_helpers import Recorder, make_engine, spec
@@ -54,7 +55,7 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture
 def misbehaving(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(base.KIND_MODULES, "misbehaving", __name__)
+    monkeypatch.setitem(registry.kind_modules(), "misbehaving", __name__)
 
 
 async def test_concurrency_limit_bounds_simultaneous_runs(tmp_path: Path) -> None:

@@ -12,14 +12,13 @@ from deploytui.checks.expect import (
     check_status,
     compare,
     condition_reason,
-    excerpt,
     network_reason,
-    one_line,
     parse_condition,
     percentile,
     status_matches,
 )
 from deploytui.core.redact import Redactor
+from deploytui.core.text import excerpt, one_line
 
 
 def test_compare_and_conditions() -> None:

@@ -15,7 +15,7 @@ from deploytui.core.checklist import Checklist, parse_checklist
 from deploytui.core.errors import DeployError
 from deploytui.core.session import AddNote, Skip, Tick
 from deploytui.core.status import Status
-from deploytui.store import SessionStore, verify_chain
+from deploytui.storage.fs import SessionStore, verify_chain
 from tests.cli_support import one_line_error, run_deploytui
 
 TEXT = """# Deploy

@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 
 from deploytui.core.session import AddNote, RunFinished, RunStarted, Tick
 from deploytui.core.status import Outcome, Status
-from deploytui.store import SessionStore
+from deploytui.storage.fs import SessionStore
 from deploytui.tui.screens.main import MainScreen
 from deploytui.tui.widgets.header_bar import HeaderBar
 from tests.tui_support import build_app, write_project
@@ -39,7 +39,7 @@ async def _until(pilot: Pilot[int], predicate, what: str, seconds: float = 5.0) 
 
 
 def _writer(tmp_path: Path) -> tuple[SessionStore, str]:
-    from deploytui.core.config import resolve
+    from deploytui.services.project import resolve
 
     checklist, _ = resolve(str(write_project(tmp_path)), None)
     store = SessionStore(tmp_path / "sessions")

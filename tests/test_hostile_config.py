@@ -15,14 +15,14 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deploytui.checks.base import kind_names
+from deploytui.checks.registry import kind_names
 from deploytui.core.checklist import parse_checklist
-from deploytui.core.config import load_config
 from deploytui.core.errors import DeployError
 from deploytui.core.session import RunFinished, RunStarted, TransitionError
 from deploytui.core.status import Outcome
 from deploytui.engine import Engine
-from deploytui.store import SessionStore, line_hash
+from deploytui.services.project import load_config
+from deploytui.storage.fs import SessionStore, line_hash
 from tests.cli_support import run_deploytui
 
 TEXT = """# Deploy

@@ -14,8 +14,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Log
 
-from deploytui.core.config import resolve
 from deploytui.core.status import Status
+from deploytui.services.project import resolve
 from deploytui.tui.app import DeployApp, make_app
 from deploytui.tui.screens.dialogs import ConfirmDialog
 from deploytui.tui.screens.main import MainScreen

@@ -24,7 +24,7 @@ def _loaded_after(code: str) -> set[str]:
         "import deploytui.core.checklist, deploytui.core.config",
         "import deploytui.core.session, deploytui.core.record",
         "import deploytui.core.redact, deploytui.core.status, deploytui.core.events",
-        "import deploytui.store, deploytui.engine, deploytui.signing",
+        "import deploytui.storage.fs, deploytui.engine, deploytui.signing",
         "import deploytui.cli",
     ],
 )

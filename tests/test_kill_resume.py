@@ -23,7 +23,7 @@ import pytest
 from deploytui.core.checklist import parse_checklist
 from deploytui.core.session import Session
 from deploytui.core.status import Status
-from deploytui.store import SessionStore, verify_chain
+from deploytui.storage.fs import SessionStore, verify_chain
 from tests.kill_child import CHECKLIST
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from deploytui.core import textsafe
+from deploytui.core import text as textsafe
 from deploytui.core.checklist import Checklist, parse_checklist
 from deploytui.core.record import (
     LogExcerpt,
@@ -40,7 +40,7 @@ from deploytui.core.session import (
     Tick,
 )
 from deploytui.core.status import Outcome, Status
-from deploytui.store import LiveSession, SessionStore
+from deploytui.storage.fs import LiveSession, SessionStore
 
 CHECKLIST = """\
 # Release checklist
@@ -388,8 +388,8 @@ def test_render_without_checklist_lists_session_items() -> None:
 
 
 def test_export_of_a_real_session_reads_logs_and_chain(tmp_path: Path) -> None:
-    from deploytui.commands.record_cmd import export_text
-    from deploytui.store import read_events
+    from deploytui.cli.record import export_text
+    from deploytui.storage.fs import read_events
 
     built = build_session(tmp_path)
     body = export_text(built.session_id, sessions_dir=built.store.dir)

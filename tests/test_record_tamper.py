@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from deploytui.commands.record_cmd import sign_record, verify_record, write_record
+from deploytui.cli.record import sign_record, verify_record, write_record
 from deploytui.core.record import build_trailer, parse_record
 from tests.test_record import build_session
 from tests.test_signing import allowed_signers, make_key
@@ -210,7 +210,7 @@ def test_later_events_are_noted_not_failed(signed: Signed, tmp_path: Path) -> No
     """The record covers the chain up to its head; a session that went on afterwards still verifies."""
     import shutil
 
-    from deploytui.store import line_hash
+    from deploytui.storage.fs import line_hash
 
     copy = tmp_path / signed.session_dir.name
     shutil.copytree(signed.session_dir, copy)

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 from textual.widgets import Input
 
-from deploytui.core.config import resolve
+from deploytui.services.project import resolve
 from deploytui.tui.app import make_app
 from deploytui.tui.screens.dialogs import ConfirmDialog, TextDialog
 from deploytui.tui.screens.main import MainScreen

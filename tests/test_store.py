@@ -21,7 +21,7 @@ from deploytui.core.errors import DeployError, LockedError
 from deploytui.core.redact import Redactor
 from deploytui.core.session import ActionRan, AddNote, RunFinished, RunStarted, Skip, Tick, TransitionError
 from deploytui.core.status import Outcome, Status
-from deploytui.store import GENESIS_HASH, SessionStore, new_session_id, validate_session_id, verify_chain
+from deploytui.storage.fs import GENESIS_HASH, SessionStore, new_session_id, validate_session_id, verify_chain
 
 TEXT = """# Deploy
 
@@ -90,7 +90,7 @@ def test_second_process_is_refused_naming_user_host_pid(store: SessionStore, che
     with store.create(checklist, "alice") as live:
         script = textwrap.dedent(
             f"""
-            from deploytui.store import SessionStore
+            from deploytui.storage.fs import SessionStore
             from deploytui.core.errors import LockedError
             try:
                 SessionStore({str(store.dir)!r}).open({live.id!r})

@@ -13,7 +13,7 @@ from deploytui.core.checklist import parse_checklist
 from deploytui.core.errors import DeployError
 from deploytui.core.session import AddNote, RunFinished, RunStarted, Skip, Tick, Untick
 from deploytui.core.status import Outcome, Status
-from deploytui.store import SessionStore, TomlTables
+from deploytui.storage.fs import SessionStore, TomlTables
 
 TEXT = """# Deploy
 

@@ -18,7 +18,7 @@ from textual.widgets import Input, Log, Static
 
 from deploytui.core.session import Tick
 from deploytui.core.status import Status
-from deploytui.store import SessionStore
+from deploytui.storage.fs import SessionStore
 from deploytui.tui.app import DeployApp
 from deploytui.tui.screens.dialogs import ConfirmDialog, ResumeDialog, TextDialog
 from deploytui.tui.screens.main import MainScreen
@@ -323,9 +323,9 @@ async def test_resume_after_sigkill_shows_finished_items_and_running_ones_interr
     # A real process creates the session, ticks one item, starts a check, and is killed mid-run.
     script = textwrap.dedent(f"""
         import os, signal
-        from deploytui.core.config import resolve
+        from deploytui.services.project import resolve
         from deploytui.core.session import RunStarted, Tick
-        from deploytui.store import SessionStore
+        from deploytui.storage.fs import SessionStore
         checklist, _ = resolve({str(config)!r}, None)
         live = SessionStore({str(sessions)!r}).create(checklist, "bob")
         live.apply(Tick("preflight/notify-team", "bob"))

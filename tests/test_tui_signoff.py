@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Button, Checkbox, Input, RadioButton
 
-from deploytui.commands.record_cmd import verify_record
+from deploytui.cli.record import verify_record
 from deploytui.core.session import Skip
 from deploytui.tui.screens.main import MainScreen
 from deploytui.tui.screens.signoff import SignoffScreen

@@ -10,7 +10,7 @@ from textual.color import Color
 from textual.screen import Screen
 
 from deploytui.core.status import Status
-from deploytui.store import SessionStore
+from deploytui.storage.fs import SessionStore
 from deploytui.tui.screens.dialogs import ResumeDialog
 from deploytui.tui.screens.main import MainScreen
 from deploytui.tui.widgets.checklist_tree import ChecklistTree

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deploytui.core.config import resolve
+from deploytui.services.project import resolve
 from deploytui.tui.app import DeployApp, make_app
 
 CHECKLIST = """\

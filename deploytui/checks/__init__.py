@@ -1,7 +1,2 @@
-"""Check kinds. Each kind lives in its own module and imports its client library inside `run`."""
-
-from __future__ import annotations
-
-from deploytui.checks.base import KIND_MODULES, CheckContext, CheckKind, CheckSpec, get_kind, kind_names
-
-__all__ = ["KIND_MODULES", "CheckContext", "CheckKind", "CheckSpec", "get_kind", "kind_names"]
+"""Check kinds: the protocol (`base`), the registry of kinds (`registry`), one expectation language
+(`expect`), and one module per kind (`kinds/`)."""

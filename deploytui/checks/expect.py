@@ -33,17 +33,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from deploytui.core.redact import Redactor
-from deploytui.core.textsafe import clean as _textsafe_clean
-
-EXCERPT_LINES = 20
-"""Lines of output kept as the evidence excerpt of a run (the full output is in the run's log)."""
-
-EXCERPT_LINE_CHARS = 400
-"""An evidence line longer than this is cut (with a marker): evidence is a glance, the log has it all."""
-
-REASON_CHARS = 300
-"""A reason longer than this is cut: it is one line on a screen or in a record."""
+from deploytui.core.text import (
+    one_line,
+)
 
 OPS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,
@@ -182,43 +174,6 @@ def percentile(samples: Sequence[float], p: float) -> float:
     ordered = sorted(samples)
     rank = max(1, math.ceil(p / 100.0 * len(ordered)))
     return ordered[min(rank, len(ordered)) - 1]
-
-
-def clean(text: str) -> str:
-    """Text safe for a terminal, a TOML file and a record: no escape sequences, no control characters but
-    TAB and LF, a CR-redrawn line as a terminal would finally show it (deploytui.core.textsafe.clean)."""
-    return _textsafe_clean(text)
-
-
-def cap(line: str, limit: int) -> str:
-    """`line` cut to `limit` characters with a marker saying how much was cut."""
-    if len(line) <= limit:
-        return line
-    return line[:limit] + f" …[{len(line) - limit} more chars]"
-
-
-def excerpt(
-    text: str | Iterable[str],
-    redactor: Redactor | None = None,
-    lines: int = EXCERPT_LINES,
-    width: int = EXCERPT_LINE_CHARS,
-) -> str:
-    """The last `lines` lines of `text` (a string or lines), cleaned, capped and redacted."""
-    if isinstance(text, str):
-        # Only the tail matters; never split a 10 MB blob into a million lines to keep 20.
-        tail = text[-(lines + 1) * (width + 1) * 4 :] if len(text) > 200_000 else text
-        all_lines = tail.splitlines()
-    else:
-        all_lines = list(text)
-    kept = [cap(clean(line), width) for line in all_lines[-lines:]]
-    out = "\n".join(line.rstrip() for line in kept).strip("\n")
-    return redactor.redact(out) if redactor is not None else out
-
-
-def one_line(text: str, limit: int = REASON_CHARS) -> str:
-    """A single clean line: escapes removed, whitespace runs collapsed, capped at `limit`."""
-    flat = " ".join(clean(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def exception_chain(exc: BaseException) -> list[BaseException]:

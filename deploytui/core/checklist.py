@@ -40,7 +40,7 @@ from deploytui.core.markdown import (
     plain_text,
     slugify,
 )
-from deploytui.core.textsafe import inert, strip_ansi
+from deploytui.core.text import inert, strip_ansi
 
 __all__ = [
     "Action",

@@ -18,13 +18,13 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from deploytui.checks.base import _VAR_RE, CheckContext, CheckSpec, MissingVariable, get_kind, kind_names
 from deploytui.core.dotenv import load_dotenv
 from deploytui.core.durations import parse_duration
 from deploytui.core.errors import DeployError
 from deploytui.core.redact import Redactor
+from deploytui.core.spec import VAR_RE, CheckContext, CheckSpec, MissingVariable
 
 if TYPE_CHECKING:
     from deploytui.core.checklist import Checklist
@@ -47,6 +47,20 @@ SPEC_KEYS = frozenset({"item", "kind", "timeout", "name"})
 """Keys of a [[check]] that are not passed to the kind as params."""
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class KindCatalog(Protocol):
+    """The check kinds a config may bind, as the loader needs them. Core cannot import the kinds
+    (`deploytui.checks` sits above it), so the caller passes the registry: `checks.registry.REGISTRY`,
+    which `deploytui.services.project` does for every face."""
+
+    def names(self) -> list[str]:
+        """Every kind name, sorted."""
+        ...
+
+    def problems(self, kind: str, params: Mapping[str, Any]) -> list[str] | None:
+        """What is wrong with a binding's parameters (empty: valid); None: cannot be checked here."""
+        ...
 
 
 @dataclass
@@ -98,7 +112,7 @@ class Config:
         if var in seen:
             return False
         seen.add(var)
-        for m in _VAR_RE.finditer(self.vars.get(var, "")):
+        for m in VAR_RE.finditer(self.vars.get(var, "")):
             ref = m.group(1)
             if ref in secret_names and ref not in self.vars:
                 return True
@@ -198,13 +212,15 @@ def bundled_bindings_path() -> Path:
     return Path(__file__).resolve().parent.parent / "checklists" / "rag-chatbot.toml"
 
 
-def load_config(path: str | Path, checklist: Checklist | None = None) -> Config:
+def load_config(path: str | Path, checklist: Checklist | None = None, *, kinds: KindCatalog) -> Config:
     """Parse and validate a deploytui.toml. `checklist` given: bindings are validated against it
     (whatever the config's own `checklist` key says); else the config's checklist is loaded."""
-    return _load_config(path, checklist)[0]
+    return _load_config(path, checklist, kinds=kinds)[0]
 
 
-def _load_config(path: str | Path, checklist: Checklist | None = None) -> tuple[Config, Checklist]:
+def _load_config(
+    path: str | Path, checklist: Checklist | None = None, *, kinds: KindCatalog
+) -> tuple[Config, Checklist]:
     from deploytui.core.checklist import bundled_checklist_path, load_checklist
 
     cfg_path = Path(path)
@@ -313,7 +329,7 @@ def _load_config(path: str | Path, checklist: Checklist | None = None) -> tuple[
             "check must be an array of tables: write each binding as [[check]]", lines.top_level("check")
         )
     specs = [
-        _check_spec(index, entry, checklist, timeout, lines, fail, cfg_path)
+        _check_spec(index, entry, checklist, timeout, lines, fail, cfg_path, kinds)
         for index, entry in enumerate(raw_checks)
     ]
 
@@ -353,6 +369,7 @@ def _check_spec(
     lines: _Lines,
     fail: Fail,
     path: Path,
+    kinds: KindCatalog,
 ) -> CheckSpec:
     header = lines.array_entry("check", index)
     where = f"[[check]] #{index + 1}"
@@ -384,11 +401,11 @@ def _check_spec(
         )
     kind = entry.get("kind")
     if not isinstance(kind, str) or not kind:
-        raise fail(f'{where} needs kind = "..." (one of: {", ".join(kind_names())})', key_line("kind"))
-    if kind not in kind_names():
-        close = difflib.get_close_matches(kind, kind_names(), n=1)
+        raise fail(f'{where} needs kind = "..." (one of: {", ".join(kinds.names())})', key_line("kind"))
+    if kind not in kinds.names():
+        close = difflib.get_close_matches(kind, kinds.names(), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise fail(f"unknown kind {kind!r}: {hint}kinds: {', '.join(kind_names())}", key_line("kind"))
+        raise fail(f"unknown kind {kind!r}: {hint}kinds: {', '.join(kinds.names())}", key_line("kind"))
     timeout = default_timeout
     if "timeout" in entry:
         timeout = _duration(entry["timeout"], fail, key_line("timeout"))
@@ -396,14 +413,9 @@ def _check_spec(
     if not isinstance(name, str):
         raise fail("name must be a string", key_line("name"))
     params = {k: v for k, v in entry.items() if k not in SPEC_KEYS}
-    try:
-        kind_class = get_kind(kind)
-    except ImportError:
-        kind_class = None  # the kind's module is not installed in this build: fields cannot be checked
-    if kind_class is not None:
-        problems = kind_class.validate(params)
-        if problems:
-            raise fail(problems[0], _problem_line(problems[0], params, key_line))
+    problems = kinds.problems(kind, params)  # None: the kind's module is not installed in this build
+    if problems:
+        raise fail(problems[0], _problem_line(problems[0], params, key_line))
     return CheckSpec(
         item=item,
         kind=kind,
@@ -439,7 +451,7 @@ def _find_cycle(variables: Mapping[str, str]) -> list[str] | None:
         if name in done:
             return None
         stack.append(name)
-        for m in _VAR_RE.finditer(variables[name]):
+        for m in VAR_RE.finditer(variables[name]):
             if m.group(1) in variables:
                 found = visit(m.group(1), stack)
                 if found:
@@ -463,7 +475,7 @@ def empty_config(checklist_path: Path, base_dir: Path | None = None) -> Config:
     return Config(path=None, checklist_path=checklist_path, base_dir=base_dir or checklist_path.parent)
 
 
-def resolve(source: str | None, config: str | None) -> tuple[Checklist, Config]:
+def resolve(source: str | None, config: str | None, *, kinds: KindCatalog) -> tuple[Checklist, Config]:
     """The checklist and config a command works on.
 
     - source is a .toml: that config (and its checklist);
@@ -475,35 +487,35 @@ def resolve(source: str | None, config: str | None) -> tuple[Checklist, Config]:
     if source is not None and source.lower().endswith(".toml"):
         if config is not None:
             raise DeployError(f"two configs given ({source} and --config {config}): give one")
-        cfg, checklist = _load_config(source)
+        cfg, checklist = _load_config(source, kinds=kinds)
         return checklist, cfg
     if source is not None:
         checklist = load_checklist(source)
         if config is not None:
-            return checklist, load_config(config, checklist)
+            return checklist, load_config(config, checklist, kinds=kinds)
         sibling = Path(source).resolve().parent / CONFIG_NAME
         if sibling.is_file() and _names_checklist(sibling, Path(source)):
-            return checklist, load_config(sibling, checklist)
+            return checklist, load_config(sibling, checklist, kinds=kinds)
         if Path(source).resolve() == bundled_checklist_path().resolve():
-            return checklist, _bundled_config(checklist)
+            return checklist, _bundled_config(checklist, kinds)
         return checklist, empty_config(Path(source), Path(source).resolve().parent)
     if config is not None:
-        cfg, checklist = _load_config(config)
+        cfg, checklist = _load_config(config, kinds=kinds)
         return checklist, cfg
     local = Path.cwd() / CONFIG_NAME
     if local.is_file():
-        cfg, checklist = _load_config(local)
+        cfg, checklist = _load_config(local, kinds=kinds)
         return checklist, cfg
     checklist = load_checklist(bundled_checklist_path())
-    return checklist, _bundled_config(checklist)
+    return checklist, _bundled_config(checklist, kinds)
 
 
-def _bundled_config(checklist: Checklist) -> Config:
+def _bundled_config(checklist: Checklist, kinds: KindCatalog) -> Config:
     """The bundled bindings (if shipped); relative paths in them resolve against the working directory."""
     assert checklist.path is not None
     if not bundled_bindings_path().is_file():
         return empty_config(checklist.path, Path.cwd())
-    cfg = load_config(bundled_bindings_path(), checklist)
+    cfg = load_config(bundled_bindings_path(), checklist, kinds=kinds)
     cfg.base_dir = Path.cwd()
     return cfg
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from deploytui.core.checklist import Checklist
     from deploytui.core.config import Config
     from deploytui.engine import Engine
-    from deploytui.store import LiveSession, SessionStore
+    from deploytui.storage.fs import LiveSession, SessionStore
 
 SessionChoice = Literal["ask", "resume", "new"]
 """How to pick the session when no id is given: ask when an unfinished one exists, or decide."""
@@ -83,7 +83,7 @@ class DeployApp(App[int]):
         self.extra_theme_dirs = extra_theme_dirs or []
         self.ssh_dir = ssh_dir
         """Where the sign-off screen looks for *.pub keys (default ~/.ssh)."""
-        from deploytui.store import current_user
+        from deploytui.storage.fs import current_user
 
         self.operator = operator or current_user()
         self.redactor: Redactor = config.redactor()
@@ -355,6 +355,6 @@ def make_app(
     **options: Any,
 ) -> DeployApp:
     """The app factory the CLI and the tests share. Options: see DeployApp."""
-    from deploytui.store import SessionStore
+    from deploytui.storage.fs import SessionStore
 
     return DeployApp(checklist, config, SessionStore(sessions_dir), **options)

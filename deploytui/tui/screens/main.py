@@ -25,7 +25,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
-from deploytui.checks.base import CheckSpec
 from deploytui.core.errors import DeployError
 from deploytui.core.events import EngineEvent, RunBegan, RunEnded, RunOutput
 from deploytui.core.session import (
@@ -39,6 +38,7 @@ from deploytui.core.session import (
     Tick,
     Untick,
 )
+from deploytui.core.spec import CheckSpec
 from deploytui.core.status import BAD, Status
 from deploytui.tui.messages import EngineEventPosted
 from deploytui.tui.present import GLYPHS

@@ -343,7 +343,7 @@ class SignoffScreen(Screen[str | None]):
         return self.keys[int(str(chosen))]
 
     def _export(self) -> None:
-        from deploytui.commands.record_cmd import write_record
+        from deploytui.cli.record import write_record
 
         app = self.deploy_app
         target = Path(
@@ -364,7 +364,7 @@ class SignoffScreen(Screen[str | None]):
 
     def _signed(self, target: Path, key: Any) -> Path:
         """Sign with the terminal handed to ssh-keygen (passphrase, FIDO touch); headless: no prompts."""
-        from deploytui.commands.record_cmd import write_record
+        from deploytui.cli.record import write_record
 
         app = self.deploy_app
         try:

@@ -13,12 +13,12 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from deploytui.checks.base import CheckSpec
 from deploytui.core.checklist import Node
 from deploytui.core.redact import Redactor
 from deploytui.core.session import ItemState
+from deploytui.core.spec import CheckSpec
 from deploytui.core.status import Status
-from deploytui.core.textsafe import inert
+from deploytui.core.text import inert
 from deploytui.tui.present import GLYPHS
 
 LEXERS = {"sh": "bash", "shell": "bash", "console": "bash", "": "bash", "py": "python", "yml": "yaml"}

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Log, TabbedContent, TabPane
 
-from deploytui.core.textsafe import display_line
+from deploytui.core.text import display_line
 
 RUN_LOG_MAX_LINES = 5_000
 """Lines kept in the run pane (the full output stays on disk in the run's log file)."""

@@ -1,0 +1,526 @@
+"""The engine: runs checks (and confirmed actions) in asyncio with a concurrency limit, a per-check
+timeout, cancellation, batched and redacted output streaming, and a full log file per run.
+
+    engine = Engine(concurrency=8, redactor=config.redactor(), log_dir=session_dir / "logs",
+                    env=config.environment(), vars=config.vars, base_dir=config_dir)
+    outcomes = await engine.run_many(config.checks, on_event)
+
+Guarantees, whatever a kind does:
+- a run ends: at its timeout it is cancelled and ends `failed: timed out after 10s`;
+- an exception inside a kind ends the run `error: <one line>`, never a crash;
+  a `${NAME}` with no value ends it `error: NAME is not set`;
+- every text leaving the engine (events, outcome reason/values/evidence, the log file) is redacted;
+- the live stream is batched (<= BATCH_SECONDS or <= BATCH_LINES per RunOutput) with display lines
+  cleaned of escapes and capped at DISPLAY_LINE_CHARS; the log keeps every line whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import re
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from deploytui.checks.base import CheckKind
+from deploytui.checks.expect import exception_reason
+from deploytui.checks.registry import get_kind
+from deploytui.core.durations import format_duration
+from deploytui.core.events import EngineEvent, EventHandler, RunBegan, RunEnded, RunOutput, action_key
+from deploytui.core.redact import Redactor
+from deploytui.core.spec import CheckContext, CheckSpec, MissingVariable
+from deploytui.core.status import Outcome, Scalar, Status
+from deploytui.core.text import EXCERPT_LINES, cap, clean, excerpt, inert, one_line
+
+BATCH_SECONDS = 0.05
+"""Longest a line of live output waits before it is sent in a RunOutput batch."""
+
+BATCH_LINES = 2000
+"""Most lines in one RunOutput batch: a flood is sent in chunks this size, never line by line."""
+
+DISPLAY_LINE_CHARS = 4096
+"""A live line longer than this is cut for display (the log file keeps it whole)."""
+
+CANCEL_GRACE_SECONDS = 2.0
+"""After cancelling a run (timeout or operator), how long its cleanup may take before it is abandoned."""
+
+DEFAULT_ACTION_TIMEOUT = 1800.0
+"""Timeout of an action (a fenced block the operator confirmed): builds and dumps take minutes."""
+
+_executor_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+_run_counter = itertools.count(1)
+
+
+def new_run_id() -> str:
+    """A run id unique within the process and sortable by start: `r<epoch ms>-<n>`."""
+    return f"r{int(time.time() * 1000)}-{next(_run_counter)}"
+
+
+def _safe_name(run_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", run_id)[:120] or "run"
+
+
+class _RunStream:
+    """Per-run output: writes whole redacted lines to the log, batches display lines to on_event."""
+
+    def __init__(
+        self,
+        run_id: str,
+        redactor: Redactor,
+        on_event: EventHandler,
+        log_path: Path | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.run_id = run_id
+        self.redactor = redactor
+        self.on_event = on_event
+        self.loop = loop
+        self.loop_thread = threading.get_ident()
+        self.pending: list[str] = []
+        self.tail: deque[str] = deque(maxlen=EXCERPT_LINES)
+        self.timer: asyncio.TimerHandle | None = None
+        self.closed = False
+        self.lines = 0
+        self.log: IO[str] | None = None
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            self.log = open(log_path, "w", encoding="utf-8", errors="replace", newline="\n")  # noqa: SIM115
+
+    def write_log(self, text: str) -> None:
+        """A line for the log only (headers, the final verdict)."""
+        if self.log is not None:
+            self.log.write(self.redactor.redact(text) + "\n")
+
+    def emit(self, line: str) -> None:
+        """ctx.emit: callable from the loop or from a worker thread."""
+        if threading.get_ident() != self.loop_thread:
+            try:
+                self.loop.call_soon_threadsafe(self._emit, line)
+            except RuntimeError:  # loop closed: the run is long over
+                pass
+            return
+        self._emit(line)
+
+    def _emit(self, line: str) -> None:
+        if self.closed:
+            return
+        if not isinstance(line, str):
+            line = str(line)
+        for part in line.split("\n") if "\n" in line else (line,):
+            redacted = self.redactor.redact(part)
+            # clean() leaves printable ASCII as it is (no escape, control or invisible character): a
+            # flood of plain output skips it (2M lines: ~1.3 s of a 5.6 s run; bench_streaming.py).
+            if redacted.isascii() and redacted.isprintable():
+                cleaned = redacted
+            else:
+                cleaned = clean(redacted).replace("\n", " ")
+            # Redact again after cleaning: an escape sequence or a carriage return inside a secret hides
+            # it from the first pass, and whoever shows the line later (the app reading the log back, the
+            # record's excerpt) cleans it too. Then the log keeps the masked clean line, not the bytes.
+            masked = self.redactor.redact(cleaned)
+            if masked != cleaned:
+                redacted = masked
+            if self.log is not None:
+                self.log.write(redacted + "\n")
+            shown = cap(masked, DISPLAY_LINE_CHARS)
+            self.pending.append(shown)
+            self.tail.append(shown)
+            self.lines += 1
+        if len(self.pending) >= BATCH_LINES:
+            self.flush()
+        elif self.timer is None:
+            self.timer = self.loop.call_later(BATCH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        while self.pending:
+            batch, self.pending = self.pending[:BATCH_LINES], self.pending[BATCH_LINES:]
+            _deliver(self.on_event, RunOutput(self.run_id, batch))
+
+    def close(self) -> None:
+        self.flush()
+        self.closed = True
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+
+@dataclass(frozen=True)
+class _RunJob:
+    """One run to carry out: a bound check or a confirmed action, as the engine's core sees both."""
+
+    run_id: str
+    item: str
+    check_key: str
+    label: str
+    describe: Callable[[], str]
+    """The log header's description; called inside the guarded part (a kind's describe may fail)."""
+    body: Callable[[CheckContext], Any]
+    """The run itself: awaited with the run's context, answers an Outcome."""
+    timeout: float
+    action: bool
+
+
+def _deliver(on_event: EventHandler, event: EngineEvent) -> None:
+    """Call the consumer; its failure must not take a run (or the engine) down."""
+    try:
+        on_event(event)
+    except Exception:  # noqa: BLE001 - a broken consumer is not the check's fault
+        pass
+
+
+class Engine:
+    """Runs checks and confirmed actions. One engine per session; safe to share across tasks of a loop."""
+
+    def __init__(
+        self,
+        concurrency: int = 8,
+        default_timeout: float = 10.0,
+        redactor: Redactor | None = None,
+        log_dir: str | Path | None = None,
+        env: dict[str, str] | None = None,
+        vars: dict[str, str] | None = None,  # noqa: A002 - the config's name for them
+        base_dir: str | Path | None = None,
+        session_started: datetime | None = None,
+        log_for: Callable[[str], Path] | None = None,
+        action_timeout: float = DEFAULT_ACTION_TIMEOUT,
+    ) -> None:
+        self.concurrency = max(1, int(concurrency))
+        self.default_timeout = float(default_timeout)
+        self.redactor = redactor if redactor is not None else Redactor()
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.log_for = log_for
+        self.env = dict(env) if env is not None else dict(os.environ)
+        self.vars = dict(vars or {})
+        self.base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
+        self.session_started = session_started
+        self.action_timeout = action_timeout
+        self._semaphore: asyncio.Semaphore | None = None
+        self._semaphore_loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: dict[str, asyncio.Task[Outcome]] = {}
+        self._groups: dict[str, set[str]] = {}
+
+    # ----------------------------------------------------------------- helpers
+
+    def context(
+        self, timeout: float | None = None, emit: Callable[[str], None] | None = None
+    ) -> CheckContext:
+        return CheckContext(
+            vars=self.vars,
+            env=self.env,
+            redactor=self.redactor,
+            emit=emit or (lambda line: None),
+            base_dir=self.base_dir,
+            session_started=self.session_started,
+            timeout=self.default_timeout if timeout is None else timeout,
+        )
+
+    def log_path(self, run_id: str) -> Path | None:
+        if self.log_for is not None:
+            return self.log_for(run_id)
+        if self.log_dir is not None:
+            return self.log_dir / f"{_safe_name(run_id)}.log"
+        return None
+
+    def describe(self, spec: CheckSpec) -> str:
+        """What a check (or a kind = "action") will do, one line, substituted, secrets masked."""
+        try:
+            kind = get_kind(spec.kind)()
+            text = kind.describe(spec, self.context(spec.timeout))
+        except MissingVariable as exc:
+            text = f"{spec.kind} check (cannot run: {exc.name} is not set)"
+        except KeyError:
+            text = f"unknown kind {spec.kind!r}"
+        except Exception as exc:  # noqa: BLE001 - a description must never crash a dialog
+            text = f"{spec.kind} check ({exception_reason(exc)})"
+        return self.redactor.redact(one_line(text, 2000))
+
+    def describe_action(self, action: Any) -> str:
+        """The exact command a fenced action runs (secrets masked), for the confirmation dialog."""
+        from deploytui.checks.kinds.command import action_argv
+
+        try:
+            argv = action_argv(action.lang, action.code)
+        except ValueError as exc:
+            return self.redactor.redact(str(exc))
+        shell = "python3" if argv[0] == "python3" else os.path.basename(argv[0])
+        # inert: a control character in the block shows as a symbol, so nothing in the command can hide
+        # part of itself from the operator who confirms it.
+        return self.redactor.redact(inert(f"{shell}: {argv[-1]}"))
+
+    def is_action(self, spec: CheckSpec) -> bool:
+        """Whether the binding changes the world (runs only on confirmation; `check` never runs it)."""
+        try:
+            return bool(get_kind(spec.kind).is_action(spec.params))
+        except Exception:  # noqa: BLE001 - an unknown kind is reported when it runs
+            return False
+
+    def _slots(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._semaphore is None or self._semaphore_loop is not loop:
+            self._semaphore = asyncio.Semaphore(self.concurrency)
+            self._semaphore_loop = loop
+        if loop not in _executor_loops:
+            # Blocking clients (docker SDK, sync drivers) run in threads; a hung one keeps its thread
+            # until its socket times out, so the loop's default pool (cores + 4) would starve.
+            workers = max(32, self.concurrency * 4)
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deploytui-check")
+            loop.set_default_executor(pool)
+            _executor_loops.add(loop)
+        return self._semaphore
+
+    def _sanitize(self, outcome: Outcome, tail: Iterable[str], duration_ms: int) -> Outcome:
+        """Redact and clean every text of an outcome; fill evidence from the output tail."""
+        r = self.redactor
+        status = outcome.status if isinstance(outcome.status, Status) else Status(str(outcome.status))
+        reason = r.redact(one_line(r.redact(str(outcome.reason or status.value))))
+        values: dict[str, Scalar] = {}
+        for key, value in (outcome.values or {}).items():
+            if isinstance(value, (bool, int, float)):
+                values[str(key)] = value
+            else:
+                values[str(key)] = r.redact(one_line(r.redact(str(value)), 500))
+        evidence_src = outcome.evidence or "\n".join(tail)
+        evidence = r.redact(excerpt(r.redact(evidence_src), r))
+        return Outcome(status, reason, values, evidence, duration_ms)
+
+    # ------------------------------------------------------------- public runs
+
+    async def run_check(
+        self, spec: CheckSpec, run_id: str | None, on_event: EventHandler, group: str | None = None
+    ) -> Outcome:
+        """Run one bound check to its Outcome. Never raises (but CancelledError of the caller's task)."""
+        run_id = run_id or new_run_id()
+        timeout = spec.timeout if spec.timeout and spec.timeout > 0 else self.default_timeout
+
+        async def body(ctx: CheckContext) -> Outcome:
+            try:
+                kind_cls: type[CheckKind] = get_kind(spec.kind)
+            except KeyError:
+                return Outcome.error(f"unknown kind {spec.kind!r}")
+            except ImportError as exc:
+                return Outcome.error(f"kind {spec.kind!r} cannot load: {one_line(str(exc), 200)}")
+            kind = kind_cls()
+            return await kind.run(spec, ctx)
+
+        job = _RunJob(
+            run_id=run_id,
+            item=spec.item,
+            check_key=spec.key,
+            label=spec.label,
+            describe=lambda: self.describe(spec),
+            body=body,
+            timeout=timeout,
+            action=False,
+        )
+        return await self._run(job, on_event, group)
+
+    async def run_action(
+        self, node_id: str, action: Any, run_id: str | None, on_event: EventHandler, group: str | None = None
+    ) -> Outcome:
+        """Run a fenced block of a node (only after the operator confirmed it). Outcome values: exit_code."""
+        from deploytui.checks.kinds.command import action_argv, run_process
+
+        run_id = run_id or new_run_id()
+
+        async def body(ctx: CheckContext) -> Outcome:
+            argv = action_argv(action.lang, action.code)
+            result = await run_process(argv, cwd=self.base_dir, env=self.env, emit=ctx.emit)
+            if result.exit_code == 0:
+                return Outcome.passed("exit 0", exit_code=0)
+            return Outcome.failed(f"exit code {result.exit_code}", exit_code=result.exit_code)
+
+        job = _RunJob(
+            run_id=run_id,
+            item=node_id,
+            check_key=action_key(node_id, action.index),
+            label=f"action {action.index + 1}",
+            describe=lambda: self.describe_action(action),
+            body=body,
+            timeout=self.action_timeout,
+            action=True,
+        )
+        return await self._run(job, on_event, group)
+
+    async def run_many(
+        self,
+        specs: Sequence[CheckSpec],
+        on_event: EventHandler,
+        run_ids: Sequence[str] | None = None,
+        group: str | None = None,
+    ) -> list[Outcome]:
+        """Run checks concurrently (at most `concurrency` at once); outcomes in the order of `specs`."""
+        ids = list(run_ids) if run_ids is not None else [new_run_id() for _ in specs]
+        if len(ids) != len(specs):
+            raise ValueError("run_ids must match specs one to one")
+        tasks = [
+            asyncio.ensure_future(self.run_check(spec, rid, on_event, group=group))
+            for spec, rid in zip(specs, ids, strict=True)
+        ]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    def cancel(self, run_id: str) -> bool:
+        """Cancel one run (queued or running). True when it was still going."""
+        task = self._tasks.get(run_id)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        return True
+
+    def cancel_group(self, group: str) -> int:
+        """Cancel every run started with this group; the number cancelled."""
+        return sum(self.cancel(rid) for rid in list(self._groups.get(group, ())))
+
+    def cancel_all(self) -> int:
+        return sum(self.cancel(rid) for rid in list(self._tasks))
+
+    @property
+    def running(self) -> list[str]:
+        return [rid for rid, task in self._tasks.items() if not task.done()]
+
+    # ------------------------------------------------------------------ core
+
+    async def _run(self, job: _RunJob, on_event: EventHandler, group: str | None) -> Outcome:
+        run_id = job.run_id
+        task = asyncio.ensure_future(self._guarded(job, on_event))
+        self._tasks[run_id] = task
+        if group is not None:
+            self._groups.setdefault(group, set()).add(run_id)
+        try:
+            # shield: cancelling the caller must not skip the run's own clean ending (RunEnded, log)
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                # The caller is being cancelled: stop the run, let it report, then propagate.
+                if not task.done():
+                    task.cancel()
+                    await asyncio.wait({task})
+                raise
+            # The run was cancelled outside the guarded part of its body.
+            return Outcome(Status.INTERRUPTED, "cancelled by the operator")
+        finally:
+            self._tasks.pop(run_id, None)
+            if group is not None:
+                members = self._groups.get(group)
+                if members is not None:
+                    members.discard(run_id)
+                    if not members:
+                        self._groups.pop(group, None)
+
+    async def _guarded(self, job: _RunJob, on_event: EventHandler) -> Outcome:
+        run_id, item, check_key, action = job.run_id, job.item, job.check_key, job.action
+        loop = asyncio.get_running_loop()
+        slots = self._slots()
+        try:
+            await slots.acquire()
+        except asyncio.CancelledError:
+            outcome = Outcome(Status.INTERRUPTED, "cancelled before it started")
+            _deliver(on_event, RunEnded(run_id, item, check_key, outcome, "", cancelled=True, action=action))
+            return outcome
+        stream: _RunStream | None = None
+        try:
+            log_path = self.log_path(run_id)
+            description = job.describe()
+            stream = _RunStream(run_id, self.redactor, on_event, log_path, loop)
+            stream.write_log(f"# deploytui run {run_id}: {check_key} ({job.label})")
+            # Every header line starts with "# " (a multi-line action would otherwise put lines in the
+            # header that read like output; a trailing newline left a blank one).
+            for line in description.rstrip("\n").split("\n"):
+                stream.write_log(f"# {line}")
+            stream.write_log(f"# started {datetime.now().astimezone().isoformat(timespec='seconds')}")
+            _deliver(
+                on_event,
+                RunBegan(run_id, item, check_key, job.label, str(log_path or ""), description, action=action),
+            )
+            started = time.monotonic()
+            outcome, cancelled = await self._execute(run_id, job.body, job.timeout, stream)
+            duration_ms = int(round((time.monotonic() - started) * 1000))
+            final = self._sanitize(outcome, stream.tail, duration_ms)
+            code = final.values.get("exit_code") if action else None
+            exit_code = code if isinstance(code, int) and not isinstance(code, bool) else None
+            stream.write_log(f"# {final.status.value}: {final.reason} ({duration_ms} ms)")
+            stream.close()
+            _deliver(
+                on_event,
+                RunEnded(
+                    run_id,
+                    item,
+                    check_key,
+                    final,
+                    str(log_path or ""),
+                    cancelled=cancelled,
+                    action=action,
+                    exit_code=exit_code,
+                ),
+            )
+            return final
+        except Exception as exc:  # noqa: BLE001 - e.g. the log dir is not writable
+            final = Outcome(Status.ERROR, self.redactor.redact(one_line(exception_reason(exc))))
+            if stream is not None:
+                stream.close()
+            _deliver(on_event, RunEnded(run_id, item, check_key, final, "", action=action))
+            return final
+        finally:
+            slots.release()
+
+    async def _execute(
+        self, run_id: str, body: Callable[[CheckContext], Any], timeout: float, stream: _RunStream
+    ) -> tuple[Outcome, bool]:
+        """Run the body in its own task, bounded by `timeout`; (outcome, cancelled by operator)."""
+        ctx = self.context(timeout, stream.emit)
+        inner: asyncio.Task[Outcome] = asyncio.ensure_future(self._call(body, ctx))
+        try:
+            done, _ = await asyncio.wait({inner}, timeout=timeout)
+        except asyncio.CancelledError:
+            await self._stop(inner)
+            return Outcome(Status.INTERRUPTED, "cancelled by the operator"), True
+        if inner in done:
+            return inner.result(), False
+        await self._stop(inner)
+        return Outcome(Status.FAILED, f"timed out after {format_duration(timeout)}"), False
+
+    @staticmethod
+    async def _stop(inner: asyncio.Task[Outcome]) -> None:
+        """Cancel a kind's task and give its cleanup (killing a process group) a bounded grace."""
+        inner.cancel()
+        try:
+            await asyncio.wait({inner}, timeout=CANCEL_GRACE_SECONDS)
+        except asyncio.CancelledError:
+            pass
+        if inner.done() and not inner.cancelled():
+            inner.exception()  # retrieved, so asyncio does not log "exception never retrieved"
+
+    @staticmethod
+    async def _call(body: Callable[[CheckContext], Any], ctx: CheckContext) -> Outcome:
+        """The kind itself: every failure becomes an Outcome."""
+        try:
+            outcome = await body(ctx)
+        except MissingVariable as exc:
+            return Outcome.error(f"{exc.name} is not set")
+        except KeyError as exc:
+            return Outcome.error(f"internal error: missing key {exc}")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a kind's bug is an error status, never a crash
+            return Outcome.error(exception_reason(exc))
+        if not isinstance(outcome, Outcome):
+            return Outcome.error(f"check returned {type(outcome).__name__}, not an Outcome")
+        return outcome

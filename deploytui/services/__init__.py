@@ -1,0 +1,1 @@
+"""The services both faces (cli/, tui/) run through: no textual, no argparse."""

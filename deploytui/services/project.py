@@ -1,0 +1,25 @@
+"""The checklist and config a command works on, with every binding validated against the installed
+check kinds: the one way both faces (and the tests) load a project.
+
+Core's loader cannot know the kinds (they sit above it); this is where the registry is handed to it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deploytui.checks.registry import REGISTRY
+from deploytui.core import config as core_config
+from deploytui.core.checklist import Checklist
+from deploytui.core.config import Config
+
+
+def load_config(path: str | Path, checklist: Checklist | None = None) -> Config:
+    """deploytui.toml at `path`, its bindings validated (DeployError naming file and line)."""
+    return core_config.load_config(path, checklist, kinds=REGISTRY)
+
+
+def resolve(source: str | None, config: str | None) -> tuple[Checklist, Config]:
+    """The checklist and config for a command's CHECKLIST|CONFIG argument and --config (see
+    `deploytui.core.config.resolve` for the rules)."""
+    return core_config.resolve(source, config, kinds=REGISTRY)

@@ -1,0 +1,1 @@
+"""Where sessions live: the storage protocol and its backends."""
