@@ -13,8 +13,8 @@ import sys
 from typing import Any
 
 from deploytui.core.session import (
-    Action,
     AddNote,
+    Change,
     Override,
     RunFinished,
     RunStarted,
@@ -27,7 +27,7 @@ from deploytui.core.status import Outcome, Status
 from deploytui.storage.fs import SessionStore
 
 
-def next_action(session: Session, n: int) -> Action:
+def next_action(session: Session, n: int) -> Change:
     items = [i for i, s in session.items.items() if not s.rollback]
     item = items[n % len(items)]
     state = session.items[item]

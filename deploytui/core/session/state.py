@@ -171,7 +171,7 @@ class Rebase:
     by: str = SYSTEM
 
 
-Action = (
+Change = (
     Tick
     | Untick
     | Skip
@@ -211,7 +211,7 @@ class Note:
 
 
 @dataclass
-class Change:
+class StatusChange:
     """One status change of an item: who, when, from what to what, and why."""
 
     at: str
@@ -267,7 +267,7 @@ class ItemState:
     notes: list[Note] = field(default_factory=list)
     checks: dict[str, CheckResult] = field(default_factory=dict)
     actions: list[ActionRun] = field(default_factory=list)
-    history: list[Change] = field(default_factory=list)
+    history: list[StatusChange] = field(default_factory=list)
 
     @property
     def note(self) -> str:
@@ -476,22 +476,22 @@ class Session:
 
     # ---------------------------------------------------------------- actions → events
 
-    def apply(self, action: Action, at: str | None = None) -> dict[str, Any]:
-        """Validate and apply an action in memory; returns its event. (The store uses the two halves.)"""
-        event = self.event_for(action, at)
+    def apply(self, change: Change, at: str | None = None) -> dict[str, Any]:
+        """Validate and apply a change in memory; returns its event. (The store uses the two halves.)"""
+        event = self.event_for(change, at)
         self.apply_event(event)
         return event
 
-    def event_for(self, action: Action, at: str | None = None) -> dict[str, Any]:
-        """The event recording `action`, or TransitionError saying why it is refused. Changes nothing."""
+    def event_for(self, change: Change, at: str | None = None) -> dict[str, Any]:
+        """The event recording `change`, or TransitionError saying why it is refused. Changes nothing."""
         if not self.id:
             raise TransitionError("the session has not been created")
         if self.finished is not None:
             raise TransitionError(f"session {self.id} is finished ({self.result}): it takes no more changes")
-        base: dict[str, Any] = {"seq": self.seq + 1, "at": at or now_iso(), "by": _who(action.by)}
+        base: dict[str, Any] = {"seq": self.seq + 1, "at": at or now_iso(), "by": _who(change.by)}
 
-        if isinstance(action, Tick):
-            state = self.item(action.item)
+        if isinstance(change, Tick):
+            state = self.item(change.item)
             refusal = {
                 Status.RUNNING: "a check of it is running: wait for it or cancel it",
                 Status.FAILED: "its check failed: run it again, or override with a note",
@@ -502,128 +502,128 @@ class Session:
                 Status.OVERRIDDEN: "it is already accepted (overridden)",
             }.get(state.status)
             if refusal:
-                raise TransitionError(f"cannot tick {action.item}: {refusal}")
-            return base | {"type": "tick", "item": action.item}
+                raise TransitionError(f"cannot tick {change.item}: {refusal}")
+            return base | {"type": "tick", "item": change.item}
 
-        if isinstance(action, Untick):
-            state = self.item(action.item)
+        if isinstance(change, Untick):
+            state = self.item(change.item)
             if state.status not in (Status.DONE, Status.SKIPPED, Status.OVERRIDDEN):
                 raise TransitionError(
-                    f"cannot untick {action.item}: it is {state.status}"
+                    f"cannot untick {change.item}: it is {state.status}"
                     " (only a tick, skip or override can be undone)"
                 )
-            return base | {"type": "untick", "item": action.item}
+            return base | {"type": "untick", "item": change.item}
 
-        if isinstance(action, Skip):
-            state = self.item(action.item)
-            reason = _text(action.reason, "a skip needs a reason")
+        if isinstance(change, Skip):
+            state = self.item(change.item)
+            reason = _text(change.reason, "a skip needs a reason")
             if state.status is Status.RUNNING:
                 raise TransitionError(
-                    f"cannot skip {action.item}: a check of it is running: wait for it or cancel it"
+                    f"cannot skip {change.item}: a check of it is running: wait for it or cancel it"
                 )
             if state.status in (Status.SKIPPED, Status.PASSED, Status.OVERRIDDEN):
-                raise TransitionError(f"cannot skip {action.item}: it is already {state.status}")
-            return base | {"type": "skip", "item": action.item, "reason": reason}
+                raise TransitionError(f"cannot skip {change.item}: it is already {state.status}")
+            return base | {"type": "skip", "item": change.item, "reason": reason}
 
-        if isinstance(action, Override):
-            state = self.item(action.item)
-            note = _text(action.note, "an override needs a note saying why the failure is acceptable")
+        if isinstance(change, Override):
+            state = self.item(change.item)
+            note = _text(change.note, "an override needs a note saying why the failure is acceptable")
             if state.status not in (Status.FAILED, Status.ERROR, Status.INTERRUPTED):
                 raise TransitionError(
-                    f"cannot override {action.item}: it is {state.status}"
+                    f"cannot override {change.item}: it is {state.status}"
                     " (only failed, error or interrupted items)"
                 )
-            return base | {"type": "override", "item": action.item, "note": note}
+            return base | {"type": "override", "item": change.item, "note": note}
 
-        if isinstance(action, AddNote):
-            self.item(action.item)
+        if isinstance(change, AddNote):
+            self.item(change.item)
             return base | {
                 "type": "note",
-                "item": action.item,
-                "text": _text(action.text, "a note cannot be empty"),
+                "item": change.item,
+                "text": _text(change.text, "a note cannot be empty"),
             }
 
-        if isinstance(action, RunStarted):
-            state = self.item(action.item)
-            _need(action.check_key, "a run needs a check key")
-            _need(action.run_id, "a run needs a run id")
-            current = state.checks.get(action.check_key)
+        if isinstance(change, RunStarted):
+            state = self.item(change.item)
+            _need(change.check_key, "a run needs a check key")
+            _need(change.run_id, "a run needs a run id")
+            current = state.checks.get(change.check_key)
             if current is not None and current.status is Status.RUNNING:
-                raise TransitionError(f"check {action.check_key} is already running (run {current.run_id})")
+                raise TransitionError(f"check {change.check_key} is already running (run {current.run_id})")
             return base | {
                 "type": "run_started",
-                "item": action.item,
-                "check": action.check_key,
-                "run_id": action.run_id,
-                "kind": action.kind,
-                "label": action.label,
+                "item": change.item,
+                "check": change.check_key,
+                "run_id": change.run_id,
+                "kind": change.kind,
+                "label": change.label,
             }
 
-        if isinstance(action, RunFinished):
-            state = self.item(action.item)
-            _need(action.run_id, "a run needs a run id")
-            current = state.checks.get(action.check_key)
+        if isinstance(change, RunFinished):
+            state = self.item(change.item)
+            _need(change.run_id, "a run needs a run id")
+            current = state.checks.get(change.check_key)
             if (
                 current is not None
-                and current.run_id == action.run_id
+                and current.run_id == change.run_id
                 and current.status is not Status.RUNNING
             ):
                 raise TransitionError(
-                    f"run {action.run_id} of {action.check_key} already ended ({current.status})"
+                    f"run {change.run_id} of {change.check_key} already ended ({current.status})"
                 )
-            if current is not None and current.status is Status.RUNNING and current.run_id != action.run_id:
+            if current is not None and current.status is Status.RUNNING and current.run_id != change.run_id:
                 raise TransitionError(
-                    f"run {action.run_id} of {action.check_key} is stale:"
+                    f"run {change.run_id} of {change.check_key} is stale:"
                     f" run {current.run_id} is the current one"
                 )
-            outcome = action.outcome
+            outcome = change.outcome
             if outcome.status not in (Status.PASSED, Status.FAILED, Status.ERROR, Status.INTERRUPTED):
                 raise TransitionError(
                     f"a check run ends passed, failed, error or interrupted, not {outcome.status}"
                 )
             return base | {
                 "type": "run_finished",
-                "item": action.item,
-                "check": action.check_key,
-                "run_id": action.run_id,
-                "kind": action.kind or (current.kind if current else ""),
+                "item": change.item,
+                "check": change.check_key,
+                "run_id": change.run_id,
+                "kind": change.kind or (current.kind if current else ""),
                 "status": str(outcome.status),
                 "reason": _clip(outcome.reason, TEXT_MAX_CHARS),
                 "values": _scalars(outcome.values),
                 "evidence": _clip(outcome.evidence, EVIDENCE_MAX_CHARS),
                 "duration_ms": int(outcome.duration_ms),
-                "log": _refuse_bad_log(action.log),
+                "log": _refuse_bad_log(change.log),
             }
 
-        if isinstance(action, RunCancelled):
-            state = self.item(action.item)
-            current = state.checks.get(action.check_key)
+        if isinstance(change, RunCancelled):
+            state = self.item(change.item)
+            current = state.checks.get(change.check_key)
             # A run cancelled while still queued never started: the event records the cancellation only.
             started = (
-                current is not None and current.status is Status.RUNNING and current.run_id == action.run_id
+                current is not None and current.status is Status.RUNNING and current.run_id == change.run_id
             )
             return base | {
                 "type": "run_cancelled",
-                "item": action.item,
-                "check": action.check_key,
-                "run_id": action.run_id,
+                "item": change.item,
+                "check": change.check_key,
+                "run_id": change.run_id,
                 "started": started,
             }
 
-        if isinstance(action, ActionRan):
-            state = self.item(action.item)
+        if isinstance(change, ActionRan):
+            state = self.item(change.item)
             return base | {
                 "type": "action_ran",
-                "item": action.item,
-                "index": int(action.action_index),
-                "run_id": action.run_id,
-                "exit_code": int(action.exit_code),
-                "log": _refuse_bad_log(action.log),
+                "item": change.item,
+                "index": int(change.action_index),
+                "run_id": change.run_id,
+                "exit_code": int(change.exit_code),
+                "log": _refuse_bad_log(change.log),
             }
 
-        if isinstance(action, SignOff):
+        if isinstance(change, SignOff):
             fields: dict[str, str] = {}
-            for key, value in action.fields.items():
+            for key, value in change.fields.items():
                 if not isinstance(key, str) or not key or not isinstance(value, str):
                     raise TransitionError(f"sign-off field {key!r} must be text")
                 if len(value) > TEXT_MAX_CHARS:
@@ -633,8 +633,8 @@ class Session:
                 fields[key] = value
             return base | {"type": "signoff", "fields": fields}
 
-        if isinstance(action, Finish):
-            result = _text(action.result, "finishing needs a result (e.g. success or rollback)")
+        if isinstance(change, Finish):
+            result = _text(change.result, "finishing needs a result (e.g. success or rollback)")
             running = self.running()
             if running:
                 raise TransitionError(
@@ -643,27 +643,27 @@ class Session:
                 )
             return base | {"type": "finish", "result": result}
 
-        if isinstance(action, MarkInterrupted):
+        if isinstance(change, MarkInterrupted):
             running = self.running()
             if not running:
                 raise TransitionError("no check is running")
             return base | {"type": "interrupted", "checks": [[i, k] for i, k in running]}
 
-        if isinstance(action, Rebase):
+        if isinstance(change, Rebase):
             old = {i for i, s in self.items.items() if not s.orphan}
-            new = {s.id for s in action.items}
+            new = {s.id for s in change.items}
             return base | {
                 "type": "rebase",
-                "checklist_path": action.checklist_path,
-                "checklist_sha256": action.checklist_sha256,
-                "checklist_title": action.checklist_title,
+                "checklist_path": change.checklist_path,
+                "checklist_sha256": change.checklist_sha256,
+                "checklist_title": change.checklist_title,
                 "previous_sha256": self.checklist_sha256,
-                "items": [_spec_dict(s) for s in action.items],
-                "added": [s.id for s in action.items if s.id not in old],
+                "items": [_spec_dict(s) for s in change.items],
+                "added": [s.id for s in change.items if s.id not in old],
                 "removed": sorted(old - new),
             }
 
-        raise TransitionError(f"unknown action {type(action).__name__}")
+        raise TransitionError(f"unknown change {type(change).__name__}")
 
     # ---------------------------------------------------------------- events → state
 
@@ -817,7 +817,7 @@ class Session:
     def _set(self, item_id: str, status: Status, at: str, by: str, why: str) -> None:
         state = self.items[item_id]
         if status is not state.status:
-            state.history.append(Change(at, by, status, state.status, why))
+            state.history.append(StatusChange(at, by, status, state.status, why))
         state.status = status
         state.by = by
         state.at = at
@@ -955,7 +955,7 @@ class Session:
                     for a in e.get("actions", [])
                 ],
                 history=[
-                    Change(
+                    StatusChange(
                         str(h["at"]), str(h["by"]), Status(h["status"]), Status(h["previous"]), str(h["why"])
                     )
                     for h in e.get("history", [])

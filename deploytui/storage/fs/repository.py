@@ -40,8 +40,8 @@ import tomli_w
 from deploytui.core.errors import DeployError, LockedError
 from deploytui.core.redact import Redactor
 from deploytui.core.session import (
-    Action,
     ActionRan,
+    Change,
     MarkInterrupted,
     Rebase,
     RunFinished,
@@ -953,14 +953,14 @@ class LiveSession:
 
     # ------------------------------------------------------------- changes
 
-    def apply(self, action: Action) -> dict[str, Any]:
+    def apply(self, change: Change) -> dict[str, Any]:
         """Validate, log (fsync), apply, save the TOML; returns the event. TransitionError when refused."""
         with self._mutex:
             if self._journal is None:
                 raise DeployError(f"session {self.id} is open read-only", path=self.toml_path)
-            if isinstance(action, RunFinished | ActionRan) and action.log:
-                action = replace(action, log=self.relative(action.log))
-            event = self.session.event_for(action)
+            if isinstance(change, RunFinished | ActionRan) and change.log:
+                change = replace(change, log=self.relative(change.log))
+            event = self.session.event_for(change)
             return self._commit(event)
 
     def _commit(self, event: dict[str, Any]) -> dict[str, Any]:
