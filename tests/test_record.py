@@ -388,7 +388,7 @@ def test_render_without_checklist_lists_session_items() -> None:
 
 
 def test_export_of_a_real_session_reads_logs_and_chain(tmp_path: Path) -> None:
-    from deploytui.cli.record import export_text
+    from deploytui.services.records import export_text
     from deploytui.storage.fs import read_events
 
     built = build_session(tmp_path)

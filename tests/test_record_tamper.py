@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from deploytui.cli.record import sign_record, verify_record, write_record
 from deploytui.core.record import build_trailer, parse_record
+from deploytui.services.records import sign_record, verify_record, write_record
 from tests.test_record import build_session
 from tests.test_signing import allowed_signers, make_key
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import Button, Checkbox, Input, RadioButton
 
-from deploytui.cli.record import verify_record
 from deploytui.core.session import Skip
+from deploytui.services.records import verify_record
 from deploytui.tui.screens.main import MainScreen
 from deploytui.tui.screens.signoff import SignoffScreen
 from deploytui.tui.widgets.checklist_tree import ChecklistTree

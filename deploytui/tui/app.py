@@ -283,23 +283,18 @@ class DeployApp(App[int]):
         )
 
     def _start(self, live: LiveSession) -> None:
-        from deploytui.engine import Engine
-        from deploytui.tui.screens.main import parse_iso
+        from deploytui.services.runs import RunRecorder, build_engine
 
         self._live = live
-        self._engine = Engine(
-            concurrency=self.config.concurrency,
-            default_timeout=self.config.timeout,
-            redactor=self.redactor,
-            log_for=live.new_log,
-            env=self.config.environment(),
-            vars=self.config.vars,
-            base_dir=self.config.base_dir,
-            session_started=parse_iso(live.session.started),
-        )
+        self._engine = build_engine(self.config, live)
+        self.recorder = RunRecorder.for_config(live, self.config, self.operator, on_refused=self._refused)
         self.sub_title = live.session.id
         if live.read_only:
             self.set_interval(FOLLOW_SECONDS, self.follow_session)
+
+    def _refused(self, exc: DeployError) -> None:
+        """The session refused a change a run called for: shown, the run goes on."""
+        self.notify(str(exc), title="Not done", severity="warning", markup=False)
 
     def follow_session(self) -> bool:
         """Read-only: take in the writer's new changes and redraw; True when the session changed."""
@@ -321,8 +316,7 @@ class DeployApp(App[int]):
         if changed:
             for screen in self.screen_stack:
                 if isinstance(screen, MainScreen):
-                    screen._redraw(list(self.checklist.nodes))
-                    screen._show_selected()
+                    screen.refresh_all()
         return changed
 
     # ------------------------------------------------------------------------------ help

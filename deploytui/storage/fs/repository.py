@@ -29,11 +29,11 @@ import socket
 import threading
 import time
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import tomli_w
 
@@ -50,6 +50,7 @@ from deploytui.core.session import (
     now_iso,
 )
 from deploytui.core.status import Status
+from deploytui.storage.base import EventChain
 
 if TYPE_CHECKING:
     from deploytui.core.checklist import Checklist
@@ -469,6 +470,10 @@ class SessionStore:
     def __init__(self, sessions_dir: str | Path) -> None:
         self.dir = Path(sessions_dir)
 
+    @property
+    def location(self) -> str:
+        return f"sessions dir {self.dir.resolve()}"
+
     # ------------------------------------------------------------- paths
 
     def toml_path(self, session_id: str) -> Path:
@@ -661,6 +666,40 @@ class SessionStore:
             raise DeployError(_write_refused(exc, self.dir), path=events_path) from None
         finally:
             lock.release()
+
+    # ------------------------------------------------------------- reading (records, verification)
+
+    def event_chain(self, session_id: str) -> EventChain:
+        """The session's events and line hashes (a cut last line, never acknowledged, is left out)."""
+        log = read_events(self.session_dir(session_id) / EVENTS_FILE, allow_partial_tail=True)
+        return EventChain(log.events, log.hashes)
+
+    def log_names(self, session_id: str) -> list[str]:
+        """Every regular file under the session's logs/, relative to the session dir, sorted."""
+        sdir = self.session_dir(session_id)
+        root = sdir / LOGS_DIR
+        if not root.is_dir():
+            return []
+        return sorted(
+            p.relative_to(sdir).as_posix() for p in root.rglob("*") if p.is_file() and not p.is_symlink()
+        )
+
+    @contextlib.contextmanager
+    def open_log(self, session_id: str, name: str) -> Iterator[BinaryIO]:
+        """A run log's bytes. Only files under the session's logs/ (a name that leads elsewhere is
+        refused: records name logs, and a record is input)."""
+        sdir = self.session_dir(session_id)
+        path = (sdir / name).resolve()
+        if not path.is_relative_to((sdir / LOGS_DIR).resolve()):
+            raise DeployError(f"log {name}: outside the session directory")
+        try:
+            stream = path.open("rb")
+        except FileNotFoundError:
+            raise DeployError(f"log {name}: missing", path=path) from None
+        except OSError as exc:
+            raise DeployError(f"cannot read log: {exc.strerror}", path=path) from None
+        with stream:
+            yield stream
 
     def load(self, session_id: str) -> Session:
         """The session's state, read-only, without the lock (for export and listing)."""
@@ -1004,6 +1043,12 @@ class LiveSession:
         return _relative_path(Path(path), self.dir)
 
     # ------------------------------------------------------------- following (read-only)
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """The state, held still while the block runs (no change is applied meanwhile)."""
+        with self._mutex:
+            yield self.session
 
     def reload(self) -> bool:
         """Re-read the session if its log grew (read-only followers); True when the state changed."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -28,18 +27,15 @@ from textual.worker import Worker, WorkerState
 from deploytui.core.errors import DeployError
 from deploytui.core.events import EngineEvent, RunBegan, RunEnded, RunOutput
 from deploytui.core.session import (
-    ActionRan,
     AddNote,
     Override,
-    RunCancelled,
-    RunFinished,
-    RunStarted,
     Skip,
     Tick,
     Untick,
 )
 from deploytui.core.spec import CheckSpec
 from deploytui.core.status import BAD, Status
+from deploytui.services.runs import parse_iso, runnable_checks
 from deploytui.tui.messages import EngineEventPosted
 from deploytui.tui.present import GLYPHS
 from deploytui.tui.screens.dialogs import ConfirmDialog, TextDialog
@@ -53,18 +49,8 @@ if TYPE_CHECKING:
     from deploytui.core.checklist import Node
     from deploytui.tui.app import DeployApp
 
-FOLLOW_SECONDS = 1.0
-"""How often a read-only viewer checks the session's event log for the owner's changes."""
-
 STATUS_FILTER_PREFIXES = ("status:", "is:")
 """Filter tokens that select by status (`is:failed`); a bare status name also matches."""
-
-
-def parse_iso(value: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
-        return None
 
 
 class MainScreen(Screen[None]):
@@ -190,8 +176,6 @@ class MainScreen(Screen[None]):
         # of the collector's sight once the first frame is up, so that a full collection does not walk it
         # again and again (on 5,000 items those took 100-200 ms each, stalling cursor keys; bench_scale.py).
         self.call_after_refresh(gc.freeze)
-        if app.read_only:
-            self.set_interval(FOLLOW_SECONDS, self._follow)
         self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
 
     def refresh_all(self) -> None:
@@ -200,16 +184,6 @@ class MainScreen(Screen[None]):
         self._refresh_header()
         self._show_selected()
         self.refresh_bindings()
-
-    def _follow(self) -> None:
-        """Read-only: pick up what the session's owner changed (its event log grew) and redraw."""
-        try:
-            changed = self.deploy_app.live.reload()
-        except DeployError as exc:
-            self.notify(str(exc), title="Following the session", severity="warning")
-            return
-        if changed:
-            self.refresh_all()
 
     def _on_theme_changed(self, _theme: Any) -> None:
         colors = status_colors(self.app.current_theme)
@@ -648,12 +622,7 @@ class MainScreen(Screen[None]):
     # runs --------------------------------------------------------------------------------------
 
     def _specs_under(self, node_id: str) -> list[CheckSpec]:
-        app = self.deploy_app
-        node = app.checklist.node(node_id)
-        ids = [node_id, *(d.id for d in app.checklist.descendants(node_id))]
-        if not node.rollback:
-            ids = [i for i in ids if not app.checklist.node(i).rollback]
-        return [spec for i in ids for spec in app.config.checks_for(i) if not app.engine.is_action(spec)]
+        return runnable_checks(self.deploy_app.checklist, self.deploy_app.config, [node_id])
 
     def _submit(self, specs: list[CheckSpec], group: str) -> None:
         """Start checks in a worker (skipping ones already running)."""
@@ -695,15 +664,7 @@ class MainScreen(Screen[None]):
             self._submit(self._specs_under(node.id), f"run:{node.id}")
 
     def action_run_all(self) -> None:
-        app = self.deploy_app
-        specs = [
-            s
-            for s in app.config.checks
-            if not app.engine.is_action(s)
-            and s.item in app.checklist.nodes
-            and not app.checklist.node(s.item).rollback
-        ]
-        self._submit(specs, "run-all")
+        self._submit(runnable_checks(self.deploy_app.checklist, self.deploy_app.config), "run-all")
 
     def action_cancel(self) -> None:
         node = self._selected()
@@ -789,7 +750,6 @@ class MainScreen(Screen[None]):
     @on(EngineEventPosted)
     def _engine_event(self, message: EngineEventPosted) -> None:
         event = message.event
-        app = self.deploy_app
         if isinstance(event, RunOutput):
             item = self.run_items.get(event.run_id)
             if item is None:
@@ -818,10 +778,7 @@ class MainScreen(Screen[None]):
                 self.buffers[event.item] = RunBuffer(event.run_id, title)
                 if event.item == self.selected_id:
                     self.query_one(LogPanes).show_lines([f"── {title} ──"])
-            if not event.action:
-                self.apply(
-                    RunStarted(event.item, event.check_key, event.run_id, app.operator, label=event.label)
-                )
+            self.deploy_app.recorder.record(event)
             self._log_activity(f"{GLYPHS[Status.RUNNING]} {event.item}  {title}")
             self._redraw([event.item])
             return
@@ -837,18 +794,7 @@ class MainScreen(Screen[None]):
                 # While streaming the pane showed a sample; now it shows the run's kept tail whole.
                 self._show_run_log(event.item)
             outcome = event.outcome
-            if event.action:
-                index = int(event.check_key.rsplit("!action", 1)[-1]) if "!action" in event.check_key else 0
-                code = event.exit_code if event.exit_code is not None else -1
-                self.apply(
-                    ActionRan(event.item, index, event.run_id, code, self._rel_log(event.log), app.operator)
-                )
-            elif event.cancelled:
-                self.apply(RunCancelled(event.item, event.check_key, event.run_id, app.operator))
-            else:
-                self.apply(
-                    RunFinished(event.item, event.check_key, event.run_id, outcome, self._rel_log(event.log))
-                )
+            self.deploy_app.recorder.record(event)
             status = outcome.status
             self._log_activity(
                 f"{GLYPHS[status]} {event.item}  {status.value}: {outcome.reason}"
@@ -856,10 +802,6 @@ class MainScreen(Screen[None]):
             )
             self._redraw([event.item])
             self.refresh_bindings()
-
-    def _rel_log(self, log: str) -> str:
-        """A run's log path relative to the session dir (as the session stores it)."""
-        return self.deploy_app.live.relative(log) if log else ""
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:

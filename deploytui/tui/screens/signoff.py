@@ -4,7 +4,7 @@ and signing of the record. Rollback opens the rollback procedure in the tree ins
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.style import Style
 from rich.text import Text
@@ -28,8 +28,8 @@ from textual.widgets import (
 
 from deploytui.core.checklist import SignoffField
 from deploytui.core.errors import DeployError
-from deploytui.core.session import Finish, SignOff
 from deploytui.core.status import BAD, Status
+from deploytui.services import records, signoff
 from deploytui.tui.present import GLYPHS
 from deploytui.tui.themes import status_colors
 
@@ -41,10 +41,6 @@ OPEN_LISTED = 15
 """Open items listed by name on the sign-off screen (the rest are counted)."""
 
 NO_KEY = "__none__"
-
-
-def _is_rollback(value: str) -> bool:
-    return "rollback" in value.lower()
 
 
 class Choice(RadioButton):
@@ -101,31 +97,12 @@ class SignoffScreen(Screen[str | None]):
     # ------------------------------------------------------------------------------ form
 
     def _open_items(self) -> list[tuple[str, str, Status]]:
-        """The items that count for progress and are not complete: the same items, and so the same
-        number, as the header's "done/total" leaves open (an item with sub-items counts itself too)."""
         app = self.deploy_app
-        session = app.live.session
-        rows = []
-        for node_id in session.counted_ids(app.checklist):
-            status = session.status_of(node_id, app.checklist)
-            if not status.is_complete:
-                rows.append((node_id, app.checklist.nodes[node_id].title, status))
-        rows.sort(key=lambda r: (r[2] not in BAD, r[2] is Status.PENDING))
-        return rows
+        return [(r.id, r.title, r.status) for r in signoff.open_items(app.live.session, app.checklist)]
 
     def _prefill(self, f: SignoffField) -> str:
         app = self.deploy_app
-        saved = app.live.session.signoff.get(f.key)
-        if saved:
-            return saved
-        now = app.clock()
-        if f.kind == "date":
-            return now.strftime("%Y-%m-%d")
-        if f.kind == "time":
-            return now.strftime("%H:%M %Z") if now.tzinfo else now.strftime("%H:%M")
-        if f.role == "deployer":
-            return app.operator
-        return ""
+        return signoff.prefill(f, app.live.session, app.operator, app.clock())
 
     def compose(self) -> ComposeResult:
         app = self.deploy_app
@@ -247,14 +224,11 @@ class SignoffScreen(Screen[str | None]):
         return fields
 
     def _result(self, fields: dict[str, str]) -> str:
-        for f in self.deploy_app.checklist.signoff:
-            if f.kind == "choice" and fields.get(f.key):
-                return fields[f.key]
-        return ""
+        return signoff.result_of(self.deploy_app.checklist, fields)
 
     def _update_rollback_button(self) -> None:
         result = self._result(self.values())
-        self.query_one("#rollback", Button).display = _is_rollback(result) and bool(
+        self.query_one("#rollback", Button).display = signoff.is_rollback(result) and bool(
             self.deploy_app.checklist.rollback_id
         )
 
@@ -264,7 +238,8 @@ class SignoffScreen(Screen[str | None]):
         chosen = str(event.pressed.label)
         # Choosing Rollback (a change, not the value the form opened with) saves the form and goes
         # straight to the rollback procedure; `e` comes back here to finish.
-        if _is_rollback(chosen) and chosen != self._opened_result and self.query_one("#rollback").display:
+        anew = chosen != self._opened_result
+        if signoff.is_rollback(chosen) and anew and self.query_one("#rollback").display:
             self._rollback()
 
     def _error(self, message: str) -> None:
@@ -277,7 +252,7 @@ class SignoffScreen(Screen[str | None]):
         app = self.deploy_app
         fields = self.values()
         try:
-            app.live.apply(SignOff(fields, app.operator))
+            signoff.save(app.live, fields, app.operator)
         except DeployError as exc:
             self._error(str(exc))
             return None
@@ -315,22 +290,11 @@ class SignoffScreen(Screen[str | None]):
         if ack and not self.query_one("#ack", Checkbox).value:
             self._error("Acknowledge the open items first (the checkbox above the form).")
             return
-        result = self._result(fields)
-        if not result:
-            self._error("Choose a result.")
+        try:
+            signoff.finish(app.live, app.checklist, fields, app.operator, acknowledged=True)
+        except DeployError as exc:
+            self._error(str(exc))
             return
-        deployer = next((f for f in app.checklist.signoff if f.role == "deployer"), None)
-        if deployer is not None and not fields.get(deployer.key):
-            self._error(f"{deployer.label} is empty.")
-            return
-        if not app.live.session.finished:
-            if self._save() is None:
-                return
-            try:
-                app.live.apply(Finish(result.lower(), app.operator))
-            except DeployError as exc:
-                self._error(str(exc))
-                return
         self._export()
 
     def _signing_key(self) -> str | SigningKey | None:
@@ -343,36 +307,46 @@ class SignoffScreen(Screen[str | None]):
         return self.keys[int(str(chosen))]
 
     def _export(self) -> None:
-        from deploytui.cli.record import write_record
-
         app = self.deploy_app
         target = Path(
             self.query_one("#record-path", Input).value.strip() or f"{app.live.session.id}.record.md"
         )
-        key = self._signing_key()
-        try:
-            if key is None:
-                path = write_record(app.live, target, checklist=app.checklist, redactor=app.redactor)
-            else:
-                path = self._signed(target, key)
-        except DeployError as exc:
-            self._error(str(exc))
-            return
-        signed = " and signed" if key is not None else ""
-        self.notify(f"Record written{signed}: {path}", title="Exported", timeout=15)
-        self.dismiss("exported")
+        self.query_one("#export", Button).disabled = True
+        self._error("")
+        self.notify("Writing the record…", timeout=3)
+        self._render_record(target, self._signing_key())
 
-    def _signed(self, target: Path, key: Any) -> Path:
-        """Sign with the terminal handed to ssh-keygen (passphrase, FIDO touch); headless: no prompts."""
-        from deploytui.cli.record import write_record
-
+    @work(thread=True, exclusive=True, group="signoff-export", exit_on_error=False)
+    def _render_record(self, target: Path, key: str | SigningKey | None) -> None:
+        """Rendering hashes every log (seconds on a large session): off the event loop. Signing needs
+        the terminal (a passphrase, a FIDO touch), so it happens back on the app's thread."""
         app = self.deploy_app
         try:
-            with app.suspend():
-                return write_record(
-                    app.live, target, key, checklist=app.checklist, redactor=app.redactor, interactive=True
-                )
+            body = records.render_session(app.live, checklist=app.checklist, redactor=app.redactor)[0]
+        except DeployError as exc:
+            self.app.call_from_thread(self._export_failed, str(exc))
+            return
+        self.app.call_from_thread(self._write_record, target, body, key)
+
+    def _export_failed(self, message: str) -> None:
+        self.query_one("#export", Button).disabled = False
+        self._error(message)
+
+    def _write_record(self, target: Path, body: str, key: str | SigningKey | None) -> None:
+        try:
+            text = body if key is None else self._signed(body, key)
+            records.atomic_write_text(target, text)
+        except DeployError as exc:
+            self._export_failed(str(exc))
+            return
+        signed = " and signed" if key is not None else ""
+        self.notify(f"Record written{signed}: {target.resolve()}", title="Exported", timeout=15)
+        self.dismiss("exported")
+
+    def _signed(self, body: str, key: str | SigningKey) -> str:
+        """Sign with the terminal handed to ssh-keygen (passphrase, FIDO touch); headless: no prompts."""
+        try:
+            with self.app.suspend():
+                return records.sign_body(body, key, interactive=True)
         except SuspendNotSupported:
-            return write_record(
-                app.live, target, key, checklist=app.checklist, redactor=app.redactor, interactive=False
-            )
+            return records.sign_body(body, key, interactive=False)

@@ -1,0 +1,100 @@
+"""Sign-off: the rules of finishing a session, once for the form (TUI) and the headless command.
+
+- which items are still open (the same items, and so the same number, as the header leaves open);
+- what a field starts with (saved value, else today's date/time, else the operator as deployer);
+- which choice is the result, and whether it is a rollback (`core.record.is_rollback`: the record and
+  the form must agree that "Roll back" is one);
+- what must be true to finish: open items acknowledged, a result chosen, the deployer named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from deploytui.core.checklist import Checklist, SignoffField
+from deploytui.core.errors import DeployError
+from deploytui.core.record import is_rollback
+from deploytui.core.session import Finish, Session, SignOff
+from deploytui.core.status import BAD, Status
+from deploytui.storage.base import LiveSession
+
+__all__ = ["OpenItem", "finish", "is_rollback", "open_items", "prefill", "problem", "result_of", "save"]
+
+
+@dataclass(frozen=True)
+class OpenItem:
+    id: str
+    title: str
+    status: Status
+
+
+def open_items(session: Session, checklist: Checklist) -> list[OpenItem]:
+    """Items that count for progress and are not complete, failures first, pending last."""
+    rows = [
+        OpenItem(node_id, checklist.nodes[node_id].title, status)
+        for node_id in session.counted_ids(checklist)
+        if not (status := session.status_of(node_id, checklist)).is_complete
+    ]
+    rows.sort(key=lambda r: (r.status not in BAD, r.status is Status.PENDING))
+    return rows
+
+
+def prefill(f: SignoffField, session: Session, operator: str, now: datetime) -> str:
+    """What a field of the form starts with."""
+    saved = session.signoff.get(f.key)
+    if saved:
+        return saved
+    if f.kind == "date":
+        return now.strftime("%Y-%m-%d")
+    if f.kind == "time":
+        return now.strftime("%H:%M %Z") if now.tzinfo else now.strftime("%H:%M")
+    if f.role == "deployer":
+        return operator
+    return ""
+
+
+def result_of(checklist: Checklist, fields: Mapping[str, str]) -> str:
+    """The chosen result: the first choice field with a value ("" when none is chosen)."""
+    for f in checklist.signoff:
+        if f.kind == "choice" and fields.get(f.key):
+            return fields[f.key]
+    return ""
+
+
+def problem(checklist: Checklist, fields: Mapping[str, str], open_count: int, acknowledged: bool) -> str:
+    """Why the session cannot be finished with these fields ("" when it can)."""
+    if open_count and not acknowledged:
+        return f"{open_count} item(s) are still open: acknowledge them to sign off with them as they are"
+    if not result_of(checklist, fields):
+        return "Choose a result."
+    deployer = next((f for f in checklist.signoff if f.role == "deployer"), None)
+    if deployer is not None and not fields.get(deployer.key):
+        return f"{deployer.label} is empty."
+    return ""
+
+
+def save(live: LiveSession, fields: Mapping[str, str], operator: str) -> None:
+    """Record the form's fields (without finishing). DeployError when the session refuses."""
+    live.apply(SignOff(dict(fields), operator))
+
+
+def finish(
+    live: LiveSession,
+    checklist: Checklist,
+    fields: Mapping[str, str],
+    operator: str,
+    *,
+    acknowledged: bool,
+) -> str:
+    """Save the fields and finish the session with their result; returns the result. DeployError
+    saying what is missing (see `problem`) or why the session refuses."""
+    why = problem(checklist, fields, len(open_items(live.session, checklist)), acknowledged)
+    if why:
+        raise DeployError(why)
+    result = result_of(checklist, fields)
+    if not live.session.finished:
+        save(live, fields, operator)
+        live.apply(Finish(result.lower(), operator))
+    return result
