@@ -2,7 +2,7 @@
 
 Text: an indented tree, one node a line (marks depend on the node's kind, never on a session's status).
 JSON: `{"checklist": {"path", "sha256"}, "nodes": [{"id", "title", "kind", "depth", "line", "parent",
-"actions": [{"index", "lang", "line", "code"}], "checks": [{"kind", "key"}]}]}` (DESIGN.md, CLI).
+"actions": [{"index", "lang", "line", "code"}], "checks": [{"kind", "key"}]}]}` (README.md, "Other commands").
 """
 
 from __future__ import annotations

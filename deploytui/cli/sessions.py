@@ -11,7 +11,7 @@ from deploytui.core.status import Status
 from deploytui.storage.fs import SessionInfo, SessionStore
 
 COUNT_ORDER = [s for s in Status]
-"""Columns of the counts summary, in the order statuses are listed in DESIGN.md."""
+"""Columns of the counts summary, in the order README.md ("Keys") lists the statuses."""
 
 _SHORT = {
     Status.PENDING: "pend",

@@ -1,6 +1,6 @@
 """The checklist model: a Markdown checklist as a tree of sections and items with stable ids.
 
-Rules (DESIGN.md "Checklist model"), all read off markdown-it's token stream:
+Rules (README.md, "The checklist format"), all read off markdown-it's token stream:
 
 - Top-level headings make sections; a single `#` heading is the checklist's title, not a node.
 - Task-list items (`- [ ]`, `* [x]`, `+ [ ]`, any depth) make items; nested task items are children.

@@ -51,7 +51,7 @@ _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 class KindCatalog(Protocol):
     """The check kinds a config may bind, as the loader needs them. Core cannot import the kinds
-    (`deploytui.checks` sits above it), so the caller passes the registry: `checks.registry.REGISTRY`,
+    (the kinds sit a layer above it), so the caller passes the registry (`REGISTRY` in the checks layer),
     which `deploytui.services.project` does for every face."""
 
     def names(self) -> list[str]:

@@ -43,7 +43,7 @@ MAX_LINE_CHARS = 400
 """Longer lines of evidence are cut (with a marker): a record is read by people, the full log is on disk."""
 
 SIGNATURE_MARKER = "<!-- deploytui-signature"
-"""How every signature trailer of a record starts (see DESIGN.md, Record and signatures)."""
+"""How every signature trailer of a record starts (README.md, "The sign-off and the record")."""
 
 ARMOR_BEGIN = "-----BEGIN SSH SIGNATURE-----"
 ARMOR_END = "-----END SSH SIGNATURE-----"

@@ -1,6 +1,6 @@
 """The signed Markdown record of a session: canonical form, signature trailers, machine-readable data.
 
-Layout of a record file (DESIGN.md, Record and signatures):
+Layout of a record file (README.md, "The sign-off and the record"):
 
     <body: Markdown, canonical>            <- the signed bytes, the same for every signer
     <!-- deploytui-signature v1 role=deployer -->

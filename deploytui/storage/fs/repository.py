@@ -1,6 +1,6 @@
 """The sessions dir: durable session state that survives a dropped SSH session, a kill or a power cut.
 
-Layout (DESIGN.md, Session files):
+Layout (README.md, "Sessions on disk"):
 
     sessions/<id>.toml               the state: a checkpoint, saved atomically after every change
     sessions/<id>/events.jsonl       append-only, hash-chained log of every change (the truth)

@@ -38,19 +38,18 @@ from deploytui.core.status import BAD, Status
 from deploytui.services.runs import parse_iso, runnable_checks
 from deploytui.tui.messages import EngineEventPosted
 from deploytui.tui.present import GLYPHS
+from deploytui.tui.presenters.filter import matching_ids
+from deploytui.tui.presenters.runs import RunBoard, RunBuffer
 from deploytui.tui.screens.dialogs import ConfirmDialog, TextDialog
 from deploytui.tui.themes import status_colors
 from deploytui.tui.widgets.checklist_tree import ChecklistTree, NodeView
 from deploytui.tui.widgets.detail_pane import DetailPane, render_detail
 from deploytui.tui.widgets.header_bar import HeaderBar, HeaderInfo
-from deploytui.tui.widgets.log_panes import LogPanes, RunBuffer, read_tail
+from deploytui.tui.widgets.log_panes import LogPanes, read_tail
 
 if TYPE_CHECKING:
     from deploytui.core.checklist import Node
     from deploytui.tui.app import DeployApp
-
-STATUS_FILTER_PREFIXES = ("status:", "is:")
-"""Filter tokens that select by status (`is:failed`); a bare status name also matches."""
 
 
 class MainScreen(Screen[None]):
@@ -113,22 +112,28 @@ class MainScreen(Screen[None]):
         self.selected_id: str | None = None
         self._tree: ChecklistTree | None = None
         """The checklist tree, once mounted (check_action asks it for the cursor on every footer refresh)."""
-        self.buffers: dict[str, RunBuffer] = {}
-        """Latest run output per item (bounded)."""
-        self.run_items: dict[str, str] = {}
-        """run_id -> item of every run the engine has started and not yet ended."""
-        self.pending_runs: dict[str, str] = {}
-        """run_id -> item of runs submitted to the engine (queued or running)."""
+        self.runs = RunBoard()
+        """The runs in progress: items, buffers, descriptions (pure bookkeeping)."""
         self._filter_origin: str | None = None
         """The node selected when the filter opened (Esc while typing returns to it)."""
-        self.descriptions: dict[str, str] = {}
-        """check_key -> what the check does (from RunBegan), shown in the detail pane."""
         self._footer_signature: tuple[object, ...] | None = None
         """_bindings_signature() at the last refresh_bindings (None: refresh on the next cursor move)."""
 
     @property
     def deploy_app(self) -> DeployApp:
         return self.app  # type: ignore[return-value]
+
+    @property
+    def buffers(self) -> dict[str, RunBuffer]:
+        return self.runs.buffers
+
+    @property
+    def pending_runs(self) -> dict[str, str]:
+        return self.runs.pending_runs
+
+    @property
+    def descriptions(self) -> dict[str, str]:
+        return self.runs.descriptions
 
     # ------------------------------------------------------------------------------------ layout
 
@@ -594,30 +599,9 @@ class MainScreen(Screen[None]):
         self.set_focus(tree)
 
     def matching_ids(self, query: str) -> set[str]:
-        """Ids of nodes matching every word of the query (text in title/id, or a status), plus ancestors."""
+        """Ids of nodes matching every word of the query, plus ancestors (presenters.filter)."""
         app = self.deploy_app
-        statuses = {s.value for s in Status}
-        words = query.lower().split()
-        visible: set[str] = set()
-        for node in app.checklist.nodes.values():
-            status = app.live.session.status_of(node.id, app.checklist).value if node.kind == "item" else None
-            haystack = f"{node.title} {node.id}".lower()
-            ok = True
-            for word in words:
-                for prefix in STATUS_FILTER_PREFIXES:
-                    if word.startswith(prefix):
-                        ok = status == word[len(prefix) :]
-                        break
-                else:
-                    ok = word in haystack or (word in statuses and status == word)
-                if not ok:
-                    break
-            if ok and (node.kind == "item" or words and all(w in haystack for w in words)):
-                current: str | None = node.id
-                while current is not None and current not in visible:
-                    visible.add(current)
-                    current = app.checklist.node(current).parent
-        return visible
+        return matching_ids(app.checklist, app.live.session, query)
 
     # runs --------------------------------------------------------------------------------------
 
@@ -635,7 +619,7 @@ class MainScreen(Screen[None]):
 
         run_ids = [new_run_id() for _ in specs]
         for spec, run_id in zip(specs, run_ids, strict=True):
-            self.pending_runs[run_id] = spec.item
+            self.runs.submitted(run_id, spec.item)
         self._refresh_header()
         self.refresh_bindings()
         self.run_worker(
@@ -649,10 +633,7 @@ class MainScreen(Screen[None]):
         try:
             await self.deploy_app.engine.run_many(specs, self._post_event, run_ids=run_ids, group=group)
         finally:
-            # Runs that never began (cancelled while queued) leave nothing running behind.
-            for run_id in run_ids:
-                if run_id not in self.run_items:
-                    self.pending_runs.pop(run_id, None)
+            self.runs.never_began(run_ids)
 
     def _post_event(self, event: EngineEvent) -> None:
         """The engine's on_event: runs in the event loop; only posts (the screen applies it)."""
@@ -672,7 +653,7 @@ class MainScreen(Screen[None]):
             return
         ids = {node.id, *(d.id for d in self.deploy_app.checklist.descendants(node.id))}
         cancelled = sum(
-            self.deploy_app.engine.cancel(rid) for rid, item in list(self.pending_runs.items()) if item in ids
+            self.deploy_app.engine.cancel(rid) for rid in self.runs.pending_under(ids)
         )
         if not cancelled:
             self.notify("Nothing of this node is running.")
@@ -736,7 +717,7 @@ class MainScreen(Screen[None]):
         from deploytui.engine import new_run_id
 
         run_id = new_run_id()
-        self.pending_runs[run_id] = node.id
+        self.runs.submitted(run_id, node.id)
         self._refresh_header()
         self.run_worker(
             app.engine.run_action(node.id, action, run_id, self._post_event, group=f"action:{node.id}"),
@@ -751,45 +732,25 @@ class MainScreen(Screen[None]):
     def _engine_event(self, message: EngineEventPosted) -> None:
         event = message.event
         if isinstance(event, RunOutput):
-            item = self.run_items.get(event.run_id)
-            if item is None:
-                return
-            buffer = self.buffers.get(item)
-            if buffer is not None:
-                buffer.lines.extend(event.lines)
-            if item == self.selected_id:
+            item = self.runs.output(event)
+            if item is not None and item == self.selected_id:
                 self.query_one(LogPanes).append_lines(event.lines)
             return
         if isinstance(event, RunBegan):
-            self.run_items[event.run_id] = event.item
-            if event.description:
-                self.descriptions[event.check_key] = event.description
-            title = f"{event.label}: {event.description}" if event.description else event.label
-            # One line: an action's description is its command, which may end in (or hold) newlines.
-            lines = [line for line in title.splitlines() if line.strip()]
-            title = (lines[0] + (" …" if len(lines) > 1 else "")) if lines else event.check_key
-            running_here = [r for r, i in self.run_items.items() if i == event.item and r != event.run_id]
-            if running_here and event.item in self.buffers:
-                buffer = self.buffers[event.item]
-                buffer.lines.append(f"── {title} ──")
-                if event.item == self.selected_id:
+            title, appended = self.runs.began(event)
+            if event.item == self.selected_id:
+                if appended:
                     self.query_one(LogPanes).append_lines([f"── {title} ──"])
-            else:
-                self.buffers[event.item] = RunBuffer(event.run_id, title)
-                if event.item == self.selected_id:
+                else:
                     self.query_one(LogPanes).show_lines([f"── {title} ──"])
             self.deploy_app.recorder.record(event)
             self._log_activity(f"{GLYPHS[Status.RUNNING]} {event.item}  {title}")
             self._redraw([event.item])
             return
         if isinstance(event, RunEnded):
-            self.run_items.pop(event.run_id, None)
-            self.pending_runs.pop(event.run_id, None)
-            buffer = self.buffers.get(event.item)
-            if buffer is not None:
-                # The run pane ends with how the run ended (it showed the output and stopped there).
-                ended = event.outcome.status
-                buffer.lines.append(f"── {GLYPHS[ended]} {ended.value}: {event.outcome.reason} ──")
+            # The run pane ends with how the run ended (it showed the output and stopped there).
+            ended = event.outcome.status
+            self.runs.ended(event, f"── {GLYPHS[ended]} {ended.value}: {event.outcome.reason} ──")
             if event.item == self.selected_id and event.item in self.buffers:
                 # While streaming the pane showed a sample; now it shows the run's kept tail whole.
                 self._show_run_log(event.item)

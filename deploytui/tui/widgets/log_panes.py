@@ -11,9 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import Log, TabbedContent, TabPane
 
 from deploytui.core.text import display_line
-
-RUN_LOG_MAX_LINES = 5_000
-"""Lines kept in the run pane (the full output stays on disk in the run's log file)."""
+from deploytui.tui.presenters.runs import RUN_LOG_MAX_LINES, RunBuffer  # noqa: F401 (re-exported)
 
 ACTIVITY_MAX_LINES = 10_000
 """Lines kept in the activity pane."""
@@ -44,15 +42,6 @@ def read_tail(path: Path, max_lines: int = RUN_LOG_MAX_LINES, max_bytes: int = T
     if start > 0 and lines:
         lines = [f"… (earlier output in {path})", *lines[1:]]
     return lines[-max_lines:]
-
-
-class RunBuffer:
-    """The bounded recent output of one run, kept while the app runs so re-selecting an item is instant."""
-
-    def __init__(self, run_id: str, title: str) -> None:
-        self.run_id = run_id
-        self.title = title
-        self.lines: deque[str] = deque(maxlen=RUN_LOG_MAX_LINES)
 
 
 class LogPanes(Vertical):
