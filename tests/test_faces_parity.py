@@ -85,7 +85,9 @@ def test_a_run_cancelled_while_queued_records_nothing(tmp_path: Path) -> None:
     with live:
         before = live.session.seq
         cancelled = Outcome(Status.INTERRUPTED, "cancelled")
-        ended = RunEnded("r1", "preflight/tests-pass", "preflight/tests-pass#0", cancelled, "", cancelled=True)
+        ended = RunEnded(
+            "r1", "preflight/tests-pass", "preflight/tests-pass#0", cancelled, "", cancelled=True
+        )
         assert recorder.record(ended) is None
         assert live.session.seq == before
 
@@ -97,7 +99,9 @@ def test_a_cancelled_run_that_began_is_recorded_as_cancelled_by_the_operator(tmp
         began = RunBegan("r1", "preflight/tests-pass", "preflight/tests-pass#0", "unit tests", log)
         assert isinstance(recorder.record(began), RunStarted)
         cancelled = Outcome(Status.INTERRUPTED, "cancelled")
-        ended = RunEnded("r1", "preflight/tests-pass", "preflight/tests-pass#0", cancelled, log, cancelled=True)
+        ended = RunEnded(
+            "r1", "preflight/tests-pass", "preflight/tests-pass#0", cancelled, log, cancelled=True
+        )
         change = recorder.record(ended)
         assert change is not None and type(change).__name__ == "RunCancelled"
         assert live.session.items["preflight/tests-pass"].status is Status.PENDING

@@ -53,11 +53,15 @@ def test_a_second_run_of_an_item_appends_under_a_header_and_ending_closes_it() -
     title, appended = board.began(RunBegan("r1", "pre/tests-pass", "pre/tests-pass#0", "unit", "/l1"))
     assert (title, appended) == ("unit", False)
     assert board.output(RunOutput("r1", ["ok"])) == "pre/tests-pass"
-    title, appended = board.began(RunBegan("r2", "pre/tests-pass", "pre/tests-pass#1", "lint", "/l2", "ruff ."))
+    title, appended = board.began(
+        RunBegan("r2", "pre/tests-pass", "pre/tests-pass#1", "lint", "/l2", "ruff .")
+    )
     assert (title, appended) == ("lint: ruff .", True)
     assert list(board.buffers["pre/tests-pass"].lines) == ["ok", "── lint: ruff . ──"]
     assert board.descriptions == {"pre/tests-pass#1": "ruff ."}
-    board.ended(RunEnded("r1", "pre/tests-pass", "pre/tests-pass#0", Outcome(Status.PASSED, "ok"), "/l1"), "end")
+    board.ended(
+        RunEnded("r1", "pre/tests-pass", "pre/tests-pass#0", Outcome(Status.PASSED, "ok"), "/l1"), "end"
+    )
     assert board.pending_under({"pre/tests-pass"}) == ["r2"]
     assert board.output(RunOutput("r-unknown", ["x"])) is None
 

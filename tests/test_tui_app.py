@@ -505,7 +505,10 @@ async def test_palette_lists_the_screen_commands(tmp_path: Path) -> None:
 
 
 def test_importing_the_cli_does_not_import_textual() -> None:
-    code = "import sys, deploytui.cli, deploytui.cli.check, deploytui.cli.record, deploytui.services.runs; print('textual' in sys.modules)"
+    code = (
+        "import sys, deploytui.cli, deploytui.cli.check, deploytui.cli.record, deploytui.services.runs;"
+        " print('textual' in sys.modules)"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
