@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from deploytui.core.redact import Redactor
@@ -17,6 +18,38 @@ from deploytui.core.status import Outcome
 
 COMMON_FIELDS = frozenset({"item", "kind", "timeout", "name", "expect"})
 """Keys every [[check]] may carry, whatever its kind."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key a kind's [[check]] table may carry: its type, whether it is required, what it is for.
+
+    A kind declares `schema = {"paths": Field("string list", required=True, doc=...)}` and the base
+    class derives the allowed keys, the required ones and the type problems from it."""
+
+    type: str
+    """One of FIELD_TYPES."""
+    required: bool = False
+    doc: str = ""
+
+    def problem(self, key: str, value: Any) -> str | None:
+        """Why `value` is not of this field's type (None: it is)."""
+        ok, example = FIELD_TYPES[self.type]
+        return None if ok(value) else f"{key} must be {example}"
+
+
+FIELD_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "string": (lambda v: isinstance(v, str), "a string"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    "number": (lambda v: isinstance(v, int | float) and not isinstance(v, bool), "a number"),
+    "string list": (
+        lambda v: isinstance(v, list) and bool(v) and all(isinstance(x, str) and x.strip() for x in v),
+        'a non-empty list of strings, like ["a", "b"]',
+    ),
+    "table": (lambda v: isinstance(v, Mapping), "a table, like { key = value }"),
+}
+"""Field types a schema may name: (the test, how the error message says it)."""
 
 
 class CheckKind:
@@ -28,6 +61,8 @@ class CheckKind:
     required: ClassVar[frozenset[str]] = frozenset()
     expect_fields: ClassVar[frozenset[str]] = frozenset()
     """Keys allowed inside `expect = {...}`."""
+    schema: ClassVar[Mapping[str, Field]] = {}
+    """The kind's own keys, declared (a kind with a schema need not list `fields`/`required`)."""
     action: ClassVar[bool] = False
     """True when running it changes the world: it then runs only on the operator's confirmation."""
     summary: ClassVar[str] = ""
@@ -36,14 +71,18 @@ class CheckKind:
     def validate(cls, params: Mapping[str, Any]) -> list[str]:
         """Problems with a binding's parameters, as readable sentences (empty: valid)."""
         problems: list[str] = []
-        allowed = cls.fields | COMMON_FIELDS
+        allowed = cls.fields | frozenset(cls.schema) | COMMON_FIELDS
         for key in params:
             if key not in allowed:
                 names = ", ".join(sorted(allowed - {"item", "kind"}))
                 problems.append(f"unknown field {key!r} for kind {cls.name!r} (allowed: {names})")
-        for key in sorted(cls.required):
+        required = cls.required | {k for k, f in cls.schema.items() if f.required}
+        for key in sorted(required):
             if key not in params:
                 problems.append(f"kind {cls.name!r} needs field {key!r}")
+        for key, f in cls.schema.items():
+            if key in params and (problem := f.problem(key, params[key])) is not None:
+                problems.append(problem)
         expect = params.get("expect")
         if expect is not None:
             if not isinstance(expect, Mapping):

@@ -17,9 +17,9 @@ import asyncio
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from deploytui.checks.base import CheckKind
+from deploytui.checks.base import CheckKind, Field
 from deploytui.core.spec import CheckContext, CheckSpec
 from deploytui.core.status import Outcome
 from deploytui.core.text import one_line
@@ -50,20 +50,12 @@ async def git(repo: Path, *args: str) -> tuple[int, str]:
 
 class Kind(CheckKind):
     name: ClassVar[str] = "git"
-    fields: ClassVar[frozenset[str]] = frozenset({"paths", "repo"})
-    required: ClassVar[frozenset[str]] = frozenset({"paths"})
+    schema: ClassVar[Mapping[str, Field]] = {
+        "paths": Field("string list", required=True, doc="git pathspecs, relative to the repository root"),
+        "repo": Field("string", doc="the repository (default: APP_DIR, else the config's directory)"),
+    }
     expect_fields: ClassVar[frozenset[str]] = frozenset({"ignored"})
     summary: ClassVar[str] = "files (like .env) are not tracked by git and never were"
-
-    @classmethod
-    def validate(cls, params: Mapping[str, Any]) -> list[str]:
-        problems = super().validate(params)
-        paths = params.get("paths")
-        if paths is not None and not (
-            isinstance(paths, list) and paths and all(isinstance(p, str) and p.strip() for p in paths)
-        ):
-            problems.append('paths must be a non-empty list, like paths = [".env"]')
-        return problems
 
     def repo(self, spec: CheckSpec, ctx: CheckContext) -> Path:
         if "repo" in spec.params:
