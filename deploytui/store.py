@@ -42,12 +42,15 @@ from deploytui.core.redact import Redactor
 from deploytui.core.session import (
     Action,
     ActionRan,
+    Clock,
     MarkInterrupted,
     Rebase,
     RunFinished,
     Session,
+    iso_time,
     item_specs,
     now_iso,
+    utc_now,
 )
 from deploytui.core.status import Status
 
@@ -464,10 +467,18 @@ def _toml_error_line(exc: tomllib.TOMLDecodeError) -> int | None:
 
 
 class SessionStore:
-    """A sessions dir. Creating and opening for write take the session's lock; read-only opens do not."""
+    """A sessions dir. Creating and opening for write take the session's lock; read-only opens do not.
 
-    def __init__(self, sessions_dir: str | Path) -> None:
+    `clock` gives the time of every event, new session ids and the names of files set aside (tests pass
+    a fixed one, so that what they write is byte for byte the same on any day)."""
+
+    def __init__(self, sessions_dir: str | Path, *, clock: Clock = utc_now) -> None:
         self.dir = Path(sessions_dir)
+        self.clock = clock
+
+    def timestamp(self) -> str:
+        """The clock's time as events record it (`at`)."""
+        return iso_time(self.clock())
 
     # ------------------------------------------------------------- paths
 
@@ -499,9 +510,9 @@ class SessionStore:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DeployError(f"cannot create the sessions dir: {exc.strerror}", path=self.dir) from None
-        sid = validate_session_id(session_id) if session_id else new_session_id()
+        sid = validate_session_id(session_id) if session_id else new_session_id(self.clock())
         while session_id is None and self.exists(sid):
-            sid = new_session_id()
+            sid = new_session_id(self.clock())
         if self.exists(sid):
             raise DeployError(f"session {sid} already exists", path=self.toml_path(sid))
         lock = SessionLock(self.lock_path(sid), sid)
@@ -516,7 +527,7 @@ class SessionStore:
             path = str(checklist.path.resolve()) if checklist.path is not None else ""
             who = operator or current_user()
             event = Session.created_event(
-                sid, checklist, who, host or socket.gethostname(), checklist_path=path
+                sid, checklist, who, host or socket.gethostname(), at=self.timestamp(), checklist_path=path
             )
             live = LiveSession(
                 self, sid, Session(), EventLog([], GENESIS_HASH, []), lock=lock, redactor=redactor
@@ -580,7 +591,7 @@ class SessionStore:
                 if not data or data.endswith(b"\n"):
                     return
                 keep = data.rfind(b"\n") + 1
-                aside = events_path.with_name(f"{EVENTS_FILE}.partial-{_stamp()}")
+                aside = _aside_path(events_path, "partial", self.clock())
                 _write_new(aside, data[keep:])
                 f.truncate(keep)
                 f.flush()
@@ -631,12 +642,12 @@ class SessionStore:
                     path=events_path,
                     line=1,
                 )
-            stamp = _stamp()
+            moment = self.clock()
             kept_aside: list[Path] = []
             if kept < scan.total_lines:
                 # The new log is written beside, the old one linked aside, then the new one swapped in:
                 # events.jsonl is whole at every moment.
-                aside = events_path.with_name(f"{EVENTS_FILE}.corrupt-{stamp}")
+                aside = _aside_path(events_path, "corrupt", moment)
                 tmp = events_path.with_name(f".{EVENTS_FILE}.{secrets.token_hex(4)}.tmp")
                 _write_new(tmp, b"".join(line + b"\n" for line in scan.lines[:kept]))
                 os.link(events_path, aside)
@@ -644,7 +655,7 @@ class SessionStore:
                 fsync_dir(events_path.parent)
                 kept_aside.append(aside)
             if toml_path.exists():
-                aside = toml_path.with_name(f"{toml_path.name}.corrupt-{stamp}")
+                aside = _aside_path(toml_path, "corrupt", moment)
                 os.replace(toml_path, aside)
                 kept_aside.append(aside)
             session.head = scan.log.hashes[kept - 1]
@@ -834,8 +845,16 @@ def recover_hint(session_id: str) -> str:
     return f"; `deploytui recover {session_id}` keeps what parses, or --new starts a fresh session"
 
 
-def _stamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+def _aside_path(path: Path, kind: str, moment: datetime) -> Path:
+    """`<name>.<kind>-<time>` beside `path` for a damaged file kept aside: never the name of a file that
+    exists (with a fixed clock two recoveries would otherwise get the same name, and one would be lost)."""
+    base = f"{path.name}.{kind}-{moment.astimezone(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
+    candidate = path.with_name(base)
+    n = 2
+    while os.path.lexists(candidate):
+        candidate = path.with_name(f"{base}-{n}")
+        n += 1
+    return candidate
 
 
 def _write_new(path: Path, payload: bytes) -> None:
@@ -960,7 +979,7 @@ class LiveSession:
                 raise DeployError(f"session {self.id} is open read-only", path=self.toml_path)
             if isinstance(action, RunFinished | ActionRan) and action.log:
                 action = replace(action, log=self.relative(action.log))
-            event = self.session.event_for(action)
+            event = self.session.event_for(action, self.store.timestamp())
             return self._commit(event)
 
     def _commit(self, event: dict[str, Any]) -> dict[str, Any]:
