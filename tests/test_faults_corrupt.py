@@ -1,22 +1,28 @@
 """Corrupt session state: a truncated or garbled session TOML or events.jsonl gives a one-line error naming
 the file and line, the damaged file is kept (never silently overwritten), and there is a way on:
-`deploytui recover SESSION` keeps what parses, `--new` starts fresh, a cut last write is set aside."""
+`deploytui recover SESSION` keeps what parses, `--new` starts fresh, a cut last write is set aside.
+
+The store here runs on a fixed clock with fixed ids and host (tests/clock_support.py): the bytes these tests
+damage are the same on any day, on any machine."""
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from deploytui.core.checklist import Checklist, parse_checklist
 from deploytui.core.errors import DeployError
-from deploytui.core.session import AddNote, Skip, Tick
+from deploytui.core.session import AddNote, Session, Skip, Tick
 from deploytui.core.status import Status
 from deploytui.storage.fs import SessionStore, verify_chain
 from tests.cli_support import one_line_error, run_deploytui
+from tests.clock_support import TickingClock
 
 TEXT = """# Deploy
 
@@ -27,6 +33,8 @@ TEXT = """# Deploy
 - [ ] API up
 """
 ITEMS = ["pre/tests-pass", "pre/review", "pre/api-up"]
+SESSION_ID = "20260105T090000Z-0c0f"
+HOST = "jump-1"
 BINDINGS = """\
 checklist = "deploy.md"
 
@@ -47,11 +55,11 @@ def checklist(tmp_path: Path) -> Checklist:
 
 @pytest.fixture
 def store(tmp_path: Path) -> SessionStore:
-    return SessionStore(tmp_path / "sessions")
+    return SessionStore(tmp_path / "sessions", clock=TickingClock())
 
 
-def _session(store: SessionStore, checklist: Checklist, session_id: str | None = None) -> str:
-    with store.create(checklist, "alice", session_id=session_id) as live:
+def _session(store: SessionStore, checklist: Checklist, session_id: str = SESSION_ID) -> str:
+    with store.create(checklist, "alice", host=HOST, session_id=session_id) as live:
         live.apply(Tick(ITEMS[0], "alice"))
         live.apply(Skip(ITEMS[1], "alice", "reviewed last week"))
         live.apply(AddNote(ITEMS[2], "alice", "watch the p95"))
@@ -188,22 +196,32 @@ def test_nothing_recoverable_is_one_line(tmp_path: Path, store: SessionStore, ch
     assert events.read_bytes().startswith(b"\x00\x00not json\n")
 
 
-def test_random_damage_never_escapes_as_anything_but_a_one_line_error(
-    store: SessionStore, checklist: Checklist
-) -> None:
+def test_random_damage_never_escapes_as_anything_but_a_one_line_error(tmp_path: Path) -> None:
     """Truncate, flip or splice bytes of either file at 300 random places: opening gives the session or
     a one-line DeployError naming the damaged file; the damage is never written over; recover then
-    yields a session that opens (or says nothing can be recovered)."""
-    rng = random.Random(7)
-    sid = _session(store, checklist)
+    yields a session that opens (or says nothing can be recovered), keeps the damaged file byte for byte,
+    and presents exactly what some prefix of the undamaged log says: never an altered event.
+
+    The files are built from a fixed clock, ids, host and checklist path, so the seeded positions land on
+    the same bytes on any day; the assertions hold whatever bytes they land on."""
+    outcomes = damage_at_random(tmp_path, random.Random(7), rounds=300)
+    assert outcomes["refused"] > 100 and outcomes["recovered"] > 100, outcomes
+    json.dumps(outcomes)
+
+
+def damage_at_random(tmp_path: Path, rng: random.Random, rounds: int) -> dict[str, int]:
+    """The body of the random-damage test, for any seed: `rounds` single damages of a 16-event session."""
+    store = SessionStore(tmp_path / "sessions", clock=TickingClock())
+    sid = _session(store, parse_checklist(TEXT))  # no path: the checklist's path is not in the bytes
     with store.open(sid) as live:
         for n in range(12):
             live.apply(AddNote(ITEMS[n % 3], "alice", f"note {n} " + "é" * n))
     toml_path = store.toml_path(sid)
     events = store.session_dir(sid) / "events.jsonl"
     originals = {toml_path: toml_path.read_bytes(), events: events.read_bytes()}
-    outcomes = {"opened": 0, "refused": 0, "recovered": 0}
-    for _ in range(300):
+    prefixes = _prefix_states(originals[events])
+    outcomes = {"opened": 0, "refused": 0, "recovered": 0, "nothing": 0}
+    for _ in range(rounds):
         for path, data in originals.items():
             path.write_bytes(data)
         for leftover in [*events.parent.glob("events.jsonl.*"), *store.dir.glob(f"{sid}.toml.*")]:
@@ -220,8 +238,10 @@ def test_random_damage_never_escapes_as_anything_but_a_one_line_error(
             data[where:where] = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 40)))
         damaged = bytes(data)
         target.write_bytes(damaged)
+        context = (target.name, how, where)
         try:
             store.open(sid).close()
+            assert _state(store.load(sid)) == prefixes[-1], context
             outcomes["opened"] += 1
             continue
         except DeployError as exc:
@@ -232,12 +252,35 @@ def test_random_damage_never_escapes_as_anything_but_a_one_line_error(
         try:
             report = store.recover(sid)
         except DeployError as exc:
-            assert "nothing to recover" in str(exc) and target is events
+            assert "nothing to recover" in str(exc) and target is events, (context, str(exc))
+            assert target.read_bytes() == damaged
+            outcomes["nothing"] += 1
             continue
         assert not report.intact
         store.open(sid).close()
         kept = [p.read_bytes() for p in report.kept_aside]
-        assert damaged in kept or target is toml_path  # the damaged log is kept byte for byte
+        assert damaged in kept, context  # the damaged file is kept byte for byte
+        session = store.load(sid)
+        assert session.seq == report.kept_events and len(report.dropped) == report.dropped_lines, context
+        # What the recovered session presents is what the undamaged log said after its first N events.
+        assert _state(session) == prefixes[report.kept_events], (context, report)
+        assert store.recover(sid).intact, context
         outcomes["recovered"] += 1
-    assert outcomes["refused"] > 100 and outcomes["recovered"] > 100, outcomes
-    json.dumps(outcomes)
+    return outcomes
+
+
+def _state(session: Session) -> dict[str, Any]:
+    """What a session presents (its session-file data), without the head."""
+    data = session.to_dict()
+    data.pop("head", None)
+    return data
+
+
+def _prefix_states(log: bytes) -> list[dict[str, Any]]:
+    """The state after each prefix of a log: [k] is the state after its first k events."""
+    session = Session()
+    states: list[dict[str, Any]] = [{}]
+    for line in log.splitlines():
+        session.apply_event(json.loads(line))
+        states.append(copy.deepcopy(_state(session)))
+    return states

@@ -58,7 +58,9 @@ RATE_LIMIT = 10
 """Chat queries allowed per client and session_id in one RATE_WINDOW."""
 
 RATE_WINDOW = 10
-"""Seconds of one rate-limit window."""
+"""Seconds of one rate-limit window. A window opens at the first request of a client and session_id (the
+counter's expiry is set then), not at a wall-clock boundary: a burst is never split between two windows by
+the second it happens to start in, so what a burst probe sees does not depend on the clock."""
 
 ANSWER_DELAY = 0.15
 """Seconds an uncached answer takes (stands in for retrieval + LLM): a cache hit is much faster."""
@@ -345,9 +347,8 @@ class ChatbotApp:
 
         store = self.store()
         client = request.client.host if request.client else "unknown"
-        window = int(time.time() // RATE_WINDOW)
         try:
-            count = await store.incr(f"rl:{client}:{session_id}:{window}", RATE_WINDOW * 2)
+            count = await store.incr(f"rl:{client}:{session_id}", RATE_WINDOW)
             limiter_up = True
         except Exception:  # noqa: BLE001 - the limiter fails open when Redis is down
             count, limiter_up = 0, False

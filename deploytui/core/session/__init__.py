@@ -13,6 +13,7 @@ from deploytui.core.session.state import (
     AddNote,
     Change,
     CheckResult,
+    Clock,
     Finish,
     ItemSpec,
     ItemState,
@@ -32,12 +33,17 @@ from deploytui.core.session.state import (
     Untick,
     aggregate,
     aggregate_checks,
+    iso_time,
     item_specs,
     log_path,
     now_iso,
+    utc_now,
 )
 
 __all__ = [
+    "Clock",
+    "utc_now",
+    "iso_time",
     "SCHEMA_VERSION",
     "SYSTEM",
     "EVIDENCE_MAX_CHARS",

@@ -20,7 +20,7 @@ Rules for items (who may change what):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -49,9 +49,23 @@ class TransitionError(DeployError):
     """An action refused by the rules (the message says why and what to do instead)."""
 
 
+Clock = Callable[[], datetime]
+"""What tells the store the time (an aware datetime): `utc_now`, or a fixed clock in tests, so that
+timestamps and session ids, and so every byte of a session's files, are the same on any day."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso_time(moment: datetime) -> str:
+    """`moment` as an ISO-8601 UTC string with milliseconds, e.g. 2026-11-25T09:15:00.123Z."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def now_iso() -> str:
     """The current time as an ISO-8601 UTC string with milliseconds, e.g. 2026-11-25T09:15:00.123Z."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_time(utc_now())
 
 
 # ---------------------------------------------------------------------------------------------- actions

@@ -42,12 +42,15 @@ from deploytui.core.redact import Redactor
 from deploytui.core.session import (
     ActionRan,
     Change,
+    Clock,
     MarkInterrupted,
     Rebase,
     RunFinished,
     Session,
+    iso_time,
     item_specs,
     now_iso,
+    utc_now,
 )
 from deploytui.core.status import Status
 from deploytui.storage.base import EventChain
@@ -465,10 +468,18 @@ def _toml_error_line(exc: tomllib.TOMLDecodeError) -> int | None:
 
 
 class SessionStore:
-    """A sessions dir. Creating and opening for write take the session's lock; read-only opens do not."""
+    """A sessions dir. Creating and opening for write take the session's lock; read-only opens do not.
 
-    def __init__(self, sessions_dir: str | Path) -> None:
+    `clock` gives the time of every event, new session ids and the names of files set aside (tests pass
+    a fixed one, so that what they write is byte for byte the same on any day)."""
+
+    def __init__(self, sessions_dir: str | Path, *, clock: Clock = utc_now) -> None:
         self.dir = Path(sessions_dir)
+        self.clock = clock
+
+    def timestamp(self) -> str:
+        """The clock's time as events record it (`at`)."""
+        return iso_time(self.clock())
 
     @property
     def location(self) -> str:
@@ -504,9 +515,9 @@ class SessionStore:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DeployError(f"cannot create the sessions dir: {exc.strerror}", path=self.dir) from None
-        sid = validate_session_id(session_id) if session_id else new_session_id()
+        sid = validate_session_id(session_id) if session_id else new_session_id(self.clock())
         while session_id is None and self.exists(sid):
-            sid = new_session_id()
+            sid = new_session_id(self.clock())
         if self.exists(sid):
             raise DeployError(f"session {sid} already exists", path=self.toml_path(sid))
         lock = SessionLock(self.lock_path(sid), sid)
@@ -521,7 +532,7 @@ class SessionStore:
             path = str(checklist.path.resolve()) if checklist.path is not None else ""
             who = operator or current_user()
             event = Session.created_event(
-                sid, checklist, who, host or socket.gethostname(), checklist_path=path
+                sid, checklist, who, host or socket.gethostname(), at=self.timestamp(), checklist_path=path
             )
             live = LiveSession(
                 self, sid, Session(), EventLog([], GENESIS_HASH, []), lock=lock, redactor=redactor
@@ -585,7 +596,7 @@ class SessionStore:
                 if not data or data.endswith(b"\n"):
                     return
                 keep = data.rfind(b"\n") + 1
-                aside = events_path.with_name(f"{EVENTS_FILE}.partial-{_stamp()}")
+                aside = _aside_path(events_path, "partial", self.clock())
                 _write_new(aside, data[keep:])
                 f.truncate(keep)
                 f.flush()
@@ -596,10 +607,16 @@ class SessionStore:
             raise DeployError(_write_refused(exc, self.dir), path=events_path) from None
 
     def recover(self, session_id: str) -> Recovery:
-        """Keep what parses of a damaged session: the longest prefix of its event log whose chain holds
-        and whose events replay, and a session file rebuilt from it. The damaged files are kept beside the
-        new ones (`events.jsonl.corrupt-<time>`, `<id>.toml.corrupt-<time>`), never overwritten. Takes the
-        lock; DeployError when nothing can be recovered."""
+        """Keep what can be trusted of a damaged session, and a session file rebuilt from it.
+
+        The log is cut at its first bad line (garbled, cut short, out of order, breaking the hash chain,
+        or not replayable). The chain cannot vouch for the last line it keeps, because no later line
+        carries its hash, so the session file is a witness when it parses: its `head` is the hash of the
+        last event it reflects and `seq` their count (see `_trusted_prefix` for what each case keeps).
+        A log the witness does not confirm is kept aside byte for byte (`events.jsonl.corrupt-<time>`)
+        even when every line is kept; the replaced session file is kept as `<id>.toml.corrupt-<time>`.
+        Nothing is overwritten. The report names each dropped line and says why. Takes the lock;
+        DeployError when nothing can be recovered."""
         validate_session_id(session_id)
         if not self.exists(session_id):
             raise DeployError(f"no session {session_id} in {self.dir}")
@@ -619,29 +636,26 @@ class SessionStore:
                     f"nothing to recover: cannot read the event log ({exc.strerror})", path=events_path
                 ) from None
             scan = scan_events(events_path, data)
-            session = Session()
-            kept = 0
-            for number, event in enumerate(scan.log.events, start=1):
-                try:
-                    session.apply_event(event)
-                except (KeyError, ValueError, TypeError, AttributeError, IndexError, DeployError) as exc:
-                    scan.problem = scan.problem or DeployError(
-                        f"event cannot be replayed: {_describe(exc)}", path=events_path, line=number
-                    )
-                    break
-                kept = number
+            witness, unusable = _witness(toml_path, session_id)
+            cut = _trusted_prefix(scan, data, witness, unusable, events_path)
+            session, kept, failure = _replay(scan.log.events[: cut.events], events_path)
+            reason = cut.why
+            if failure is not None:
+                reason += f"; line {failure.line}: {failure.message}: kept the events before it"
             if kept == 0:
+                if cut.events == 0:
+                    raise DeployError(f"nothing to recover: {cut.why}", path=events_path, line=1)
                 raise DeployError(
                     "nothing to recover: the first event (the session's creation) is unreadable",
                     path=events_path,
                     line=1,
                 )
-            stamp = _stamp()
+            moment = self.clock()
             kept_aside: list[Path] = []
-            if kept < scan.total_lines:
+            if kept < scan.total_lines or not cut.confirmed:
                 # The new log is written beside, the old one linked aside, then the new one swapped in:
                 # events.jsonl is whole at every moment.
-                aside = events_path.with_name(f"{EVENTS_FILE}.corrupt-{stamp}")
+                aside = _aside_path(events_path, "corrupt", moment)
                 tmp = events_path.with_name(f".{EVENTS_FILE}.{secrets.token_hex(4)}.tmp")
                 _write_new(tmp, b"".join(line + b"\n" for line in scan.lines[:kept]))
                 os.link(events_path, aside)
@@ -649,7 +663,7 @@ class SessionStore:
                 fsync_dir(events_path.parent)
                 kept_aside.append(aside)
             if toml_path.exists():
-                aside = toml_path.with_name(f"{toml_path.name}.corrupt-{stamp}")
+                aside = _aside_path(toml_path, "corrupt", moment)
                 os.replace(toml_path, aside)
                 kept_aside.append(aside)
             session.head = scan.log.hashes[kept - 1]
@@ -657,10 +671,12 @@ class SessionStore:
             return Recovery(
                 session_id,
                 intact=False,
-                problem=str(scan.problem or problem),
+                problem=str(scan.problem or failure or problem),
                 kept_events=kept,
                 dropped_lines=scan.total_lines - kept,
                 kept_aside=kept_aside,
+                dropped=_dropped_lines(data, kept),
+                reason=reason,
             )
         except OSError as exc:
             raise DeployError(_write_refused(exc, self.dir), path=events_path) from None
@@ -866,6 +882,194 @@ class Recovery:
     dropped_lines: int = 0
     kept_aside: list[Path] = field(default_factory=list)
     """The damaged files, renamed and kept."""
+    dropped: list[str] = field(default_factory=list)
+    """One line per dropped line of the log: its number and what it was (`line 16: note on pre/api-up
+    (seq 16)`, `line 3: unreadable`)."""
+    reason: str = ""
+    """Why the log was kept up to where it was, and what of it the session file could not confirm."""
+
+
+@dataclass
+class _Cut:
+    """How many events of a log's valid prefix can be trusted, and why."""
+
+    events: int
+    why: str
+    confirmed: bool
+    """False when the session file's head names no event of the kept log (its tail is unconfirmed)."""
+
+
+def _witness(toml_path: Path, session_id: str) -> tuple[Session | None, str]:
+    """The session file as a witness of the log (its seq, head and state), or None and why it is not."""
+    try:
+        snapshot = Session.from_dict(tomllib.loads(toml_path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None, "there is no session file"
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return None, f"the session file cannot be read ({exc})"
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        return None, f"the session file is malformed ({_describe(exc)})"
+    if snapshot.id != session_id:
+        return None, f"the session file holds id {snapshot.id!r}"
+    return snapshot, ""
+
+
+def _trusted_prefix(
+    scan: EventScan, data: bytes, witness: Session | None, unusable: str, path: Path
+) -> _Cut:
+    """How much of the valid prefix of a damaged log `recover` keeps.
+
+    - No usable session file: the log is the record, kept up to its first bad line.
+    - The session file's head names an event of the log: the log is confirmed up to it (the session file
+      was the damaged one). Events after it that chain onto it are kept, as `open` keeps them: a kill
+      between writing an event and saving the session file leaves exactly such a tail, and the chain
+      cannot tell a line appended later from it (nothing after the last line carries its hash).
+    - The log's event `seq` has another hash than the head: it is not the event the session file
+      recorded (an altered last line, say). It and every line after it are dropped, unless replaying the
+      log up to it gives exactly the session file's state: then it is kept (the head may be what was
+      damaged) and the log's tail is unconfirmed.
+    - The head names no event of the valid prefix (the log is cut, or broken before it): the longest
+      prefix that verifies is kept, its tail unconfirmed.
+    In every case a last kept line whose successor claims to follow it but records another hash for it,
+    while that successor is itself vouched for (by the next line's `prev` or by the head), was altered:
+    it is dropped too, so that the kept log never ends on an altered event.
+    """
+    count = scan.log.count
+    hashes = scan.log.hashes
+    lines = data.split(b"\n")[:-1]
+    head = witness.head if witness is not None else ""
+    named = hashes.index(head) + 1 if witness is not None and head in hashes else 0
+    shown = f"{head[:12]}…" if head else "empty"
+    cut = count
+    if witness is None:
+        why = f"{unusable}: the state is rebuilt from the log"
+    elif named:
+        why = f"the log holds the session file's recorded head (event {named}): rebuilt from the log"
+        if count > named:
+            later = (
+                f"event {count} chains onto that head but is"
+                if count == named + 1
+                else f"events {named + 1}-{count} chain onto that head but are"
+            )
+            why += (
+                f"; {later} not in the session file"
+                " (as after a kill between writing an event and saving the session file): kept"
+            )
+    else:
+        seq = witness.seq
+        if 1 <= seq <= count:
+            replayed, replayed_count, _ = _replay(scan.log.events[:seq], path)
+            if replayed_count == seq and _same_state(witness, replayed):
+                why = (
+                    f"event {seq} does not match the session file's recorded head ({shown}), but the"
+                    " log's state there is the session file's: kept; the log's tail could not be confirmed"
+                )
+            else:
+                cut = seq - 1
+                why = (
+                    f"event {seq} does not match the session file's recorded head ({shown}) and the"
+                    f" log's state there differs from the session file's: line {seq} on is damaged or"
+                    " foreign, dropped"
+                )
+        else:
+            why = (
+                f"the session file's recorded head (event {seq}, {shown}) names no event of the"
+                f" {count} that verify: kept the longest prefix that verifies; its tail could not be"
+                " confirmed"
+            )
+        elsewhere = [n for n, raw in enumerate(lines, start=1) if line_hash(raw) == head]
+        if elsewhere:
+            why += f" (the recorded head is line {elsewhere[0]} of the damaged log, after the break)"
+    if (witness is None or named) and count < scan.total_lines:
+        why += f"; the log does not verify from line {count + 1} on: dropped"
+    if cut == count and 0 < count < len(lines) and named != count:
+        voucher = _altered_by_successor(lines, count, hashes[count - 1], head)
+        if voucher:
+            cut = count - 1
+            why += (
+                f"; line {count} was altered: line {count + 1}, vouched for by {voucher}, records another"
+                " hash for it: dropped"
+            )
+    return _Cut(cut, why, confirmed=witness is None or named > 0)
+
+
+def _altered_by_successor(lines: list[bytes], count: int, last_hash: str, head: str) -> str:
+    """What vouches for line count+1, when it claims to follow line `count` (its seq) but records another
+    hash for it; "" when nothing does (then line count+1 may be the damaged one)."""
+    successor = _event_of(lines[count])
+    if successor is None or successor.get("seq") != count + 1:
+        return ""
+    prev = successor.get("prev")
+    if not isinstance(prev, str) or prev == last_hash:
+        return ""
+    own = line_hash(lines[count])
+    if head and own == head:
+        return "the session file's head"
+    if count + 1 < len(lines):
+        after = _event_of(lines[count + 1])
+        if after is not None and after.get("prev") == own:
+            return f"line {count + 2}"
+    return ""
+
+
+def _event_of(raw: bytes) -> dict[str, Any] | None:
+    try:
+        event = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    return event if isinstance(event, dict) else None
+
+
+def _replay(events: list[dict[str, Any]], path: Path) -> tuple[Session, int, DeployError | None]:
+    """The state after `events`, how many replayed, and the first that did not (None: all did)."""
+    session = Session()
+    for number, event in enumerate(events, start=1):
+        try:
+            session.apply_event(event)
+        except (KeyError, ValueError, TypeError, AttributeError, IndexError, DeployError) as exc:
+            # The failed event may have changed part of the state: the state is that of the ones before.
+            problem = DeployError(f"event cannot be replayed: {_describe(exc)}", path=path, line=number)
+            return Session.from_events(events[: number - 1]), number - 1, problem
+    return session, len(events), None
+
+
+def _same_state(snapshot: Session, replayed: Session) -> bool:
+    """The session file says what the log says, but for the head."""
+    saved, rebuilt = snapshot.to_dict(), replayed.to_dict()
+    saved.pop("head", None)
+    rebuilt.pop("head", None)
+    return _same(saved, rebuilt)
+
+
+def _dropped_lines(data: bytes, kept: int) -> list[str]:
+    """`line N: what it was` for every line of `data` after the first `kept`."""
+    lines = data.split(b"\n")
+    tail = lines.pop()
+    dropped = [f"line {n}: {_what(raw)}" for n, raw in enumerate(lines[kept:], start=kept + 1)]
+    if tail:
+        dropped.append(f"line {len(lines) + 1}: {_what(tail)}, cut short")
+    return dropped
+
+
+_PLAIN_RE = re.compile(r"[A-Za-z0-9._/:#!-]{1,80}")
+
+
+def _what(raw: bytes) -> str:
+    """An event line as a few safe words: its type, item and seq (quoted and escaped when not plain)."""
+    event = _event_of(raw)
+    if event is None:
+        return "unreadable"
+    kind, item, seq = event.get("type"), event.get("item"), event.get("seq")
+    what = _plain(kind) if isinstance(kind, str) else "event without a type"
+    if isinstance(item, str):
+        what += f" on {_plain(item)}"
+    if isinstance(seq, int) and not isinstance(seq, bool):
+        what += f" (seq {seq})"
+    return what
+
+
+def _plain(text: str) -> str:
+    return text if _PLAIN_RE.fullmatch(text) else json.dumps(text[:80], ensure_ascii=True)
 
 
 def recover_hint(session_id: str) -> str:
@@ -873,8 +1077,16 @@ def recover_hint(session_id: str) -> str:
     return f"; `deploytui recover {session_id}` keeps what parses, or --new starts a fresh session"
 
 
-def _stamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+def _aside_path(path: Path, kind: str, moment: datetime) -> Path:
+    """`<name>.<kind>-<time>` beside `path` for a damaged file kept aside: never the name of a file that
+    exists (with a fixed clock two recoveries would otherwise get the same name, and one would be lost)."""
+    base = f"{path.name}.{kind}-{moment.astimezone(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
+    candidate = path.with_name(base)
+    n = 2
+    while os.path.lexists(candidate):
+        candidate = path.with_name(f"{base}-{n}")
+        n += 1
+    return candidate
 
 
 def _write_new(path: Path, payload: bytes) -> None:
@@ -999,7 +1211,7 @@ class LiveSession:
                 raise DeployError(f"session {self.id} is open read-only", path=self.toml_path)
             if isinstance(change, RunFinished | ActionRan) and change.log:
                 change = replace(change, log=self.relative(change.log))
-            event = self.session.event_for(change)
+            event = self.session.event_for(change, self.store.timestamp())
             return self._commit(event)
 
     def _commit(self, event: dict[str, Any]) -> dict[str, Any]:
