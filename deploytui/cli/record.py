@@ -465,11 +465,9 @@ def _verify_session(report: VerifyReport, data: RecordData, sdir: Path) -> None:
     except DeployError as exc:
         report.problems.append(f"event log: {exc}")
     else:
-        created = log.events[0] if log.events else {}
-        if created.get("id") != data.session:
-            report.problems.append(
-                f"{sdir} holds session {created.get('id')!r}, the record is of {data.session!r}"
-            )
+        created_id = getattr(log.events[0], "id", None) if log.events else None  # the CreatedEvent's
+        if created_id != data.session:
+            report.problems.append(f"{sdir} holds session {created_id!r}, the record is of {data.session!r}")
         elif log.count < data.events_count:
             report.problems.append(
                 f"event log: {log.count} events, the record counts {data.events_count}: events were removed"
