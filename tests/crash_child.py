@@ -10,7 +10,6 @@ current status so it is always valid, whatever state an earlier kill left behind
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from deploytui.core.session import (
     AddNote,
@@ -22,6 +21,7 @@ from deploytui.core.session import (
     Skip,
     Tick,
     Untick,
+    encode,
 )
 from deploytui.core.status import Outcome, Status
 from deploytui.storage.fs import SessionStore
@@ -57,7 +57,7 @@ def main() -> None:
     live = SessionStore(sessions_dir).open(session_id)
     n = live.session.seq
     while True:
-        event: dict[str, Any] = live.apply(next_action(live.session, n))
+        event = encode(live.apply(next_action(live.session, n)))
         sys.stdout.write(f"{event['seq']} {event['type']} {event.get('item', '-')}\n")
         sys.stdout.flush()
         n += 1

@@ -23,7 +23,7 @@ from typing import Any
 
 from deploytui.core.errors import DeployError
 from deploytui.core.events import EngineEvent, RunBegan, RunEnded
-from deploytui.core.session import AddNote, RunFinished, RunStarted, Skip, Tick, Untick
+from deploytui.core.session import AddNote, RunFinished, RunStarted, Skip, Tick, Untick, encode
 from deploytui.core.spec import CheckSpec
 from deploytui.core.status import Status
 from deploytui.engine import Engine, new_run_id
@@ -82,7 +82,7 @@ async def workload(live: LiveSession) -> None:
 
     def apply(action: Any) -> None:
         try:
-            event = live.apply(action)
+            event = encode(live.apply(action))
         except DeployError:  # a transition the rules refuse (e.g. tick while a check runs): not acked
             return
         _say(f"ack {event['seq']} {event['type']} {event.get('item', '-')}")

@@ -18,7 +18,7 @@ import pytest
 
 from deploytui.core.checklist import Checklist, parse_checklist
 from deploytui.core.errors import DeployError
-from deploytui.core.session import AddNote, Session, Skip, Tick
+from deploytui.core.session import AddNote, Session, Skip, Tick, decode
 from deploytui.core.status import Status
 from deploytui.storage.fs import SessionStore, verify_chain
 from tests.cli_support import one_line_error, run_deploytui
@@ -281,6 +281,6 @@ def _prefix_states(log: bytes) -> list[dict[str, Any]]:
     session = Session()
     states: list[dict[str, Any]] = [{}]
     for line in log.splitlines():
-        session.apply_event(json.loads(line))
+        session.apply_event(decode(json.loads(line)))
         states.append(copy.deepcopy(_state(session)))
     return states

@@ -23,6 +23,7 @@ from deploytui.core.session import (
     TransitionError,
     Untick,
     aggregate,
+    encode,
     item_specs,
 )
 from deploytui.core.status import Outcome, Status
@@ -86,7 +87,7 @@ def test_new_session_has_every_item_pending_including_rollback(
 def test_tick_records_who_when_why(session: Session) -> None:
     event = session.apply(Tick(TESTS, "alice"), at="2026-11-25T09:00:00.000Z")
     state = session.items[TESTS]
-    assert event["type"] == "tick" and event["seq"] == 2
+    assert event.type == "tick" and event.seq == 2
     assert (state.status, state.by, state.at) == (Status.DONE, "alice", "2026-11-25T09:00:00.000Z")
     assert state.history[-1].previous is Status.PENDING and state.history[-1].why == "ticked"
 
@@ -230,7 +231,7 @@ def test_interrupted_marks_running_checks(session: Session) -> None:
     with pytest.raises(TransitionError):
         Session.new("s2", parse_checklist(TEXT), "a", "h").apply(MarkInterrupted())
     event = session.apply(MarkInterrupted())
-    assert event["checks"] == [[API, f"{API}#0"]]
+    assert encode(event)["checks"] == [[API, f"{API}#0"]]
     assert session.items[API].status is Status.INTERRUPTED
     session.apply(Override(API, "alice", "the health check was verified by hand"))
     assert session.items[API].status is Status.OVERRIDDEN
@@ -272,7 +273,7 @@ def test_rebase_keeps_items_by_id_and_orphans_removed_ones(session: Session) -> 
     session.apply(Tick(API, "alice"))
     changed = parse_checklist(TEXT.replace("- [ ] API up", "- [ ] API answers"))
     event = session.apply(Rebase("x.md", changed.sha256, changed.title, item_specs(changed)))
-    assert event["added"] == ["health/api-answers"] and event["removed"] == [API]
+    assert encode(event)["added"] == ["health/api-answers"] and encode(event)["removed"] == [API]
     assert session.items[TESTS].status is Status.DONE  # kept by id
     assert session.items[API].orphan and API not in session.counted_ids()
     assert session.items["health/api-answers"].status is Status.PENDING

@@ -467,10 +467,10 @@ def _verify_session(
     except DeployError as exc:
         report.problems.append(f"event log: {exc}")
     else:
-        created = chain.events[0] if chain.events else {}
-        if created.get("id") != data.session:
+        created_id = getattr(chain.events[0], "id", None) if chain.events else None  # a CreatedEvent
+        if created_id != data.session:
             report.problems.append(
-                f"session {session_id} is session {created.get('id')!r}, the record is of {data.session!r}"
+                f"session {session_id} is session {created_id!r}, the record is of {data.session!r}"
             )
         elif chain.count < data.events_count:
             report.problems.append(

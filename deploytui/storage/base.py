@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 if TYPE_CHECKING:
     from deploytui.core.checklist import Checklist
     from deploytui.core.redact import Redactor
-    from deploytui.core.session import Change, Session
+    from deploytui.core.session import Change, Event, Session
 
 
 @dataclass(frozen=True)
 class EventChain:
     """A session's event log as read: its events, and the hash of each line (hashes[i] is event i+1's)."""
 
-    events: list[dict[str, Any]]
+    events: list[Event]
     hashes: list[str]
 
     @property

@@ -1,44 +1,69 @@
-"""A deployment session: pure state and the changes that move it (no I/O)."""
+"""A deployment session: pure state and the changes that move it (no I/O).
+
+changes.py: the changes a session takes (`Change`: Tick, Skip, RunFinished...). rules.py: whether a change
+is allowed, and the event that records it. events.py: the typed events of the log (`Event`). codec.py: an
+event to its log line's JSON object and back. items.py and state.py: the state events move (`Session`).
+"""
 
 from __future__ import annotations
 
-from deploytui.core.session.state import (
-    EVIDENCE_MAX_CHARS,
-    INT_RANGE,
-    SCHEMA_VERSION,
+from deploytui.core.session.changes import (
     SYSTEM,
-    TEXT_MAX_CHARS,
     ActionRan,
-    ActionRun,
     AddNote,
     Change,
-    CheckResult,
     Clock,
     Finish,
     ItemSpec,
-    ItemState,
     MarkInterrupted,
-    Note,
     Override,
     Rebase,
     RunCancelled,
     RunFinished,
     RunStarted,
-    Session,
     SignOff,
     Skip,
-    StatusChange,
     Tick,
     TransitionError,
     Untick,
-    aggregate,
-    aggregate_checks,
     iso_time,
     item_specs,
-    log_path,
     now_iso,
     utc_now,
 )
+from deploytui.core.session.codec import EventFormatError, decode, encode
+from deploytui.core.session.events import (
+    EVENT_TYPES,
+    SCHEMA_VERSION,
+    ActionRanEvent,
+    CreatedEvent,
+    Event,
+    FinishEvent,
+    InterruptedEvent,
+    NoteEvent,
+    OverrideEvent,
+    RebaseEvent,
+    RunCancelledEvent,
+    RunFinishedEvent,
+    RunStartedEvent,
+    SessionEvent,
+    SignOffEvent,
+    SkipEvent,
+    TickEvent,
+    UntickEvent,
+)
+from deploytui.core.session.items import (
+    ActionRun,
+    CheckResult,
+    ItemState,
+    Note,
+    StatusChange,
+    aggregate,
+    aggregate_checks,
+    log_path,
+)
+from deploytui.core.session.rules import EVIDENCE_MAX_CHARS, INT_RANGE, TEXT_MAX_CHARS
+from deploytui.core.session.state import Session
 
 __all__ = [
     "Clock",
@@ -66,6 +91,26 @@ __all__ = [
     "Rebase",
     "Change",
     "item_specs",
+    "SessionEvent",
+    "CreatedEvent",
+    "TickEvent",
+    "UntickEvent",
+    "SkipEvent",
+    "OverrideEvent",
+    "NoteEvent",
+    "RunStartedEvent",
+    "RunFinishedEvent",
+    "RunCancelledEvent",
+    "InterruptedEvent",
+    "ActionRanEvent",
+    "SignOffEvent",
+    "FinishEvent",
+    "RebaseEvent",
+    "Event",
+    "EVENT_TYPES",
+    "EventFormatError",
+    "encode",
+    "decode",
     "Note",
     "StatusChange",
     "CheckResult",

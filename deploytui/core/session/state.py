@@ -1,328 +1,54 @@
-"""Session state: pure data and the rules of every change. No I/O here (the store persists it).
+"""Session state: pure data, moved by events only. No I/O here (the store persists it).
 
-Every change is an *action* (an operator's tick, an engine's run result...). `Session.event_for(action)`
-checks the action against the rules and returns the event that records it (who, when, why) without
-touching the state; `Session.apply_event(event)` changes the state from that event. The store writes the
-event to the append-only log between the two, and replaying the log through `apply_event` rebuilds the
-same state: a session is reconstructable from its events alone.
-
-Rules for items (who may change what):
-- `Tick` marks an item done by hand. Refused while a check of it runs, and when its checks failed, errored
-  or were interrupted: a machine said no, so accepting it takes an `Override` with a note (or a re-run).
-  An item whose checks passed is already complete; ticking it again is refused as a no-op.
-- `Untick` undoes a tick, a skip or an override: the status falls back to what the checks say.
-- `Skip` needs a non-empty reason; `Override` applies only to failed/error/interrupted items and needs a note.
-- A finished check run replaces any manual status: the newest evidence wins, and the history keeps the rest.
-- Notes append; they never change a status.
-- A finished session (`Finish`) refuses every further change; `Finish` waits until no check runs.
+Every change is a `Change` (changes.py: an operator's tick, an engine's run result...).
+`Session.event_for(change)` checks it against the rules (rules.py) and returns the typed event that
+records it (events.py) without touching the state; `Session.apply_event(event)` changes the state from
+that event. The store writes the event to the append-only log between the two (codec.py gives its line),
+and replaying the log through `apply_event` rebuilds the same state: a session is reconstructable from its
+events alone.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
-from deploytui.core.errors import DeployError
-from deploytui.core.status import Outcome, Scalar, Status
+from deploytui.core.session.changes import Change, TransitionError, item_specs, now_iso
+from deploytui.core.session.codec import decode
+from deploytui.core.session.events import (
+    SCHEMA_VERSION,
+    ActionRanEvent,
+    CreatedEvent,
+    Event,
+    FinishEvent,
+    InterruptedEvent,
+    NoteEvent,
+    OverrideEvent,
+    RebaseEvent,
+    RunCancelledEvent,
+    RunFinishedEvent,
+    RunStartedEvent,
+    SessionEvent,
+    SignOffEvent,
+    SkipEvent,
+    TickEvent,
+    UntickEvent,
+)
+from deploytui.core.session.items import (
+    ActionRun,
+    CheckResult,
+    ItemState,
+    Note,
+    StatusChange,
+    aggregate,
+    log_path,
+)
+from deploytui.core.session.rules import event_for
+from deploytui.core.status import Status
 
 if TYPE_CHECKING:
     from deploytui.core.checklist import Checklist
-
-SCHEMA_VERSION = 1
-"""Version of the session TOML and event formats; bumped on an incompatible change."""
-
-SYSTEM = "deploytui"
-"""The `by` of changes made by the program itself (check results, interruption, checklist drift)."""
-
-EVIDENCE_MAX_CHARS = 4000
-"""Evidence kept in the session and its events per check result; the full output stays in the run's log."""
-
-TEXT_MAX_CHARS = 10_000
-"""Longest note, reason or sign-off value accepted: a pasted screenful is fine, a pasted log is not."""
-
-
-class TransitionError(DeployError):
-    """An action refused by the rules (the message says why and what to do instead)."""
-
-
-Clock = Callable[[], datetime]
-"""What tells the store the time (an aware datetime): `utc_now`, or a fixed clock in tests, so that
-timestamps and session ids, and so every byte of a session's files, are the same on any day."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso_time(moment: datetime) -> str:
-    """`moment` as an ISO-8601 UTC string with milliseconds, e.g. 2026-11-25T09:15:00.123Z."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def now_iso() -> str:
-    """The current time as an ISO-8601 UTC string with milliseconds, e.g. 2026-11-25T09:15:00.123Z."""
-    return iso_time(utc_now())
-
-
-# ---------------------------------------------------------------------------------------------- actions
-
-
-@dataclass(frozen=True)
-class Tick:
-    item: str
-    by: str
-
-
-@dataclass(frozen=True)
-class Untick:
-    item: str
-    by: str
-
-
-@dataclass(frozen=True)
-class Skip:
-    item: str
-    by: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Override:
-    item: str
-    by: str
-    note: str
-
-
-@dataclass(frozen=True)
-class AddNote:
-    item: str
-    by: str
-    text: str
-
-
-@dataclass(frozen=True)
-class RunStarted:
-    item: str
-    check_key: str
-    run_id: str
-    by: str = SYSTEM
-    kind: str = ""
-    label: str = ""
-
-
-@dataclass(frozen=True)
-class RunFinished:
-    item: str
-    check_key: str
-    run_id: str
-    outcome: Outcome
-    log: str = ""
-    """Path of the run's log, relative to the session dir (LiveSession.new_log gives one)."""
-    by: str = SYSTEM
-    kind: str = ""
-
-
-@dataclass(frozen=True)
-class RunCancelled:
-    item: str
-    check_key: str
-    run_id: str
-    by: str
-
-
-@dataclass(frozen=True)
-class ActionRan:
-    item: str
-    action_index: int
-    run_id: str
-    exit_code: int
-    log: str
-    by: str
-
-
-@dataclass(frozen=True)
-class SignOff:
-    fields: Mapping[str, str]
-    by: str
-
-
-@dataclass(frozen=True)
-class Finish:
-    result: str
-    by: str
-
-
-@dataclass(frozen=True)
-class MarkInterrupted:
-    """Every check still `running` in a reopened session died with its process."""
-
-    by: str = SYSTEM
-
-
-@dataclass(frozen=True)
-class ItemSpec:
-    """What the session keeps about a checklist item: enough to derive statuses without the checklist."""
-
-    id: str
-    title: str = ""
-    parent: str | None = None
-    """The parent *item* (a nested task item's owner), None under a section."""
-    rollback: bool = False
-
-
-@dataclass(frozen=True)
-class Rebase:
-    """The checklist changed since the session started: adopt its new sha256 and items (mapped by id)."""
-
-    checklist_path: str
-    checklist_sha256: str
-    checklist_title: str
-    items: tuple[ItemSpec, ...]
-    by: str = SYSTEM
-
-
-Change = (
-    Tick
-    | Untick
-    | Skip
-    | Override
-    | AddNote
-    | RunStarted
-    | RunFinished
-    | RunCancelled
-    | ActionRan
-    | SignOff
-    | Finish
-    | MarkInterrupted
-    | Rebase
-)
-
-
-def item_specs(checklist: Checklist) -> tuple[ItemSpec, ...]:
-    """The tickable nodes of a checklist (rollback steps included), in document order."""
-    specs: list[ItemSpec] = []
-    for node in checklist.nodes.values():
-        if node.kind != "item":
-            continue
-        parent = node.parent
-        parent_item = parent if parent is not None and checklist.nodes[parent].kind == "item" else None
-        specs.append(ItemSpec(node.id, node.title, parent_item, bool(node.rollback)))
-    return tuple(specs)
-
-
-# ------------------------------------------------------------------------------------------------ state
-
-
-@dataclass
-class Note:
-    at: str
-    by: str
-    text: str
-
-
-@dataclass
-class StatusChange:
-    """One status change of an item: who, when, from what to what, and why."""
-
-    at: str
-    by: str
-    status: Status
-    previous: Status
-    why: str
-
-
-@dataclass
-class CheckResult:
-    """The latest run of one bound check (`key` is CheckSpec.key)."""
-
-    key: str
-    kind: str = ""
-    label: str = ""
-    status: Status = Status.PENDING
-    reason: str = ""
-    values: dict[str, Scalar] = field(default_factory=dict)
-    duration_ms: int = 0
-    at: str = ""
-    log: str = ""
-    evidence: str = ""
-    run_id: str = ""
-
-
-@dataclass
-class ActionRun:
-    """One run of a fenced action (a shell block) of an item, after the operator confirmed it."""
-
-    index: int
-    run_id: str
-    exit_code: int
-    log: str
-    at: str
-    by: str
-
-
-@dataclass
-class ItemState:
-    id: str
-    title: str = ""
-    parent: str | None = None
-    rollback: bool = False
-    orphan: bool = False
-    """No longer in the checklist (it changed after the session started): kept as history, not counted."""
-    status: Status = Status.PENDING
-    by: str = ""
-    at: str = ""
-    duration_ms: int = 0
-    reason: str = ""
-    """Why it was skipped (or the failing check's reason)."""
-    notes: list[Note] = field(default_factory=list)
-    checks: dict[str, CheckResult] = field(default_factory=dict)
-    actions: list[ActionRun] = field(default_factory=list)
-    history: list[StatusChange] = field(default_factory=list)
-
-    @property
-    def note(self) -> str:
-        """Every note, oldest first, one per line."""
-        return "\n".join(n.text for n in self.notes)
-
-    def status_from_checks(self) -> Status:
-        """What the item's check results say (pending when it has none)."""
-        return aggregate_checks(c.status for c in self.checks.values())
-
-
-def aggregate_checks(statuses: Iterable[Status]) -> Status:
-    """All checks must pass; any running → running; the worst failure wins."""
-    found = set(statuses)
-    if not found:
-        return Status.PENDING
-    for status in (Status.RUNNING, Status.FAILED, Status.ERROR, Status.INTERRUPTED, Status.PENDING):
-        if status in found:
-            return status
-    return Status.PASSED
-
-
-def aggregate(statuses: Iterable[Status]) -> Status:
-    """A parent's status from its children's.
-
-    Running beats everything (work in progress); then failed, error, interrupted (attention needed);
-    then pending while anything is left; when all are complete: the common status if they agree,
-    `overridden` if any was accepted despite a failure, else `done`.
-    """
-    found = list(statuses)
-    if not found:
-        return Status.PENDING
-    kinds = set(found)
-    for status in (Status.RUNNING, Status.FAILED, Status.ERROR, Status.INTERRUPTED, Status.PENDING):
-        if status in kinds:
-            return status
-    if len(kinds) == 1:
-        return found[0]
-    if Status.OVERRIDDEN in kinds:
-        return Status.OVERRIDDEN
-    return Status.DONE
 
 
 @dataclass
@@ -370,22 +96,21 @@ class Session:
         host: str,
         at: str | None = None,
         checklist_path: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> CreatedEvent:
         """The first event of every session: everything needed to rebuild it from the log alone."""
-        return {
-            "seq": 1,
-            "type": "created",
-            "at": at or now_iso(),
-            "by": operator,
-            "schema": SCHEMA_VERSION,
-            "id": session_id,
-            "checklist_path": checklist_path if checklist_path is not None else str(checklist.path or ""),
-            "checklist_sha256": checklist.sha256,
-            "checklist_title": checklist.title,
-            "operator": operator,
-            "host": host,
-            "items": [_spec_dict(s) for s in item_specs(checklist)],
-        }
+        return CreatedEvent(
+            seq=1,
+            at=at or now_iso(),
+            by=operator,
+            schema=SCHEMA_VERSION,
+            id=session_id,
+            checklist_path=checklist_path if checklist_path is not None else str(checklist.path or ""),
+            checklist_sha256=checklist.sha256,
+            checklist_title=checklist.title,
+            operator=operator,
+            host=host,
+            items=item_specs(checklist),
+        )
 
     @classmethod
     def new(
@@ -397,10 +122,12 @@ class Session:
         return session
 
     @classmethod
-    def from_events(cls, events: Iterable[Mapping[str, Any]]) -> Session:
+    def from_events(cls, events: Iterable[Event | Mapping[str, Any]]) -> Session:
+        """The session the events rebuild: typed events, or the objects of log lines (decoded here;
+        EventFormatError, a ValueError, when one is malformed)."""
         session = cls()
         for event in events:
-            session.apply_event(event)
+            session.apply_event(event if isinstance(event, SessionEvent) else decode(event))
         return session
 
     # ---------------------------------------------------------------- queries
@@ -488,344 +215,146 @@ class Session:
             if check.status is Status.RUNNING
         ]
 
-    # ---------------------------------------------------------------- actions → events
+    # ---------------------------------------------------------------- changes → events
 
-    def apply(self, change: Change, at: str | None = None) -> dict[str, Any]:
+    def apply(self, change: Change, at: str | None = None) -> Event:
         """Validate and apply a change in memory; returns its event. (The store uses the two halves.)"""
         event = self.event_for(change, at)
         self.apply_event(event)
         return event
 
-    def event_for(self, change: Change, at: str | None = None) -> dict[str, Any]:
-        """The event recording `change`, or TransitionError saying why it is refused. Changes nothing."""
-        if not self.id:
-            raise TransitionError("the session has not been created")
-        if self.finished is not None:
-            raise TransitionError(f"session {self.id} is finished ({self.result}): it takes no more changes")
-        base: dict[str, Any] = {"seq": self.seq + 1, "at": at or now_iso(), "by": _who(change.by)}
-
-        if isinstance(change, Tick):
-            state = self.item(change.item)
-            refusal = {
-                Status.RUNNING: "a check of it is running: wait for it or cancel it",
-                Status.FAILED: "its check failed: run it again, or override with a note",
-                Status.ERROR: "its check could not run: fix and run it again, or override with a note",
-                Status.INTERRUPTED: "its check was interrupted: run it again, or override with a note",
-                Status.PASSED: "its checks already passed",
-                Status.DONE: "it is already done",
-                Status.OVERRIDDEN: "it is already accepted (overridden)",
-            }.get(state.status)
-            if refusal:
-                raise TransitionError(f"cannot tick {change.item}: {refusal}")
-            return base | {"type": "tick", "item": change.item}
-
-        if isinstance(change, Untick):
-            state = self.item(change.item)
-            if state.status not in (Status.DONE, Status.SKIPPED, Status.OVERRIDDEN):
-                raise TransitionError(
-                    f"cannot untick {change.item}: it is {state.status}"
-                    " (only a tick, skip or override can be undone)"
-                )
-            return base | {"type": "untick", "item": change.item}
-
-        if isinstance(change, Skip):
-            state = self.item(change.item)
-            reason = _text(change.reason, "a skip needs a reason")
-            if state.status is Status.RUNNING:
-                raise TransitionError(
-                    f"cannot skip {change.item}: a check of it is running: wait for it or cancel it"
-                )
-            if state.status in (Status.SKIPPED, Status.PASSED, Status.OVERRIDDEN):
-                raise TransitionError(f"cannot skip {change.item}: it is already {state.status}")
-            return base | {"type": "skip", "item": change.item, "reason": reason}
-
-        if isinstance(change, Override):
-            state = self.item(change.item)
-            note = _text(change.note, "an override needs a note saying why the failure is acceptable")
-            if state.status not in (Status.FAILED, Status.ERROR, Status.INTERRUPTED):
-                raise TransitionError(
-                    f"cannot override {change.item}: it is {state.status}"
-                    " (only failed, error or interrupted items)"
-                )
-            return base | {"type": "override", "item": change.item, "note": note}
-
-        if isinstance(change, AddNote):
-            self.item(change.item)
-            return base | {
-                "type": "note",
-                "item": change.item,
-                "text": _text(change.text, "a note cannot be empty"),
-            }
-
-        if isinstance(change, RunStarted):
-            state = self.item(change.item)
-            _need(change.check_key, "a run needs a check key")
-            _need(change.run_id, "a run needs a run id")
-            current = state.checks.get(change.check_key)
-            if current is not None and current.status is Status.RUNNING:
-                raise TransitionError(f"check {change.check_key} is already running (run {current.run_id})")
-            return base | {
-                "type": "run_started",
-                "item": change.item,
-                "check": change.check_key,
-                "run_id": change.run_id,
-                "kind": change.kind,
-                "label": change.label,
-            }
-
-        if isinstance(change, RunFinished):
-            state = self.item(change.item)
-            _need(change.run_id, "a run needs a run id")
-            current = state.checks.get(change.check_key)
-            if (
-                current is not None
-                and current.run_id == change.run_id
-                and current.status is not Status.RUNNING
-            ):
-                raise TransitionError(
-                    f"run {change.run_id} of {change.check_key} already ended ({current.status})"
-                )
-            if current is not None and current.status is Status.RUNNING and current.run_id != change.run_id:
-                raise TransitionError(
-                    f"run {change.run_id} of {change.check_key} is stale:"
-                    f" run {current.run_id} is the current one"
-                )
-            outcome = change.outcome
-            if outcome.status not in (Status.PASSED, Status.FAILED, Status.ERROR, Status.INTERRUPTED):
-                raise TransitionError(
-                    f"a check run ends passed, failed, error or interrupted, not {outcome.status}"
-                )
-            return base | {
-                "type": "run_finished",
-                "item": change.item,
-                "check": change.check_key,
-                "run_id": change.run_id,
-                "kind": change.kind or (current.kind if current else ""),
-                "status": str(outcome.status),
-                "reason": _clip(outcome.reason, TEXT_MAX_CHARS),
-                "values": _scalars(outcome.values),
-                "evidence": _clip(outcome.evidence, EVIDENCE_MAX_CHARS),
-                "duration_ms": int(outcome.duration_ms),
-                "log": _refuse_bad_log(change.log),
-            }
-
-        if isinstance(change, RunCancelled):
-            state = self.item(change.item)
-            current = state.checks.get(change.check_key)
-            # A run cancelled while still queued never started: the event records the cancellation only.
-            started = (
-                current is not None and current.status is Status.RUNNING and current.run_id == change.run_id
-            )
-            return base | {
-                "type": "run_cancelled",
-                "item": change.item,
-                "check": change.check_key,
-                "run_id": change.run_id,
-                "started": started,
-            }
-
-        if isinstance(change, ActionRan):
-            state = self.item(change.item)
-            return base | {
-                "type": "action_ran",
-                "item": change.item,
-                "index": int(change.action_index),
-                "run_id": change.run_id,
-                "exit_code": int(change.exit_code),
-                "log": _refuse_bad_log(change.log),
-            }
-
-        if isinstance(change, SignOff):
-            fields: dict[str, str] = {}
-            for key, value in change.fields.items():
-                if not isinstance(key, str) or not key or not isinstance(value, str):
-                    raise TransitionError(f"sign-off field {key!r} must be text")
-                if len(value) > TEXT_MAX_CHARS:
-                    raise TransitionError(
-                        f"sign-off field {key!r} is longer than {TEXT_MAX_CHARS} characters"
-                    )
-                fields[key] = value
-            return base | {"type": "signoff", "fields": fields}
-
-        if isinstance(change, Finish):
-            result = _text(change.result, "finishing needs a result (e.g. success or rollback)")
-            running = self.running()
-            if running:
-                raise TransitionError(
-                    f"cannot finish: {len(running)} check(s) still running"
-                    f" ({running[0][1]}): wait or cancel them"
-                )
-            return base | {"type": "finish", "result": result}
-
-        if isinstance(change, MarkInterrupted):
-            running = self.running()
-            if not running:
-                raise TransitionError("no check is running")
-            return base | {"type": "interrupted", "checks": [[i, k] for i, k in running]}
-
-        if isinstance(change, Rebase):
-            old = {i for i, s in self.items.items() if not s.orphan}
-            new = {s.id for s in change.items}
-            return base | {
-                "type": "rebase",
-                "checklist_path": change.checklist_path,
-                "checklist_sha256": change.checklist_sha256,
-                "checklist_title": change.checklist_title,
-                "previous_sha256": self.checklist_sha256,
-                "items": [_spec_dict(s) for s in change.items],
-                "added": [s.id for s in change.items if s.id not in old],
-                "removed": sorted(old - new),
-            }
-
-        raise TransitionError(f"unknown change {type(change).__name__}")
+    def event_for(self, change: Change, at: str | None = None) -> Event:
+        """The event recording `change`, or TransitionError saying why it is refused (the rules are in
+        rules.py). Changes nothing."""
+        return event_for(self, change, at)
 
     # ---------------------------------------------------------------- events → state
 
-    def apply_event(self, event: Mapping[str, Any]) -> None:
-        """Change the state as `event` says (live, or replaying the log). KeyError/ValueError if malformed."""
-        kind = event["type"]
-        at = str(event["at"])
-        by = str(event.get("by", SYSTEM))
-        seq = int(event["seq"])
-        if seq != self.seq + 1:
-            raise ValueError(f"event {seq} out of order (expected {self.seq + 1})")
-        if kind == "created":
-            self.id = str(event["id"])
-            self.schema = int(event["schema"])
-            self.checklist_path = str(event["checklist_path"])
-            self.checklist_sha256 = str(event["checklist_sha256"])
-            self.checklist_title = str(event["checklist_title"])
-            self.operator = str(event["operator"])
-            self.host = str(event["host"])
-            self.started = at
-            self.items = {}
-            for spec in event["items"]:
-                self.items[spec["id"]] = ItemState(
-                    id=spec["id"],
-                    title=spec.get("title", ""),
-                    parent=spec.get("parent"),
-                    rollback=bool(spec.get("rollback", False)),
+    def apply_event(self, event: Event) -> None:
+        """Change the state as `event` says (live, or replaying the log). KeyError/ValueError when it does not
+        fit the state (an item or check it names is unknown, its seq is out of order)."""
+        at, by = event.at, event.by
+        if event.seq != self.seq + 1:
+            raise ValueError(f"event {event.seq} out of order (expected {self.seq + 1})")
+        match event:
+            case CreatedEvent():
+                self.id = event.id
+                self.schema = event.schema
+                self.checklist_path = event.checklist_path
+                self.checklist_sha256 = event.checklist_sha256
+                self.checklist_title = event.checklist_title
+                self.operator = event.operator
+                self.host = event.host
+                self.started = at
+                self.items = {}
+                for spec in event.items:
+                    self.items[spec.id] = ItemState(
+                        id=spec.id, title=spec.title, parent=spec.parent, rollback=spec.rollback
+                    )
+                self._children = None  # parents and orphans may have changed in place
+            case TickEvent():
+                self.items[event.item].reason = ""
+                self._set(event.item, Status.DONE, at, by, "ticked")
+            case UntickEvent():
+                state = self.items[event.item]
+                state.reason = ""
+                self._set(state.id, state.status_from_checks(), at, by, f"{state.status} undone")
+            case SkipEvent():
+                self.items[event.item].reason = event.reason
+                self._set(event.item, Status.SKIPPED, at, by, event.reason)
+            case OverrideEvent():
+                state = self.items[event.item]
+                state.notes.append(Note(at, by, event.note))
+                self._set(state.id, Status.OVERRIDDEN, at, by, event.note)
+            case NoteEvent():
+                self.items[event.item].notes.append(Note(at, by, event.text))
+            case RunStartedEvent():
+                state = self.items[event.item]
+                previous = state.checks.get(event.check)
+                state.checks[event.check] = CheckResult(
+                    key=event.check,
+                    kind=event.kind or (previous.kind if previous else ""),
+                    label=event.label or (previous.label if previous else ""),
+                    status=Status.RUNNING,
+                    at=at,
+                    run_id=event.run_id,
                 )
-        elif kind == "tick":
-            self.items[event["item"]].reason = ""
-            self._set(event["item"], Status.DONE, at, by, "ticked")
-        elif kind == "untick":
-            state = self.items[event["item"]]
-            state.reason = ""
-            self._set(state.id, state.status_from_checks(), at, by, f"{state.status} undone")
-        elif kind == "skip":
-            self.items[event["item"]].reason = str(event["reason"])
-            self._set(event["item"], Status.SKIPPED, at, by, str(event["reason"]))
-        elif kind == "override":
-            state = self.items[event["item"]]
-            state.notes.append(Note(at, by, str(event["note"])))
-            self._set(state.id, Status.OVERRIDDEN, at, by, str(event["note"]))
-        elif kind == "note":
-            self.items[event["item"]].notes.append(Note(at, by, str(event["text"])))
-        elif kind == "run_started":
-            state = self.items[event["item"]]
-            previous = state.checks.get(event["check"])
-            state.checks[event["check"]] = CheckResult(
-                key=event["check"],
-                kind=str(event.get("kind") or (previous.kind if previous else "")),
-                label=str(event.get("label") or (previous.label if previous else "")),
-                status=Status.RUNNING,
-                at=at,
-                run_id=str(event["run_id"]),
-            )
-            self._set(state.id, Status.RUNNING, at, by, f"check {event['check']} started")
-        elif kind == "run_finished":
-            state = self.items[event["item"]]
-            previous = state.checks.get(event["check"])
-            result = CheckResult(
-                key=event["check"],
-                kind=str(event.get("kind", "")),
-                label=previous.label if previous else "",
-                status=Status(event["status"]),
-                reason=str(event.get("reason", "")),
-                values=dict(event.get("values", {})),
-                duration_ms=int(event.get("duration_ms", 0)),
-                at=at,
-                log=log_path(str(event.get("log", ""))),
-                evidence=str(event.get("evidence", "")),
-                run_id=str(event["run_id"]),
-            )
-            state.checks[result.key] = result
-            state.duration_ms = sum(c.duration_ms for c in state.checks.values())
-            status = state.status_from_checks()
-            why = f"check {result.key} {result.status}" + (f": {result.reason}" if result.reason else "")
-            state.reason = result.reason if result.status is not Status.PASSED else ""
-            self._set(state.id, status, at, by, why)
-        elif kind == "run_cancelled":
-            state = self.items[event["item"]]
-            if not event.get("started", True):
-                self.seq = seq
-                self.updated = at
-                return
-            check = state.checks[event["check"]]
-            check.status = Status.PENDING
-            check.reason = f"cancelled by {by}"
-            check.at = at
-            self._set(state.id, state.status_from_checks(), at, by, f"check {check.key} cancelled")
-        elif kind == "interrupted":
-            touched: list[str] = []
-            for item_id, key in event["checks"]:
-                check = self.items[item_id].checks[key]
-                check.status = Status.INTERRUPTED
-                check.reason = "the process died while it ran"
-                check.at = at
-                if item_id not in touched:
-                    touched.append(item_id)
-            for item_id in touched:
-                state = self.items[item_id]
-                self._set(
-                    item_id,
-                    state.status_from_checks(),
-                    at,
-                    by,
-                    "interrupted: the process died while a check ran",
+                self._set(state.id, Status.RUNNING, at, by, f"check {event.check} started")
+            case RunFinishedEvent():
+                state = self.items[event.item]
+                previous = state.checks.get(event.check)
+                result = CheckResult(
+                    key=event.check,
+                    kind=event.kind,
+                    label=previous.label if previous else "",
+                    status=event.status,
+                    reason=event.reason,
+                    values=dict(event.values),
+                    duration_ms=event.duration_ms,
+                    at=at,
+                    log=log_path(event.log),
+                    evidence=event.evidence,
+                    run_id=event.run_id,
                 )
-        elif kind == "action_ran":
-            state = self.items[event["item"]]
-            state.actions.append(
-                ActionRun(
-                    int(event["index"]),
-                    str(event["run_id"]),
-                    int(event["exit_code"]),
-                    log_path(str(event["log"])),
-                    at,
-                    by,
+                state.checks[result.key] = result
+                state.duration_ms = sum(c.duration_ms for c in state.checks.values())
+                status = state.status_from_checks()
+                why = f"check {result.key} {result.status}" + (f": {result.reason}" if result.reason else "")
+                state.reason = result.reason if result.status is not Status.PASSED else ""
+                self._set(state.id, status, at, by, why)
+            case RunCancelledEvent():
+                state = self.items[event.item]
+                if event.started:
+                    check = state.checks[event.check]
+                    check.status = Status.PENDING
+                    check.reason = f"cancelled by {by}"
+                    check.at = at
+                    self._set(state.id, state.status_from_checks(), at, by, f"check {check.key} cancelled")
+            case InterruptedEvent():
+                touched: list[str] = []
+                for item_id, key in event.checks:
+                    check = self.items[item_id].checks[key]
+                    check.status = Status.INTERRUPTED
+                    check.reason = "the process died while it ran"
+                    check.at = at
+                    if item_id not in touched:
+                        touched.append(item_id)
+                for item_id in touched:
+                    state = self.items[item_id]
+                    why = "interrupted: the process died while a check ran"
+                    self._set(item_id, state.status_from_checks(), at, by, why)
+            case ActionRanEvent():
+                self.items[event.item].actions.append(
+                    ActionRun(event.index, event.run_id, event.exit_code, log_path(event.log), at, by)
                 )
-            )
-        elif kind == "signoff":
-            self.signoff.update({str(k): str(v) for k, v in event["fields"].items()})
-            self.signoff_by = by
-        elif kind == "finish":
-            self.finished = at
-            self.result = str(event["result"])
-        elif kind == "rebase":
-            self.checklist_path = str(event["checklist_path"])
-            self.checklist_sha256 = str(event["checklist_sha256"])
-            self.checklist_title = str(event["checklist_title"])
-            specs = {s["id"]: s for s in event["items"]}
-            merged: dict[str, ItemState] = {}
-            for spec in event["items"]:  # new document order first
-                state = self.items.get(spec["id"]) or ItemState(id=spec["id"])
-                state.title = spec.get("title", "")
-                state.parent = spec.get("parent")
-                state.rollback = bool(spec.get("rollback", False))
-                state.orphan = False
-                merged[state.id] = state
-            for item_id, state in self.items.items():
-                if item_id not in specs:
-                    state.orphan = True
-                    merged[item_id] = state
-            self.items = merged
-        else:
-            raise ValueError(f"unknown event type {kind!r}")
-        if kind in ("created", "rebase"):
-            self._children = None  # parents and orphans may have changed in place
-        self.seq = seq
+            case SignOffEvent():
+                self.signoff.update(event.fields)
+                self.signoff_by = by
+            case FinishEvent():
+                self.finished = at
+                self.result = event.result
+            case RebaseEvent():
+                self.checklist_path = event.checklist_path
+                self.checklist_sha256 = event.checklist_sha256
+                self.checklist_title = event.checklist_title
+                specs = {s.id for s in event.items}
+                merged: dict[str, ItemState] = {}
+                for spec in event.items:  # new document order first
+                    state = self.items.get(spec.id) or ItemState(id=spec.id)
+                    state.title = spec.title
+                    state.parent = spec.parent
+                    state.rollback = spec.rollback
+                    state.orphan = False
+                    merged[state.id] = state
+                for item_id, state in self.items.items():
+                    if item_id not in specs:
+                        state.orphan = True
+                        merged[item_id] = state
+                self.items = merged
+                self._children = None  # parents and orphans may have changed in place
+            case _:
+                assert_never(event)
+        self.seq = event.seq
         self.updated = at
 
     def _set(self, item_id: str, status: Status, at: str, by: str, why: str) -> None:
@@ -978,18 +507,6 @@ class Session:
         return session
 
 
-# ---------------------------------------------------------------------------------------------- helpers
-
-
-def _spec_dict(spec: ItemSpec) -> dict[str, Any]:
-    data: dict[str, Any] = {"id": spec.id, "title": spec.title}
-    if spec.parent is not None:
-        data["parent"] = spec.parent
-    if spec.rollback:
-        data["rollback"] = True
-    return data
-
-
 def _check_dict(c: CheckResult) -> dict[str, Any]:
     data: dict[str, Any] = {"status": str(c.status)}
     for key, value in (
@@ -1026,75 +543,7 @@ def _check_from(key: str, c: Mapping[str, Any]) -> CheckResult:
     )
 
 
-INT_RANGE = (-(2**63), 2**63 - 1)
-"""Integers TOML can hold; a measured value outside it is kept as text."""
-
-
-def _scalars(values: Mapping[str, Any]) -> dict[str, Scalar]:
-    """Measured values as TOML/JSON-safe scalars: huge ints and anything else become text."""
-    out: dict[str, Scalar] = {}
-    for key, value in values.items():
-        if isinstance(value, bool | float | str):
-            out[str(key)] = value
-        elif isinstance(value, int):
-            out[str(key)] = value if INT_RANGE[0] <= value <= INT_RANGE[1] else str(value)
-        else:
-            out[str(key)] = str(value)
-    return out
-
 
 def _opt(value: Any) -> str | None:
     return None if value is None else str(value)
 
-
-_SPACE_RE = re.compile(r"\s+")
-
-
-def _who(by: str) -> str:
-    who = _SPACE_RE.sub(" ", str(by)).strip()
-    if not who:
-        raise TransitionError("every change needs a who (by)")
-    return who
-
-
-def log_path(value: str) -> str:
-    """A run's log path as a session may hold it: relative to the session dir and inside it. ValueError
-    otherwise, so a crafted session cannot make a viewer read (and show) a file elsewhere."""
-    if not value:
-        return value
-    parts = PurePosixPath(value.replace("\\", "/")).parts
-    if value.startswith(("/", "~")) or ".." in parts or "\x00" in value:
-        raise ValueError(f"log path {value!r} is outside the session directory")
-    return value
-
-
-def _refuse_bad_log(value: str) -> str:
-    try:
-        return log_path(value)
-    except ValueError as exc:
-        raise TransitionError(f"{exc} (logs live under the session's logs/ dir)") from None
-
-
-def _need(value: str, message: str) -> None:
-    if not str(value).strip():
-        raise TransitionError(message)
-
-
-def _text(value: str, message: str) -> str:
-    text = str(value).strip()
-    if not text:
-        raise TransitionError(message)
-    if len(text) > TEXT_MAX_CHARS:
-        raise TransitionError(f"text longer than {TEXT_MAX_CHARS} characters: put long output in a file")
-    return text
-
-
-def _clip(text: str, limit: int) -> str:
-    """Keep the head and the (usually more telling) tail of a long text."""
-    if len(text) <= limit:
-        return text
-    head = limit // 4
-    tail = limit - head
-    omitted = len(text) - head - tail
-    marker = f"… [{omitted} characters omitted; the full output is in the run's log] …"
-    return f"{text[:head]}\n{marker}\n{text[-tail:]}"

@@ -43,10 +43,15 @@ from deploytui.core.session import (
     ActionRan,
     Change,
     Clock,
+    CreatedEvent,
+    Event,
+    EventFormatError,
     MarkInterrupted,
     Rebase,
     RunFinished,
     Session,
+    decode,
+    encode,
     iso_time,
     item_specs,
     now_iso,
@@ -100,6 +105,14 @@ def line_hash(line: bytes) -> str:
     return hashlib.sha256(line).hexdigest()
 
 
+def event_line(event: Event, prev: str) -> bytes:
+    """The line of events.jsonl that records `event` after the line hashing to `prev` (without its LF):
+    the event's JSON object (core.session.codec) with `prev` added, keys sorted, ASCII only."""
+    record = encode(event)
+    record["prev"] = prev
+    return json.dumps(record, sort_keys=True, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 # ------------------------------------------------------------------------------------------ event log
 
 
@@ -107,7 +120,7 @@ def line_hash(line: bytes) -> str:
 class EventLog:
     """What reading events.jsonl found: the events, how many, and the hash of the last line."""
 
-    events: list[dict[str, Any]]
+    events: list[Event]
     head: str
     hashes: list[str]
     """hashes[i] is the hash of line i+1."""
@@ -134,7 +147,7 @@ def scan_events(path: Path, data: bytes) -> EventScan:
     """Verify the chain line by line, stopping at the first garbled, reordered or unlinked line."""
     lines = data.split(b"\n")
     tail = lines.pop()  # b"" when the file ends with LF
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
     hashes: list[str] = []
     prev = GENESIS_HASH
     problem: DeployError | None = None
@@ -160,8 +173,14 @@ def scan_events(path: Path, data: bytes) -> EventScan:
                 f"event sequence {event.get('seq')!r} where {number} was expected", path=path, line=number
             )
             break
+        del event["prev"]
+        try:
+            typed = decode(event)
+        except EventFormatError as exc:
+            problem = DeployError(f"malformed event: {exc.message}", path=path, line=number)
+            break
         prev = line_hash(raw)
-        events.append(event)
+        events.append(typed)
         hashes.append(prev)
     log = EventLog(events, prev if events else GENESIS_HASH, hashes)
     return EventScan(log, lines[: len(events)], problem, tail, len(lines) + bool(tail))
@@ -209,11 +228,9 @@ class Journal:
         if created:
             fsync_dir(path.parent)  # the new name itself must survive a power cut
 
-    def append(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Write one event with its `prev` set; returns the event as written. DeployError on I/O failure."""
-        record = dict(event)
-        record["prev"] = self.head
-        line = json.dumps(record, sort_keys=True, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    def append(self, event: Event) -> None:
+        """Write the line of one event (`event_line`, chained to the last one). DeployError on I/O failure."""
+        line = event_line(event, self.head)
         size = os.fstat(self._fd).st_size
         try:
             view = memoryview(line + b"\n")
@@ -228,7 +245,6 @@ class Journal:
             raise DeployError(f"could not record the change: {exc.strerror}", path=self.path) from None
         self.count += 1
         self.head = line_hash(line)
-        return record
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -850,8 +866,7 @@ class SessionStore:
                 # Newer than any readable one and of this checklist: resuming past it would silently
                 # leave the operator's latest work behind.
                 created = self._created_event(info.id)
-                if created is not None and same(str(created.get("checklist_path", "")),
-                                                str(created.get("checklist_sha256", ""))):
+                if created is not None and same(created.checklist_path, created.checklist_sha256):
                     raise DeployError(
                         f"cannot resume: the latest session of this checklist is unreadable: {info.error}"
                         + recover_hint(info.id)
@@ -860,14 +875,18 @@ class SessionStore:
                 return info.id
         return None
 
-    def _created_event(self, session_id: str) -> dict[str, Any] | None:
+    def _created_event(self, session_id: str) -> CreatedEvent | None:
         """The first event of a session's log (its creation: checklist path and sha256), if it parses."""
         try:
             with open(self.session_dir(session_id) / EVENTS_FILE, "rb") as f:
                 first = json.loads(f.readline(1 << 20))
-        except (OSError, ValueError):
+            if not isinstance(first, dict):
+                return None
+            first.pop("prev", None)
+            event = decode(first)
+        except (OSError, ValueError):  # EventFormatError is a ValueError
             return None
-        return first if isinstance(first, dict) and first.get("type") == "created" else None
+        return event if isinstance(event, CreatedEvent) else None
 
 
 @dataclass
@@ -1020,7 +1039,7 @@ def _event_of(raw: bytes) -> dict[str, Any] | None:
     return event if isinstance(event, dict) else None
 
 
-def _replay(events: list[dict[str, Any]], path: Path) -> tuple[Session, int, DeployError | None]:
+def _replay(events: list[Event], path: Path) -> tuple[Session, int, DeployError | None]:
     """The state after `events`, how many replayed, and the first that did not (None: all did)."""
     session = Session()
     for number, event in enumerate(events, start=1):
@@ -1204,8 +1223,9 @@ class LiveSession:
 
     # ------------------------------------------------------------- changes
 
-    def apply(self, change: Change) -> dict[str, Any]:
-        """Validate, log (fsync), apply, save the TOML; returns the event. TransitionError when refused."""
+    def apply(self, change: Change) -> Event:
+        """Validate, log (fsync), apply, save the TOML; returns the event as logged (secrets masked).
+        TransitionError when refused."""
         with self._mutex:
             if self._journal is None:
                 raise DeployError(f"session {self.id} is open read-only", path=self.toml_path)
@@ -1214,9 +1234,10 @@ class LiveSession:
             event = self.session.event_for(change, self.store.timestamp())
             return self._commit(event)
 
-    def _commit(self, event: dict[str, Any]) -> dict[str, Any]:
+    def _commit(self, event: Event) -> Event:
         assert self._journal is not None
-        event = self._journal.append(_sanitize_event(event, self.redactor))
+        event = _sanitize_event(event, self.redactor)
+        self._journal.append(event)
         self.session.apply_event(event)
         self.session.head = self._journal.head
         self._save()
@@ -1311,9 +1332,10 @@ FREE_TEXT_KEYS = frozenset({"reason", "evidence", "note", "text", "label", "valu
 """Event keys holding free text (where a secret could appear); ids, types and times are left alone."""
 
 
-def _sanitize_event(event: Mapping[str, Any], redactor: Redactor) -> dict[str, Any]:
+def _sanitize_event(event: Event, redactor: Redactor) -> Event:
     """Secrets masked in free text; every string made encodable (lone surrogates replaced)."""
-    return {k: _sanitize(v, redactor if k in FREE_TEXT_KEYS else None) for k, v in event.items()}
+    record = encode(event)
+    return decode({k: _sanitize(v, redactor if k in FREE_TEXT_KEYS else None) for k, v in record.items()})
 
 
 def _sanitize(value: Any, redactor: Redactor | None) -> Any:

@@ -1,0 +1,129 @@
+"""What a session holds about each item: its status, check results, action runs, notes and history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from deploytui.core.status import Scalar, Status
+
+
+@dataclass
+class Note:
+    at: str
+    by: str
+    text: str
+
+
+@dataclass
+class StatusChange:
+    """One status change of an item: who, when, from what to what, and why."""
+
+    at: str
+    by: str
+    status: Status
+    previous: Status
+    why: str
+
+
+@dataclass
+class CheckResult:
+    """The latest run of one bound check (`key` is CheckSpec.key)."""
+
+    key: str
+    kind: str = ""
+    label: str = ""
+    status: Status = Status.PENDING
+    reason: str = ""
+    values: dict[str, Scalar] = field(default_factory=dict)
+    duration_ms: int = 0
+    at: str = ""
+    log: str = ""
+    evidence: str = ""
+    run_id: str = ""
+
+
+@dataclass
+class ActionRun:
+    """One run of a fenced action (a shell block) of an item, after the operator confirmed it."""
+
+    index: int
+    run_id: str
+    exit_code: int
+    log: str
+    at: str
+    by: str
+
+
+@dataclass
+class ItemState:
+    id: str
+    title: str = ""
+    parent: str | None = None
+    rollback: bool = False
+    orphan: bool = False
+    """No longer in the checklist (it changed after the session started): kept as history, not counted."""
+    status: Status = Status.PENDING
+    by: str = ""
+    at: str = ""
+    duration_ms: int = 0
+    reason: str = ""
+    """Why it was skipped (or the failing check's reason)."""
+    notes: list[Note] = field(default_factory=list)
+    checks: dict[str, CheckResult] = field(default_factory=dict)
+    actions: list[ActionRun] = field(default_factory=list)
+    history: list[StatusChange] = field(default_factory=list)
+
+    @property
+    def note(self) -> str:
+        """Every note, oldest first, one per line."""
+        return "\n".join(n.text for n in self.notes)
+
+    def status_from_checks(self) -> Status:
+        """What the item's check results say (pending when it has none)."""
+        return aggregate_checks(c.status for c in self.checks.values())
+
+
+def aggregate_checks(statuses: Iterable[Status]) -> Status:
+    """All checks must pass; any running → running; the worst failure wins."""
+    found = set(statuses)
+    if not found:
+        return Status.PENDING
+    for status in (Status.RUNNING, Status.FAILED, Status.ERROR, Status.INTERRUPTED, Status.PENDING):
+        if status in found:
+            return status
+    return Status.PASSED
+
+
+def aggregate(statuses: Iterable[Status]) -> Status:
+    """A parent's status from its children's.
+
+    Running beats everything (work in progress); then failed, error, interrupted (attention needed);
+    then pending while anything is left; when all are complete: the common status if they agree,
+    `overridden` if any was accepted despite a failure, else `done`.
+    """
+    found = list(statuses)
+    if not found:
+        return Status.PENDING
+    kinds = set(found)
+    for status in (Status.RUNNING, Status.FAILED, Status.ERROR, Status.INTERRUPTED, Status.PENDING):
+        if status in kinds:
+            return status
+    if len(kinds) == 1:
+        return found[0]
+    if Status.OVERRIDDEN in kinds:
+        return Status.OVERRIDDEN
+    return Status.DONE
+
+
+def log_path(value: str) -> str:
+    """A run's log path as a session may hold it: relative to the session dir and inside it. ValueError
+    otherwise, so a crafted session cannot make a viewer read (and show) a file elsewhere."""
+    if not value:
+        return value
+    parts = PurePosixPath(value.replace("\\", "/")).parts
+    if value.startswith(("/", "~")) or ".." in parts or "\x00" in value:
+        raise ValueError(f"log path {value!r} is outside the session directory")
+    return value
+

@@ -1,0 +1,325 @@
+"""The rules of every change: `event_for(session, change)` checks a change against the session's state and
+returns the event that records it (who, when, why), or a TransitionError saying why it is refused. It
+changes nothing: `Session.apply_event` does, once the store has logged the event.
+
+Rules for items (who may change what):
+- `Tick` marks an item done by hand. Refused while a check of it runs, and when its checks failed, errored
+  or were interrupted: a machine said no, so accepting it takes an `Override` with a note (or a re-run).
+  An item whose checks passed is already complete; ticking it again is refused as a no-op.
+- `Untick` undoes a tick, a skip or an override: the status falls back to what the checks say.
+- `Skip` needs a non-empty reason; `Override` applies only to failed/error/interrupted items and needs a note.
+- A finished check run replaces any manual status: the newest evidence wins, and the history keeps the rest.
+- Notes append; they never change a status.
+- A finished session (`Finish`) refuses every further change; `Finish` waits until no check runs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, assert_never
+
+from deploytui.core.session.changes import (
+    ActionRan,
+    AddNote,
+    Change,
+    Finish,
+    MarkInterrupted,
+    Override,
+    Rebase,
+    RunCancelled,
+    RunFinished,
+    RunStarted,
+    SignOff,
+    Skip,
+    Tick,
+    TransitionError,
+    Untick,
+    now_iso,
+)
+from deploytui.core.session.events import (
+    ActionRanEvent,
+    Event,
+    FinishEvent,
+    InterruptedEvent,
+    NoteEvent,
+    OverrideEvent,
+    RebaseEvent,
+    RunCancelledEvent,
+    RunFinishedEvent,
+    RunStartedEvent,
+    SignOffEvent,
+    SkipEvent,
+    TickEvent,
+    UntickEvent,
+)
+from deploytui.core.session.items import log_path
+from deploytui.core.status import Scalar, Status
+
+if TYPE_CHECKING:
+    from deploytui.core.session.state import Session
+
+EVIDENCE_MAX_CHARS = 4000
+"""Evidence kept in the session and its events per check result; the full output stays in the run's log."""
+
+TEXT_MAX_CHARS = 10_000
+"""Longest note, reason or sign-off value accepted: a pasted screenful is fine, a pasted log is not."""
+
+INT_RANGE = (-(2**63), 2**63 - 1)
+"""Integers TOML can hold; a measured value outside it is kept as text."""
+
+_TICK_REFUSALS = {
+    Status.RUNNING: "a check of it is running: wait for it or cancel it",
+    Status.FAILED: "its check failed: run it again, or override with a note",
+    Status.ERROR: "its check could not run: fix and run it again, or override with a note",
+    Status.INTERRUPTED: "its check was interrupted: run it again, or override with a note",
+    Status.PASSED: "its checks already passed",
+    Status.DONE: "it is already done",
+    Status.OVERRIDDEN: "it is already accepted (overridden)",
+}
+"""Why an item in this status cannot be ticked."""
+
+
+def event_for(session: Session, change: Change, at: str | None = None) -> Event:
+    """The event recording `change`, or TransitionError saying why it is refused. Changes nothing."""
+    if not session.id:
+        raise TransitionError("the session has not been created")
+    if session.finished is not None:
+        raise TransitionError(
+            f"session {session.id} is finished ({session.result}): it takes no more changes"
+        )
+    seq, when, by = session.seq + 1, at or now_iso(), _who(change.by)
+
+    match change:
+        case Tick():
+            state = session.item(change.item)
+            refusal = _TICK_REFUSALS.get(state.status)
+            if refusal:
+                raise TransitionError(f"cannot tick {change.item}: {refusal}")
+            return TickEvent(seq=seq, at=when, by=by, item=change.item)
+
+        case Untick():
+            state = session.item(change.item)
+            if state.status not in (Status.DONE, Status.SKIPPED, Status.OVERRIDDEN):
+                raise TransitionError(
+                    f"cannot untick {change.item}: it is {state.status}"
+                    " (only a tick, skip or override can be undone)"
+                )
+            return UntickEvent(seq=seq, at=when, by=by, item=change.item)
+
+        case Skip():
+            state = session.item(change.item)
+            reason = _text(change.reason, "a skip needs a reason")
+            if state.status is Status.RUNNING:
+                raise TransitionError(
+                    f"cannot skip {change.item}: a check of it is running: wait for it or cancel it"
+                )
+            if state.status in (Status.SKIPPED, Status.PASSED, Status.OVERRIDDEN):
+                raise TransitionError(f"cannot skip {change.item}: it is already {state.status}")
+            return SkipEvent(seq=seq, at=when, by=by, item=change.item, reason=reason)
+
+        case Override():
+            state = session.item(change.item)
+            note = _text(change.note, "an override needs a note saying why the failure is acceptable")
+            if state.status not in (Status.FAILED, Status.ERROR, Status.INTERRUPTED):
+                raise TransitionError(
+                    f"cannot override {change.item}: it is {state.status}"
+                    " (only failed, error or interrupted items)"
+                )
+            return OverrideEvent(seq=seq, at=when, by=by, item=change.item, note=note)
+
+        case AddNote():
+            session.item(change.item)
+            text = _text(change.text, "a note cannot be empty")
+            return NoteEvent(seq=seq, at=when, by=by, item=change.item, text=text)
+
+        case RunStarted():
+            state = session.item(change.item)
+            _need(change.check_key, "a run needs a check key")
+            _need(change.run_id, "a run needs a run id")
+            current = state.checks.get(change.check_key)
+            if current is not None and current.status is Status.RUNNING:
+                raise TransitionError(f"check {change.check_key} is already running (run {current.run_id})")
+            return RunStartedEvent(
+                seq=seq,
+                at=when,
+                by=by,
+                item=change.item,
+                check=change.check_key,
+                run_id=change.run_id,
+                kind=change.kind,
+                label=change.label,
+            )
+
+        case RunFinished():
+            state = session.item(change.item)
+            _need(change.run_id, "a run needs a run id")
+            current = state.checks.get(change.check_key)
+            if (
+                current is not None
+                and current.run_id == change.run_id
+                and current.status is not Status.RUNNING
+            ):
+                raise TransitionError(
+                    f"run {change.run_id} of {change.check_key} already ended ({current.status})"
+                )
+            if current is not None and current.status is Status.RUNNING and current.run_id != change.run_id:
+                raise TransitionError(
+                    f"run {change.run_id} of {change.check_key} is stale:"
+                    f" run {current.run_id} is the current one"
+                )
+            outcome = change.outcome
+            if outcome.status not in (Status.PASSED, Status.FAILED, Status.ERROR, Status.INTERRUPTED):
+                raise TransitionError(
+                    f"a check run ends passed, failed, error or interrupted, not {outcome.status}"
+                )
+            return RunFinishedEvent(
+                seq=seq,
+                at=when,
+                by=by,
+                item=change.item,
+                check=change.check_key,
+                run_id=change.run_id,
+                kind=change.kind or (current.kind if current else ""),
+                status=outcome.status,
+                reason=_clip(outcome.reason, TEXT_MAX_CHARS),
+                values=_scalars(outcome.values),
+                evidence=_clip(outcome.evidence, EVIDENCE_MAX_CHARS),
+                duration_ms=int(outcome.duration_ms),
+                log=_refuse_bad_log(change.log),
+            )
+
+        case RunCancelled():
+            state = session.item(change.item)
+            current = state.checks.get(change.check_key)
+            # A run cancelled while still queued never started: the event records the cancellation only.
+            started = (
+                current is not None and current.status is Status.RUNNING and current.run_id == change.run_id
+            )
+            return RunCancelledEvent(
+                seq=seq,
+                at=when,
+                by=by,
+                item=change.item,
+                check=change.check_key,
+                run_id=change.run_id,
+                started=started,
+            )
+
+        case ActionRan():
+            session.item(change.item)
+            return ActionRanEvent(
+                seq=seq,
+                at=when,
+                by=by,
+                item=change.item,
+                index=int(change.action_index),
+                run_id=change.run_id,
+                exit_code=int(change.exit_code),
+                log=_refuse_bad_log(change.log),
+            )
+
+        case SignOff():
+            fields: dict[str, str] = {}
+            for key, value in change.fields.items():
+                if not isinstance(key, str) or not key or not isinstance(value, str):
+                    raise TransitionError(f"sign-off field {key!r} must be text")
+                if len(value) > TEXT_MAX_CHARS:
+                    raise TransitionError(
+                        f"sign-off field {key!r} is longer than {TEXT_MAX_CHARS} characters"
+                    )
+                fields[key] = value
+            return SignOffEvent(seq=seq, at=when, by=by, fields=fields)
+
+        case Finish():
+            result = _text(change.result, "finishing needs a result (e.g. success or rollback)")
+            running = session.running()
+            if running:
+                raise TransitionError(
+                    f"cannot finish: {len(running)} check(s) still running"
+                    f" ({running[0][1]}): wait or cancel them"
+                )
+            return FinishEvent(seq=seq, at=when, by=by, result=result)
+
+        case MarkInterrupted():
+            running = session.running()
+            if not running:
+                raise TransitionError("no check is running")
+            return InterruptedEvent(seq=seq, at=when, by=by, checks=tuple(running))
+
+        case Rebase():
+            old = {i for i, s in session.items.items() if not s.orphan}
+            new = {s.id for s in change.items}
+            return RebaseEvent(
+                seq=seq,
+                at=when,
+                by=by,
+                checklist_path=change.checklist_path,
+                checklist_sha256=change.checklist_sha256,
+                checklist_title=change.checklist_title,
+                previous_sha256=session.checklist_sha256,
+                items=tuple(change.items),
+                added=tuple(s.id for s in change.items if s.id not in old),
+                removed=tuple(sorted(old - new)),
+            )
+
+        case _:
+            assert_never(change)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _scalars(values: Mapping[str, Any]) -> dict[str, Scalar]:
+    """Measured values as TOML/JSON-safe scalars: huge ints and anything else become text."""
+    out: dict[str, Scalar] = {}
+    for key, value in values.items():
+        if isinstance(value, bool | float | str):
+            out[str(key)] = value
+        elif isinstance(value, int):
+            out[str(key)] = value if INT_RANGE[0] <= value <= INT_RANGE[1] else str(value)
+        else:
+            out[str(key)] = str(value)
+    return out
+
+
+_SPACE_RE = re.compile(r"\s+")
+
+
+def _who(by: str) -> str:
+    who = _SPACE_RE.sub(" ", str(by)).strip()
+    if not who:
+        raise TransitionError("every change needs a who (by)")
+    return who
+
+
+def _refuse_bad_log(value: str) -> str:
+    try:
+        return log_path(value)
+    except ValueError as exc:
+        raise TransitionError(f"{exc} (logs live under the session's logs/ dir)") from None
+
+
+def _need(value: str, message: str) -> None:
+    if not str(value).strip():
+        raise TransitionError(message)
+
+
+def _text(value: str, message: str) -> str:
+    text = str(value).strip()
+    if not text:
+        raise TransitionError(message)
+    if len(text) > TEXT_MAX_CHARS:
+        raise TransitionError(f"text longer than {TEXT_MAX_CHARS} characters: put long output in a file")
+    return text
+
+
+def _clip(text: str, limit: int) -> str:
+    """Keep the head and the (usually more telling) tail of a long text."""
+    if len(text) <= limit:
+        return text
+    head = limit // 4
+    tail = limit - head
+    omitted = len(text) - head - tail
+    marker = f"… [{omitted} characters omitted; the full output is in the run's log] …"
+    return f"{text[:head]}\n{marker}\n{text[-tail:]}"
