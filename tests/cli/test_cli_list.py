@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from deploytui.core.checklist import bundled_checklist_path, load_checklist
-from tests.cli_support import REPO, one_line_error, run_deploytui
+from tests.support.cli_support import REPO, one_line_error, run_deploytui
 
 CHECKLIST = """# Tiny
 

@@ -11,10 +11,10 @@ import pytest
 
 from deploytui.cli import main
 from deploytui.core.record import canonical_problem, parse_record, parse_record_data
-from tests.test_record import BuiltSession, build_session
-from tests.test_signing import allowed_signers, make_key
+from tests.integration.test_signing import allowed_signers, make_key
+from tests.unit.test_record import BuiltSession, build_session
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 CapSys = pytest.CaptureFixture[str]

@@ -13,7 +13,7 @@ from deploytui.cli import main
 from deploytui.core.checklist import parse_checklist
 from deploytui.core.session import Finish, Skip, Tick
 from deploytui.storage.fs import SessionStore
-from tests.cli_support import REPO, run_deploytui
+from tests.support.cli_support import REPO, run_deploytui
 
 TEXT = "# Deploy\n\n## Pre\n\n- [ ] Tests pass\n- [ ] Review\n- [ ] API up\n"
 

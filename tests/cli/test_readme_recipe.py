@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli_record import CapSys, run_cli
-from tests.test_record import build_session
-from tests.test_signing import allowed_signers, make_key
+from tests.cli.test_cli_record import CapSys, run_cli
+from tests.integration.test_signing import allowed_signers, make_key
+from tests.unit.test_record import build_session
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
 

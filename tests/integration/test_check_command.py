@@ -7,7 +7,7 @@ from pathlib import Path
 from deploytui.checks.kinds.action import Kind as ActionKind
 from deploytui.checks.kinds.command import Kind, action_argv
 from deploytui.core.status import Status
-from tests.engine_helpers import make_engine, run_one, spec
+from tests.support.engine_helpers import make_engine, run_one, spec
 
 
 async def test_exit_zero_passes_with_values(tmp_path: Path) -> None:
@@ -128,7 +128,7 @@ async def test_shell_lines_expand_variables_in_the_shell_so_values_cannot_inject
 
 async def test_config_vars_reach_the_shell(tmp_path: Path) -> None:
     engine = make_engine(tmp_path, vars={"api": "http://127.0.0.1:9", "unused": "${NOT_SET_ANYWHERE}"})
-    from tests.engine_helpers import Recorder
+    from tests.support.engine_helpers import Recorder
 
     rec = Recorder()
     outcome = await engine.run_check(spec("command", run="echo ${api}/health"), None, rec)

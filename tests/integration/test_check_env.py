@@ -6,7 +6,7 @@ import pytest
 
 from deploytui.checks.kinds.env import Kind, is_placeholder
 from deploytui.core.status import Status
-from tests.engine_helpers import run_one
+from tests.support.engine_helpers import run_one
 
 
 async def run_env(env: dict[str, str], names: list[str], **expect: object) -> tuple[Status, str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deploytui.core.status import Status
-from tests.engine_helpers import run_one
+from tests.support.engine_helpers import run_one
 
 
 def git(repo: Path, *args: str) -> None:

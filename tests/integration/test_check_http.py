@@ -8,9 +8,9 @@ from pathlib import Path
 
 from deploytui.checks.kinds.http import BODY_KEEP_BYTES, Kind
 from deploytui.core.status import Status
-from tests.engine_helpers import run_one
 from tests.servers.common import free_port
 from tests.servers.target_app import TargetServer, TLSFiles
+from tests.support.engine_helpers import run_one
 
 
 async def test_health_passes_with_status_json_body_and_headers(target_app: TargetServer) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 
 from deploytui.checks.kinds.secrets_exposure import Kind
 from deploytui.core.status import Status
-from tests.engine_helpers import Recorder, make_engine, run_one, spec
 from tests.servers.target_app import TargetServer
+from tests.support.engine_helpers import Recorder, make_engine, run_one, spec
 
 GEMINI = "AIzaSyD3-rQ8pVx0kL2mN4oP6qR8sT0uV2wX4y"
 DB_URL = "postgresql://app:Zq8-w2Lr-pw@127.0.0.1:5432/rag"

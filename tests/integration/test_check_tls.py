@@ -7,9 +7,9 @@ from pathlib import Path
 
 from deploytui.checks.kinds.tls import Kind
 from deploytui.core.status import Status
-from tests.engine_helpers import run_one
 from tests.servers.common import free_port
 from tests.servers.target_app import HungServer, TargetServer, TLSFiles, make_tls_files
+from tests.support.engine_helpers import run_one
 
 
 async def test_valid_certificate_passes_with_values(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from deploytui.checks.kinds.webhook import Kind
 from deploytui.core.status import Status
-from tests.engine_helpers import make_engine, run_one, spec
 from tests.servers.common import free_port
 from tests.servers.target_app import WEBHOOK_TOKEN, TargetServer
+from tests.support.engine_helpers import make_engine, run_one, spec
 
 
 async def test_message_is_delivered(target_app: TargetServer) -> None:

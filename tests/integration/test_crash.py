@@ -18,8 +18,8 @@ from deploytui.core.checklist import parse_checklist
 from deploytui.core.session import Session
 from deploytui.storage.fs import SessionStore, verify_chain
 
-REPO = Path(__file__).resolve().parent.parent
-CHILD = Path(__file__).resolve().parent / "crash_child.py"
+REPO = Path(__file__).resolve().parents[2]
+CHILD = REPO / "tests" / "support" / "crash_child.py"
 
 KILLS = 60
 """SIGKILLs per run: the brief asks for at least 50; each costs ~0.2-0.4 s (mostly interpreter start)."""

@@ -16,8 +16,8 @@ from deploytui.core.events import RunBegan, RunEnded, RunOutput
 from deploytui.core.spec import CheckContext, CheckSpec
 from deploytui.core.status import Outcome, Status
 from deploytui.engine import BATCH_LINES, DISPLAY_LINE_CHARS, Engine
-from tests.engine_helpers import Recorder, make_engine, spec
 from tests.servers.target_app import HOSTILE_BYTES, HungServer, TargetServer
+from tests.support.engine_helpers import Recorder, make_engine, spec
 
 
 class Kind(CheckKind):

@@ -16,7 +16,7 @@ from deploytui.core.errors import DeployError
 from deploytui.core.session import AddNote, Skip, Tick
 from deploytui.core.status import Status
 from deploytui.storage.fs import SessionStore, verify_chain
-from tests.cli_support import one_line_error, run_deploytui
+from tests.support.cli_support import one_line_error, run_deploytui
 
 TEXT = """# Deploy
 
@@ -150,7 +150,7 @@ def test_resume_refuses_to_skip_past_an_unreadable_latest_session(
 async def test_app_resume_of_an_unreadable_session_exits_with_the_one_line_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.tui_support import build_app, write_project
+    from tests.support.tui_support import build_app, write_project
 
     monkeypatch.setenv("DEPLOYTUI_CONFIG_DIR", str(tmp_path / "user-config"))
     monkeypatch.chdir(tmp_path)

@@ -21,7 +21,7 @@ from deploytui.core.errors import DeployError
 from deploytui.core.session import AddNote, Tick
 from deploytui.core.status import Status
 from deploytui.storage.fs import SessionStore, verify_chain
-from tests.cli_support import one_line_error, run_deploytui
+from tests.support.cli_support import one_line_error, run_deploytui
 
 TEXT = """# Deploy
 

@@ -18,9 +18,9 @@ from deploytui.core.status import Outcome, Status
 from deploytui.storage.fs import SessionStore
 from deploytui.tui.screens.main import MainScreen
 from deploytui.tui.widgets.header_bar import HeaderBar
-from tests.tui_support import build_app, write_project
+from tests.support.tui_support import build_app, write_project
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SIZE = (120, 40)
 
 

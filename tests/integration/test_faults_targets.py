@@ -3,7 +3,8 @@ or output, hung and trickling answers, all at once. Each check fails within its 
 reason, memory stays bounded (peak RSS growth measured in a child process), and the engine stays
 responsive: the well-behaved checks beside them finish at once.
 
-(Hang and trickle alone, the 50 MB body's bound and the hostile body are in tests/test_check_http.py.)
+(Hang and trickle alone, the 50 MB body's bound and the hostile body are in
+tests/integration/test_check_http.py.)
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ import pytest
 
 from deploytui.core.events import RunEnded
 from deploytui.core.status import Status
-from tests.engine_helpers import make_engine, run_one, spec
 from tests.servers.target_app import TargetServer, make_tls_files
+from tests.support.engine_helpers import make_engine, run_one, spec
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 UNRESOLVABLE = "nonexistent.invalid"
 """RFC 6761: `.invalid` never resolves; the local resolver answers NXDOMAIN at once (measured: < 0.1 s)."""
@@ -127,7 +128,7 @@ def _peak_growth(
     proc = subprocess.run(
         [
             sys.executable,
-            str(REPO / "tests" / "rss_child.py"),
+            str(REPO / "tests" / "support" / "rss_child.py"),
             kind,
             json.dumps(params),
             str(timeout),

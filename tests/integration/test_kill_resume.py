@@ -2,8 +2,8 @@
 every acknowledged change survives, checks that were running come back `interrupted` on resume, the event
 chain stays intact, and no temp file outlives the resume.
 
-tests/test_crash.py kills store-only changes; this one kills a process running the real engine (command
-checks in subprocesses, logs being written) through the same store path `--resume` uses.
+tests/integration/test_crash.py kills store-only changes; this one kills a process running the real
+engine (command checks in subprocesses, logs being written) through the same store path `--resume` uses.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from deploytui.core.checklist import parse_checklist
 from deploytui.core.session import Session
 from deploytui.core.status import Status
 from deploytui.storage.fs import SessionStore, verify_chain
-from tests.kill_child import CHECKLIST
+from tests.support.kill_child import CHECKLIST
 
-REPO = Path(__file__).resolve().parent.parent
-CHILD = Path(__file__).resolve().parent / "kill_child.py"
+REPO = Path(__file__).resolve().parents[2]
+CHILD = REPO / "tests" / "support" / "kill_child.py"
 
 KILLS = 100
 """SIGKILLs per run (the issue asks for at least 100); a forked child costs ~0.1 s each."""
@@ -37,7 +37,8 @@ BUDGET_SECONDS = 60.0
 
 
 class ForkServer:
-    """Drives tests/kill_child.py: `start()` forks a child resuming the session, `kill()` SIGKILLs it."""
+    """Drives tests/support/kill_child.py: `start()` forks a child resuming the session, `kill()`
+    SIGKILLs it."""
 
     def __init__(self, sessions_dir: Path, session_id: str) -> None:
         self.proc = subprocess.Popen(

@@ -14,8 +14,8 @@ import pytest
 
 from deploytui.cli.record import sign_record, verify_record, write_record
 from deploytui.core.record import build_trailer, parse_record
-from tests.test_record import build_session
-from tests.test_signing import allowed_signers, make_key
+from tests.integration.test_signing import allowed_signers, make_key
+from tests.unit.test_record import build_session
 
 POSITIONS = 600
 """Single-byte changes tried (>= 500 required), spread over the whole body and its key fields."""

@@ -22,7 +22,7 @@ from deploytui.tui.screens.main import MainScreen
 from deploytui.tui.widgets.checklist_tree import ChecklistTree
 from tests.servers.target_app import TargetServer
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 ENV_TOKEN = "tok-Env-7f3a9c2e1b"
 """Set in the process environment."""

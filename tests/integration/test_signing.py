@@ -214,7 +214,7 @@ def test_interactive_signing_asks_the_terminal_for_the_passphrase(tmp_path: Path
         os.setsid()
         fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen([sys.executable, "-c", code], stdin=slave, stdout=slave, stderr=slave,
                             preexec_fn=controlling_tty, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
     os.close(slave)

@@ -32,7 +32,7 @@ TEXT = """# Deploy
 - [ ] API up
 """
 ITEMS = ["pre/tests-pass", "pre/review", "pre/api-up"]
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 """The checkout: put on the child's PYTHONPATH so `python -m deploytui` runs this code from any cwd."""
 
 CLI_TIMEOUT = 60

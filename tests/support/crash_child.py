@@ -1,4 +1,5 @@
-"""Child process for tests/test_crash.py: applies changes to a session in a loop until it is killed.
+"""Child process for tests/integration/test_crash.py: applies changes to a session in a loop until it is
+killed.
 
 Usage: crash_child.py SESSIONS_DIR SESSION_ID
 

@@ -1,4 +1,5 @@
-"""Fork server for tests/test_kill_resume.py: each child resumes a session and runs real checks until killed.
+"""Fork server for tests/integration/test_kill_resume.py: each child resumes a session and runs real
+checks until killed.
 
 Usage: kill_child.py SESSIONS_DIR SESSION_ID
 

@@ -1,5 +1,6 @@
-"""Child process for tests/test_faults_targets.py: runs one check through the engine and reports how much
-its peak RSS grew (ru_maxrss after a warm-up run of the same kind, so imports and pools are not counted).
+"""Child process for tests/integration/test_faults_targets.py: runs one check through the engine and
+reports how much its peak RSS grew (ru_maxrss after a warm-up run of the same kind, so imports and pools
+are not counted).
 
 Usage: rss_child.py KIND JSON_PARAMS TIMEOUT  ->  prints one JSON line {"status", "reason", "growth_mb"}
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from deploytui.core.events import EngineEvent, RunOutput
 from deploytui.core.status import Outcome
-from tests.engine_helpers import make_engine, spec
+from tests.support.engine_helpers import make_engine, spec
 
 
 def peak_mb() -> float:

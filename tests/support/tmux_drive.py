@@ -1,8 +1,8 @@
 """Drive the real `deploytui` in tmux as a person would: a 120×40 terminal, keystrokes, screen captures.
 
-Used by tests/test_tmux.py; also runnable by hand to watch a short session and print each screen:
+Used by tests/tui/test_tmux.py; also runnable by hand to watch a short session and print each screen:
 
-    .venv/bin/python tests/tmux_drive.py
+    .venv/bin/python tests/support/tmux_drive.py
 
 Each driver uses its own tmux server socket (`tmux -L`), so it never touches the user's tmux.
 """
@@ -19,7 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 WAIT_SECONDS = 30.0
 """Longest a driver waits for text to appear on the screen (a cold start imports textual: ~1 s)."""
@@ -130,7 +130,7 @@ def deploytui_argv(*args: str) -> list[str]:
 def demo() -> int:
     """A short walk: open, run all checks, tick an item, look at help, quit; print each screen."""
     sys.path.insert(0, str(ROOT))
-    from tests.tui_support import write_project
+    from tests.support.tui_support import write_project
 
     with tempfile.TemporaryDirectory(prefix="deploytui-tmux-") as tmp:
         project = Path(tmp)

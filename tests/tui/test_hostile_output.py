@@ -22,7 +22,7 @@ from deploytui.tui.screens.main import MainScreen
 from deploytui.tui.widgets.checklist_tree import ChecklistTree
 from deploytui.tui.widgets.log_panes import LogPanes
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SIZE = (120, 40)
 
 CLIPBOARD = "SGFja2VkIGNsaXBib2FyZA=="

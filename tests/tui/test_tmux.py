@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.servers.common import REQUIRE_SERVICES
-from tests.tmux_drive import Tmux, TmuxError, deploytui_argv
-from tests.tui_support import SECRET, write_project
+from tests.support.tmux_drive import Tmux, TmuxError, deploytui_argv
+from tests.support.tui_support import SECRET, write_project
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from deploytui.tui.screens.dialogs import ConfirmDialog, ResumeDialog, TextDialo
 from deploytui.tui.screens.main import MainScreen
 from deploytui.tui.widgets.checklist_tree import ChecklistTree
 from deploytui.tui.widgets.log_panes import RUN_LOG_MAX_LINES
-from tests.tui_support import SECRET, build_app, write_project
+from tests.support.tui_support import SECRET, build_app, write_project
 
 SIZE = (120, 40)
 
@@ -338,7 +338,7 @@ async def test_resume_after_sigkill_shows_finished_items_and_running_ones_interr
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     session_id = proc.stdout.strip()
@@ -512,7 +512,7 @@ def test_importing_the_cli_does_not_import_textual() -> None:
         text=True,
         check=True,
         env={**os.environ},
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert out.stdout.strip() == "False"
 

@@ -14,7 +14,7 @@ from deploytui.core.session import Skip
 from deploytui.tui.screens.main import MainScreen
 from deploytui.tui.screens.signoff import SignoffScreen
 from deploytui.tui.widgets.checklist_tree import ChecklistTree
-from tests.tui_support import FROZEN_NOW, SECRET, build_app
+from tests.support.tui_support import FROZEN_NOW, SECRET, build_app
 
 SIZE = (120, 40)
 

@@ -2,7 +2,7 @@
 
 Stable by construction: a fixed session id, a frozen clock (elapsed time, sign-off date/time), a temp
 user config dir (default theme, no keymap), no ssh keys or agent, and no blinking cursor.
-Update after an intended change with `pytest tests/test_tui_snapshots.py --snapshot-update` and look at
+Update after an intended change with `pytest tests/tui/test_tui_snapshots.py --snapshot-update` and look at
 the report it writes.
 """
 
@@ -17,7 +17,7 @@ from textual.widgets import Input
 from deploytui.tui.app import DeployApp
 from deploytui.tui.screens.main import MainScreen
 from deploytui.tui.widgets.checklist_tree import ChecklistTree
-from tests.tui_support import FROZEN_NOW, SECRET, build_app, write_project
+from tests.support.tui_support import FROZEN_NOW, SECRET, build_app, write_project
 
 SIZES = [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")]
 

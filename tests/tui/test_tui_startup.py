@@ -14,7 +14,7 @@ from deploytui.storage.fs import SessionStore
 from deploytui.tui.screens.dialogs import ResumeDialog
 from deploytui.tui.screens.main import MainScreen
 from deploytui.tui.widgets.checklist_tree import ChecklistTree
-from tests.tui_support import SECRET, build_app
+from tests.support.tui_support import SECRET, build_app
 
 SIZE = (120, 40)
 

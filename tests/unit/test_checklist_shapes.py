@@ -8,7 +8,7 @@ import pytest
 
 from deploytui.core.checklist import Checklist, load_checklist
 
-FIXTURES = Path(__file__).parent / "fixtures" / "checklists"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "checklists"
 
 
 def load(name: str) -> Checklist:

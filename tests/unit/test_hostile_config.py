@@ -23,7 +23,7 @@ from deploytui.core.status import Outcome
 from deploytui.engine import Engine
 from deploytui.services.project import load_config
 from deploytui.storage.fs import SessionStore, line_hash
-from tests.cli_support import run_deploytui
+from tests.support.cli_support import run_deploytui
 
 TEXT = """# Deploy
 
