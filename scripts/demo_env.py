@@ -6,9 +6,9 @@
 It starts PostgreSQL (a database at an Alembic revision and a pg_dump backup), Redis, the rag-chatbot-shaped
 target app (plain and HTTPS), Qdrant and Gemini API servers, a podman Docker API running a
 `rag-chatbot-backend-*` container, Prometheus scraping the app, and a git repository without `.env`: the
-same deployment as tests/test_end_to_end.py, built by the same code (tests/servers/deployment.py). It
-prints the `export VAR=...` lines for the bundled bindings (also written to --env-file), then keeps
-everything running until Ctrl-C (or SIGTERM), and removes it all.
+same deployment as tests/integration/test_end_to_end.py, built by the same code
+(tests/servers/deployment.py). It prints the `export VAR=...` lines for the bundled bindings (also written
+to --env-file), then keeps everything running until Ctrl-C (or SIGTERM), and removes it all.
 
 With those variables exported, `deploytui` then `R` turns every bound item green.
 """

@@ -1,9 +1,9 @@
 """A whole rag-chatbot deployment on loopback, wired through the variables the bundled bindings read.
 
-Shared by the `deployment` fixture of tests/test_end_to_end.py and by scripts/demo_env.py (which runs the
-same deployment outside pytest for a person to try the app against). The caller starts the servers (the
-pytest fixtures, or the script's own calls to the same start functions) and passes them in; everything
-made here is undone by `stack`.
+Shared by the `deployment` fixture of tests/integration/test_end_to_end.py and by scripts/demo_env.py
+(which runs the same deployment outside pytest for a person to try the app against). The caller starts
+the servers (the pytest fixtures, or the script's own calls to the same start functions) and passes them
+in; everything made here is undone by `stack`.
 """
 
 from __future__ import annotations

@@ -276,9 +276,9 @@ class TomlTables:
     `repr` of its data (repr, not ==, because True == 1 == 1.0 yet TOML writes them differently) and
     serialised and re-parsed again only when the repr differs. The document is assembled exactly as
     tomli_w lays it out (the header, a blank line, the item tables separated by blank lines): the bytes
-    equal `tomli_w.dumps(data)` (tests/test_store_save_cache.py), and every byte written has been through
-    tomllib: the header and each item table parse alone, and item tables have distinct names, so the
-    whole parses too.
+    equal `tomli_w.dumps(data)` (tests/integration/test_store_save_cache.py), and every byte written has
+    been through tomllib: the header and each item table parse alone, and item tables have distinct
+    names, so the whole parses too.
     """
 
     def __init__(self) -> None:

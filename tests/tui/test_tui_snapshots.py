@@ -1,0 +1,124 @@
+"""Snapshot tests of the screens at 120×40 and 80×24 (pytest-textual-snapshot).
+
+Stable by construction: a fixed session id, a frozen clock (elapsed time, sign-off date/time), a temp
+user config dir (default theme, no keymap), no ssh keys or agent, and no blinking cursor.
+Update after an intended change with `pytest tests/tui/test_tui_snapshots.py --snapshot-update` and look at
+the report it writes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from deploytui.tui.app import DeployApp
+from deploytui.tui.screens.main import MainScreen
+from deploytui.tui.widgets.checklist_tree import ChecklistTree
+from tests.support.tui_support import FROZEN_NOW, SECRET, build_app, write_project
+
+SIZES = [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEPLOYTUI_CONFIG_DIR", str(tmp_path / "user-config"))
+    monkeypatch.setenv("DEPLOY_TOKEN", SECRET)
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def snapshot_app(tmp_path: Path) -> DeployApp:
+    config = write_project(tmp_path, flood=20, quick=True)
+    (tmp_path / "ssh").mkdir()
+    return build_app(
+        tmp_path,
+        config=config,
+        choice="new",
+        clock=lambda: FROZEN_NOW,
+        new_session_id="20261125T021437Z-snap",
+        ssh_dir=tmp_path / "ssh",
+    )
+
+
+STARTED = "2026-11-25T01:58:00.000Z"
+"""Shown start of the snapshot session: with FROZEN_NOW the header reads `elapsed 16:37` on any date."""
+
+
+async def steady(pilot: Pilot[int], *, workers: bool = True) -> None:
+    if workers:
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    app = pilot.app
+    assert isinstance(app, DeployApp)
+    app.live.session.started = STARTED
+    main = next(s for s in app.screen_stack if isinstance(s, MainScreen))
+    main.refresh_all()
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_fresh_session(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """You should see the checklist tree with every item pending (○), the first section selected with
+    its open items in the detail pane, the check (◆) and action ($) markers, the rollback plan collapsed
+    at the end, and a footer of the keys that apply."""
+    assert snap_compare(snapshot_app(tmp_path), terminal_size=size, run_before=steady)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_run_with_passes_and_failures(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """You should see, after R (run all): tests pass ✔, config valid ✘ failed, flood output ✔, the
+    Preflight section ✘ with the failed item listed first among its open items, and the header counting
+    the failure. (A section is selected: an item's detail shows durations and times that vary per run.)"""
+
+    async def run_all(pilot: Pilot[int]) -> None:
+        await pilot.pause()
+        await pilot.press("R")
+        await steady(pilot)
+
+    assert snap_compare(snapshot_app(tmp_path), terminal_size=size, run_before=run_all)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_action_confirmation(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """You should see the confirmation dialog for Push image's command, the exact command with the
+    token masked as [secret:DEPLOY_TOKEN], Cancel focused and a red Run it button."""
+
+    async def confirm(pilot: Pilot[int]) -> None:
+        await pilot.pause()
+        pilot.app.screen.query_one(ChecklistTree).select_id("deploy/push-image")
+        await pilot.pause()
+        await pilot.press("x")
+        await steady(pilot, workers=False)  # the dialog's worker waits for an answer
+
+    assert snap_compare(snapshot_app(tmp_path), terminal_size=size, run_before=confirm)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_signoff_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """You should see the sign-off form: open items listed with an acknowledgement box, Deployed by
+    prefilled with alice, date 2026-11-25 and time 02:14 UTC, Result Success/Rollback, Notes, the record
+    file name, the signing choice and the buttons."""
+
+    async def signoff(pilot: Pilot[int]) -> None:
+        await pilot.pause()
+        await pilot.press("e")
+        await steady(pilot)
+
+    assert snap_compare(snapshot_app(tmp_path), terminal_size=size, run_before=signoff)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """You should see every key with what it does, and the legend of status glyphs and markers."""
+
+    async def show_help(pilot: Pilot[int]) -> None:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await steady(pilot)
+
+    assert snap_compare(snapshot_app(tmp_path), terminal_size=size, run_before=show_help)

@@ -1,0 +1,116 @@
+"""Start-up of the interactive app: the shortcuts that bring the first frame sooner keep what it shows and
+what is on disk (benchmarks/bench_startup.py measures the time)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.color import Color
+from textual.screen import Screen
+
+from deploytui.core.status import Status
+from deploytui.storage.fs import SessionStore
+from deploytui.tui.screens.dialogs import ResumeDialog
+from deploytui.tui.screens.main import MainScreen
+from deploytui.tui.widgets.checklist_tree import ChecklistTree
+from tests.support.tui_support import SECRET, build_app
+
+SIZE = (120, 40)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEPLOYTUI_CONFIG_DIR", str(tmp_path / "user-config"))
+    monkeypatch.setenv("DEPLOYTUI_TOKEN_UNUSED", "x")
+    monkeypatch.setenv("DEPLOY_TOKEN", SECRET)
+    monkeypatch.chdir(tmp_path)
+
+
+async def test_decided_session_makes_main_screen_the_first_screen_with_the_session_on_disk(
+    tmp_path: Path,
+) -> None:
+    """--new: MainScreen is the app's first (only) screen, and when it mounts the session already exists
+    on disk (the operator can act from the first frame: nothing may be lost)."""
+    app = build_app(tmp_path, choice="new")
+    on_disk_at_mount: list[bool] = []
+    original = MainScreen.on_mount
+
+    def on_mount(self: MainScreen) -> None:
+        live = self.deploy_app.live
+        on_disk_at_mount.append(SessionStore(tmp_path / "sessions").exists(live.session.id))
+        original(self)
+
+    MainScreen.on_mount = on_mount  # type: ignore[method-assign]
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert [type(s) for s in app.screen_stack] == [MainScreen]
+            assert on_disk_at_mount == [True]
+            screen = app.screen
+            assert isinstance(screen, MainScreen)
+            assert screen.query_one(ChecklistTree).select_id("preflight/notify-team")
+            await pilot.pause()
+            await pilot.press("space")
+            await pilot.pause()
+    finally:
+        MainScreen.on_mount = original  # type: ignore[method-assign]
+    reread = SessionStore(tmp_path / "sessions").open(app.live.session.id, read_only=True)
+    assert reread.session.status_of("preflight/notify-team", app.checklist) is Status.DONE
+
+
+async def test_unfinished_session_still_asks_first_then_shows_main_screen(tmp_path: Path) -> None:
+    """With an unfinished session and no --new/--resume the resume dialog comes first (over Textual's
+    default screen); MainScreen follows the answer."""
+    first = build_app(tmp_path, choice="new")
+    async with first.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+    again = build_app(tmp_path)
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(again.screen, ResumeDialog)
+        assert again._live is None  # nothing opened or created before the operator answers
+        await pilot.click("#new")
+        await pilot.pause()
+        assert isinstance(again.screen, MainScreen)
+        assert type(again.screen_stack[0]) is Screen
+        assert again.live.session.id != first.live.session.id
+
+
+async def test_open_failure_at_start_ends_the_app_with_the_error(tmp_path: Path) -> None:
+    """A session that cannot be opened when the app starts ends it with exit 2 and the error kept."""
+    app = build_app(tmp_path, session_id="no-such-session")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+    assert app.return_code == 2
+    assert app.error is not None and "no-such-session" in str(app.error)
+
+
+@pytest.mark.parametrize("theme", ["deploytui-day", "deploytui-night", "textual-light"])
+async def test_theme_chosen_at_start_styles_like_the_same_theme_switched_to(
+    tmp_path: Path, theme: str
+) -> None:
+    """The start-up theme is set without Textual's watcher (it re-parsed every stylesheet before the first
+    frame): the classes, CSS variables and resulting colours equal those of switching to it at run time."""
+    switched = build_app(
+        tmp_path, choice="new", theme="textual-dark" if "light" in theme else "textual-light"
+    )
+    async with switched.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        switched.theme = theme
+        await pilot.pause()
+        await pilot.pause()
+        want_classes = {c for c in switched.classes if c.startswith("-")}
+        want_background = switched.screen.styles.background
+        want_tree = switched.screen.query_one(ChecklistTree).styles.background
+        want_variables = dict(switched.stylesheet._variables)
+
+    started = build_app(tmp_path, choice="new", theme=theme)
+    async with started.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert started.theme == theme
+        assert {c for c in started.classes if c.startswith("-")} == want_classes
+        assert started.stylesheet._variables == want_variables
+        assert started.screen.styles.background == want_background
+        assert started.screen.query_one(ChecklistTree).styles.background == want_tree
+        assert started.screen.styles.background != Color(0, 0, 0, 0)
