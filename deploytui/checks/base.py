@@ -115,15 +115,10 @@ def masked_url(url: str) -> str:
 
 
 def url_masker(url: str, redactor: Redactor) -> Callable[[str], str]:
-    """Text cleaner masking the config's secrets and also a password written inline in `url`."""
-    from urllib.parse import urlsplit
-
-    own = Redactor()
-    try:
-        own.add("password", urlsplit(url).password)
-    except ValueError:
-        pass
-    return lambda text: redactor.redact(own.redact(text))
+    """Text cleaner masking the config's secrets and the password written inline in `url`: the
+    redactor learns it (as it learns every URL a check reads through `ctx.param`)."""
+    redactor.learn_urls(url)
+    return redactor.redact
 
 
 def mask_outcome(outcome: Outcome, mask: Callable[[str], str]) -> Outcome:
