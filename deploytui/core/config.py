@@ -462,7 +462,7 @@ def _problem_line(
 ) -> int | None:
     """The line of the field a validation problem names (quoted in the message), else the table's."""
     for key in sorted(params, key=len, reverse=True):
-        if f"'{key}'" in problem:
+        if f"'{key}'" in problem or problem.startswith(f"{key}: "):
             return key_line(key)
     expect = params.get("expect")
     if isinstance(expect, Mapping):
