@@ -127,6 +127,34 @@ def type_problems(
     return problems
 
 
+MAX_MS = 86_400_000
+"""The largest latency bound (max_ms, p95_ms...) a check accepts: a day, like every duration."""
+
+
+def milliseconds_problems(expect: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
+    """For a kind's `validate`: a sentence for each of `keys` in `expect` that is not a latency bound
+    in milliseconds (a finite number above zero, at most a day; a ${VAR} is checked when it runs)."""
+    import math
+
+    problems: list[str] = []
+    for key in keys:
+        if key not in expect:
+            continue
+        value = expect[key]
+        if isinstance(value, str) and "${" in value:
+            continue
+        try:
+            number = float(value) if not isinstance(value, bool) else math.nan
+        except (TypeError, ValueError, OverflowError):
+            number = math.nan
+        if not (math.isfinite(number) and 0 < number <= MAX_MS):
+            problems.append(
+                f"expect.{key} must be a number of milliseconds above 0 and at most {MAX_MS}"
+                f" (a day), got {str(value)[:40]}"
+            )
+    return problems
+
+
 OWN_TIMEOUT_MARGIN = 0.25
 """Seconds (at most 10 % of the budget) a kind's own deadline ends before the engine's: the kind then
 reports what it was doing when time ran out ("timed out after 1s running the query") instead of the
@@ -154,15 +182,10 @@ def masked_url(url: str) -> str:
 
 
 def url_masker(url: str, redactor: Redactor) -> Callable[[str], str]:
-    """Text cleaner masking the config's secrets and also a password written inline in `url`."""
-    from urllib.parse import urlsplit
-
-    own = Redactor()
-    try:
-        own.add("password", urlsplit(url).password)
-    except ValueError:
-        pass
-    return lambda text: redactor.redact(own.redact(text))
+    """Text cleaner masking the config's secrets and the password written inline in `url`: the
+    redactor learns it (as it learns every URL a check reads through `ctx.param`)."""
+    redactor.learn_urls(url)
+    return redactor.redact
 
 
 def mask_outcome(outcome: Outcome, mask: Callable[[str], str]) -> Outcome:

@@ -63,6 +63,13 @@ def compare(value: Any, op: str, threshold: Any) -> bool:
         return False
 
 
+def _finite(number: float, given: Any) -> float:
+    """A threshold that compares: NaN never does and an infinity is no threshold (`1e400` is one)."""
+    if not math.isfinite(number):
+        raise ValueError(f"a threshold must be a finite number, got {str(given)[:40]}")
+    return number
+
+
 def parse_condition(cond: Any) -> tuple[str, float]:
     """A condition from config: a number (means ==) or "<op> <number>" like "< 0.01", ">= 30%".
 
@@ -71,11 +78,11 @@ def parse_condition(cond: Any) -> tuple[str, float]:
     if isinstance(cond, bool):
         raise ValueError(f"expected a number or a condition like \"< 0.01\", got {cond!r}")
     if isinstance(cond, (int, float)):
-        return "==", float(cond)
+        return "==", _finite(float(cond), cond)
     if isinstance(cond, str):
         m = _COND_RE.match(cond)
         if m:
-            number = float(m.group(2))
+            number = _finite(float(m.group(2)), cond)
             if m.group(3):
                 number /= 100.0
             return m.group(1), number

@@ -167,6 +167,11 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     p.add_argument("session", metavar="SESSION", help="session id (or path to its .toml)")
     p.add_argument("-o", "--output", metavar="FILE", help="record file (default: stdout)")
     p.add_argument(
+        "--config",
+        metavar="F",
+        help="mask once more with this deploytui.toml's secrets (a session recorded under an older config)",
+    )
+    p.add_argument(
         "--sign",
         metavar="KEY",
         help="sign as deployer with this SSH key (private key, or .pub held by ssh-agent)",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from deploytui.core.errors import DeployError
 from deploytui.core.text import clean_line
+from deploytui.services.project import load_config
 from deploytui.services.records import atomic_write_text, export_text, sign_record, verify_record
 
 
@@ -23,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     sessions_dir = getattr(args, "sessions_dir", None) or "sessions"
-    text = export_text(args.session, args.sign, sessions_dir=sessions_dir)
+    redactor = load_config(args.config).redactor() if getattr(args, "config", None) else None
+    text = export_text(args.session, args.sign, sessions_dir=sessions_dir, redactor=redactor)
     if args.output and args.output != "-":
         target = Path(args.output)
         atomic_write_text(target, text)

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from deploytui.core.dotenv import load_dotenv
+from deploytui.core.dotenv import dotenv_lines, load_dotenv
 from deploytui.core.durations import parse_duration
 from deploytui.core.errors import DeployError
-from deploytui.core.redact import Redactor
+from deploytui.core.redact import MIN_SECRET_LENGTH, Redactor
 from deploytui.core.spec import VAR_RE, CheckContext, CheckSpec, MissingVariable
 
 if TYPE_CHECKING:
@@ -76,6 +76,9 @@ class Config:
     base_dir: Path = field(default_factory=Path.cwd)
     """Directory relative paths in checks resolve against: the config's, else the checklist's."""
     env_files_line: int | None = None
+    secrets_line: int | None = None
+    """The line of `env = [...]` in [secrets] (where a refused secret is named when the value comes
+    from the process environment)."""
 
     def environment(self) -> dict[str, str]:
         """os.environ overlaid on the dotenv files (the process environment wins). Files are only read."""
@@ -93,20 +96,45 @@ class Config:
         return merged
 
     def redactor(self, env: Mapping[str, str] | None = None) -> Redactor:
-        """Masks every [secrets] env value, and every [vars] value built from one (a DSN with a password)."""
+        """Masks every [secrets] env value, every [vars] value built from one (a DSN with a password),
+        and the password of every URL the checks use. DeployError naming the variable and where it is
+        set when a secret's value is too short to be masked."""
         environment = self.environment() if env is None else env
         redactor = Redactor()
         secret_names = set(self.secret_names)
         for name in self.secret_names:
-            redactor.add(name, environment.get(name))
-        ctx = CheckContext(vars=self.vars, env=environment)
+            value = environment.get(name)
+            if value and len(value) < MIN_SECRET_LENGTH:
+                raise self._short_secret(name, value, environment)
+            redactor.add(name, value)
+        ctx = CheckContext(vars=self.vars, env=environment, redactor=redactor)
         for name in self.vars:
+            try:
+                value = ctx.lookup(name)
+            except MissingVariable:
+                continue
             if self._references_secret(name, secret_names, set()):
-                try:
-                    redactor.add(name, ctx.lookup(name))
-                except MissingVariable:
-                    continue
+                redactor.add(name, value)
+        for spec in self.checks:
+            _learn_urls(spec.params, ctx)
         return redactor
+
+    def _short_secret(self, name: str, value: str, environment: Mapping[str, str]) -> DeployError:
+        """The error for a secret too short to mask, at the line that sets it: the dotenv file's
+        assignment, or [secrets] env when the value comes from the process environment."""
+        size = f"{len(value)} character{'s' if len(value) != 1 else ''}"
+        message = (
+            f"secret {name} is {size} long: a value shorter than {MIN_SECRET_LENGTH} cannot be masked"
+            f" (use a longer value, or take {name} out of [secrets] env)"
+        )
+        if os.environ.get(name) != environment.get(name):
+            for path in reversed(self.env_files):
+                line = dotenv_lines(path).get(name)
+                if line is not None:
+                    return DeployError(message, path=path, line=line)
+        if name in os.environ:
+            message += "; it is set in the environment"
+        return DeployError(message, path=self.path, line=self.secrets_line)
 
     def _references_secret(self, var: str, secret_names: set[str], seen: set[str]) -> bool:
         if var in seen:
@@ -344,6 +372,7 @@ def _load_config(
         checks=specs,
         base_dir=base,
         env_files_line=lines.key("files", env_table),
+        secrets_line=lines.key("env", secrets_table) or (secrets_table or None),
     )
     return config, checklist
 
@@ -433,12 +462,28 @@ def _problem_line(
 ) -> int | None:
     """The line of the field a validation problem names (quoted in the message), else the table's."""
     for key in sorted(params, key=len, reverse=True):
-        if f"'{key}'" in problem:
+        if f"'{key}'" in problem or problem.startswith(f"{key}: "):
             return key_line(key)
     expect = params.get("expect")
     if isinstance(expect, Mapping):
         return key_line("expect")
     return key_line("")
+
+
+def _learn_urls(value: Any, ctx: CheckContext) -> None:
+    """Let ctx's redactor learn the password of every URL in a check's parameters (substituted where
+    the variables are set), before anything runs or is shown."""
+    if isinstance(value, str):
+        try:
+            ctx.substitute(value)
+        except MissingVariable:
+            ctx.redactor.learn_urls(value)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _learn_urls(item, ctx)
+    elif isinstance(value, list):
+        for item in value:
+            _learn_urls(item, ctx)
 
 
 def _find_cycle(variables: Mapping[str, str]) -> list[str] | None:

@@ -24,8 +24,11 @@ _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}
 
 
-def parse_dotenv(text: str, path: str | Path = "<dotenv>") -> dict[str, str]:
-    """NAME -> value, later assignments winning. DeployError naming path:line on a malformed line."""
+def parse_dotenv(
+    text: str, path: str | Path = "<dotenv>", lines_of: dict[str, int] | None = None
+) -> dict[str, str]:
+    """NAME -> value, later assignments winning. DeployError naming path:line on a malformed line.
+    `lines_of`, when given, is filled with the line each name's value was assigned on."""
     values: dict[str, str] = {}
     lines = text.splitlines()
     i = 0
@@ -60,6 +63,8 @@ def parse_dotenv(text: str, path: str | Path = "<dotenv>") -> dict[str, str]:
                 f"unexpected text after the value of {name}: {after[:20]!r}", path=path, line=number
             )
         values[name] = value
+        if lines_of is not None:
+            lines_of[name] = number
     return values
 
 
@@ -108,3 +113,13 @@ def load_dotenv(path: str | Path) -> dict[str, str]:
     except OSError as exc:
         raise DeployError(f"cannot read the env file: {exc.strerror}", path=p) from None
     return parse_dotenv(text, p)
+
+
+def dotenv_lines(path: str | Path) -> dict[str, int]:
+    """NAME -> the line of a dotenv file its value is assigned on (empty when the file cannot be read)."""
+    lines_of: dict[str, int] = {}
+    try:
+        parse_dotenv(Path(path).read_text(encoding="utf-8"), path, lines_of)
+    except (OSError, UnicodeDecodeError, DeployError):
+        return {}
+    return lines_of

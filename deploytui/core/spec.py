@@ -107,9 +107,14 @@ class CheckContext:
         return VAR_RE.sub(one, raw)
 
     def substitute(self, value: Any) -> Any:
-        """Replace ${name} and ${name:-default} in strings, lists and tables. Raises MissingVariable."""
+        """Replace ${name} and ${name:-default} in strings, lists and tables (the password of a URL in
+        the result is learned by the redactor). Raises MissingVariable."""
         if isinstance(value, str):
-            return VAR_RE.sub(lambda m: self.lookup(m.group(1), m.group(2)), value)
+            text = VAR_RE.sub(lambda m: self.lookup(m.group(1), m.group(2)), value)
+            # Every URL a kind reads goes through here: its password is masked from now on, wherever
+            # the kind, its client library or the server puts it (one place no new kind can forget).
+            self.redactor.learn_urls(text)
+            return text
         if isinstance(value, list):
             return [self.substitute(v) for v in value]
         if isinstance(value, Mapping):

@@ -91,6 +91,12 @@ _DISPLAY_UNSAFE_RE = re.compile(
 """Anything a terminal or a renderer would act on rather than show (the fast path skips clean text)."""
 
 
+def is_display_safe(text: str) -> bool:
+    """Whether `text` (any number of lines) holds nothing `display_line` would change: one scan of a
+    whole batch of output instead of one check per line."""
+    return _DISPLAY_UNSAFE_RE.search(text) is None
+
+
 def display_line(text: str) -> str:
     """One line of untrusted output for a terminal pane: escapes and control characters removed, a
     CR-redrawn progress bar keeps its final look, never a line break; clean text comes back as is."""

@@ -39,7 +39,7 @@ from deploytui.core.events import EngineEvent, EventHandler, RunBegan, RunEnded,
 from deploytui.core.redact import Redactor
 from deploytui.core.spec import CheckContext, CheckSpec, MissingVariable
 from deploytui.core.status import Outcome, Scalar, Status
-from deploytui.core.text import EXCERPT_LINES, cap, clean, excerpt, inert, one_line
+from deploytui.core.text import EXCERPT_LINES, cap, display_line, excerpt, inert, is_display_safe, one_line
 
 BATCH_SECONDS = 0.05
 """Longest a line of live output waits before it is sent in a RunOutput batch."""
@@ -70,7 +70,14 @@ def _safe_name(run_id: str) -> str:
 
 
 class _RunStream:
-    """Per-run output: writes whole redacted lines to the log, batches display lines to on_event."""
+    """Per-run output: masks it as a stream, writes it to the log, batches display lines to on_event.
+
+    Lines from ctx.emit are collected raw and masked together at each flush (every BATCH_SECONDS or
+    BATCH_LINES): a secret with line breaks (a PEM key) is masked across the lines it spans, and one
+    masking pass per batch costs less than one per line. The masker holds back the end of a batch that
+    a multi-line secret could still span (at most the longest such secret) until the next batch; when
+    no new line comes, the next timer tick releases it.
+    """
 
     def __init__(
         self,
@@ -82,9 +89,14 @@ class _RunStream:
     ) -> None:
         self.run_id = run_id
         self.redactor = redactor
+        self.masker = redactor.stream()
         self.on_event = on_event
         self.loop = loop
         self.loop_thread = threading.get_ident()
+        self.raw: list[str] = []
+        """Lines emitted since the last flush, not masked yet."""
+        self.partial = ""
+        """Masked text after the last line break the masker released (only a huge line is cut)."""
         self.pending: list[str] = []
         self.tail: deque[str] = deque(maxlen=EXCERPT_LINES)
         self.timer: asyncio.TimerHandle | None = None
@@ -96,7 +108,8 @@ class _RunStream:
             self.log = open(log_path, "w", encoding="utf-8", errors="replace", newline="\n")  # noqa: SIM115
 
     def write_log(self, text: str) -> None:
-        """A line for the log only (headers, the final verdict)."""
+        """A line for the log only (headers, the final verdict): after all the output so far."""
+        self.drain()
         if self.log is not None:
             self.log.write(self.redactor.redact(text) + "\n")
 
@@ -115,41 +128,85 @@ class _RunStream:
             return
         if not isinstance(line, str):
             line = str(line)
-        for part in line.split("\n") if "\n" in line else (line,):
-            redacted = self.redactor.redact(part)
-            # clean() leaves printable ASCII as it is (no escape, control or invisible character): a
-            # flood of plain output skips it (2M lines: ~1.3 s of a 5.6 s run; bench_streaming.py).
-            if redacted.isascii() and redacted.isprintable():
-                cleaned = redacted
-            else:
-                cleaned = clean(redacted).replace("\n", " ")
-            # Redact again after cleaning: an escape sequence or a carriage return inside a secret hides
-            # it from the first pass, and whoever shows the line later (the app reading the log back, the
-            # record's excerpt) cleans it too. Then the log keeps the masked clean line, not the bytes.
-            masked = self.redactor.redact(cleaned)
-            if masked != cleaned:
-                redacted = masked
-            if self.log is not None:
-                self.log.write(redacted + "\n")
-            shown = cap(masked, DISPLAY_LINE_CHARS)
-            self.pending.append(shown)
-            self.tail.append(shown)
-            self.lines += 1
-        if len(self.pending) >= BATCH_LINES:
+        self.raw.append(line)
+        if len(self.raw) >= BATCH_LINES:
             self.flush()
         elif self.timer is None:
             self.timer = self.loop.call_later(BATCH_SECONDS, self.flush)
 
     def flush(self) -> None:
+        """Mask and send what was emitted; a tick with nothing new releases what the masker held."""
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        if self.raw:
+            text = "\n".join(self.raw) + "\n"
+            self.raw = []
+            self._output(self.masker.feed(text))
+        elif self.masker.holding:
+            self._output(self.masker.finish())
+        self._send()
+        if self.masker.holding and not self.closed:
+            self.timer = self.loop.call_later(BATCH_SECONDS, self.flush)
+
+    def drain(self) -> None:
+        """Everything emitted so far masked, logged and sent (before the verdict, the evidence)."""
+        if self.raw or self.masker.holding:
+            self.flush()
+            self._output(self.masker.finish())
+            self._send()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _output(self, text: str) -> None:
+        """Masked output text (whole lines but after a cut huge line) to the log and the display."""
+        if self.partial:
+            text = self.partial + text
+            self.partial = ""
+        if not text:
+            return
+        lines = text.split("\n")
+        self.partial = lines.pop()
+        if not lines:
+            return
+        body = text[: len(text) - len(self.partial)]
+        if is_display_safe(body):
+            # Plain output (the common flood) is shown as it is: one check for the whole batch.
+            shown = lines
+        else:
+            shown = [display_line(line) for line in lines]
+            joined = "\n".join(shown)
+            # Mask again after cleaning: an escape sequence or a carriage return inside a secret hides it
+            # from the first pass, and whoever shows the output later (the app reading the log back, the
+            # record's excerpt) cleans it too. Then the log keeps the masked clean line, not the bytes.
+            masked = self.redactor.redact(joined)
+            if masked != joined:
+                again = masked.split("\n")
+                if len(again) == len(lines):
+                    lines = [line if a == c else a for line, c, a in zip(lines, shown, again, strict=True)]
+                else:
+                    lines = again
+                shown = again
+                body = "\n".join(lines) + "\n"
+        if self.log is not None:
+            self.log.write(body)
+        if max(map(len, shown)) > DISPLAY_LINE_CHARS:
+            shown = [cap(line, DISPLAY_LINE_CHARS) for line in shown]
+        self.pending.extend(shown)
+        self.tail.extend(shown[-EXCERPT_LINES:])
+        self.lines += len(shown)
+
+    def _send(self) -> None:
         while self.pending:
             batch, self.pending = self.pending[:BATCH_LINES], self.pending[BATCH_LINES:]
             _deliver(self.on_event, RunOutput(self.run_id, batch))
 
     def close(self) -> None:
-        self.flush()
+        self.drain()
+        if self.partial:
+            self._output("\n")
+            self._send()
         self.closed = True
         if self.log is not None:
             self.log.close()
@@ -244,7 +301,9 @@ class Engine:
             text = f"unknown kind {spec.kind!r}"
         except Exception as exc:  # noqa: BLE001 - a description must never crash a dialog
             text = f"{spec.kind} check ({exception_reason(exc)})"
-        return self.redactor.redact(one_line(text, 2000))
+        # Masked before one_line too: it turns a multi-line secret's line breaks into spaces.
+        r = self.redactor
+        return r.redact(one_line(r.redact(text), 2000))
 
     def describe_action(self, action: Any) -> str:
         """The exact command a fenced action runs (secrets masked), for the confirmation dialog."""
@@ -453,6 +512,7 @@ class Engine:
             started = time.monotonic()
             outcome, cancelled = await self._execute(run_id, job.body, job.timeout, stream)
             duration_ms = int(round((time.monotonic() - started) * 1000))
+            stream.drain()  # output the masker still holds: into the evidence, and before the verdict
             final = self._sanitize(outcome, stream.tail, duration_ms)
             code = final.values.get("exit_code") if action else None
             exit_code = code if isinstance(code, int) and not isinstance(code, bool) else None
@@ -473,7 +533,8 @@ class Engine:
             )
             return final
         except Exception as exc:  # noqa: BLE001 - e.g. the log dir is not writable
-            final = Outcome(Status.ERROR, self.redactor.redact(one_line(exception_reason(exc))))
+            r = self.redactor
+            final = Outcome(Status.ERROR, r.redact(one_line(r.redact(exception_reason(exc)))))
             if stream is not None:
                 stream.close()
             _deliver(on_event, RunEnded(run_id, item, check_key, final, "", action=action))

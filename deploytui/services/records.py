@@ -37,6 +37,7 @@ from deploytui.core.record import (
     parse_record_data,
     render_record,
 )
+from deploytui.core.record.masking import mask_session
 from deploytui.core.redact import Redactor
 from deploytui.core.session import Session
 from deploytui.core.text import clean, tail_lines, truncate_lines
@@ -93,10 +94,10 @@ def excerpt_of(facts: LogFacts, redactor: Redactor | None = None) -> LogExcerpt:
     text = data.decode("utf-8", "replace")
     if partial and "\n" in text:
         text = text.split("\n", 1)[1]  # the first line was cut by the tail window
-    if redactor:
+    if redactor is not None:
         text = redactor.redact(text)
     shown, _ = tail_lines(truncate_lines(clean(text)), EVIDENCE_LINES)
-    if redactor:
+    if redactor is not None:
         shown = redactor.redact(shown)  # cleaning can join a secret an escape or a CR had split
     shown_count = len(shown.split("\n")) if shown else 0
     return LogExcerpt(shown, max(0, facts.lines - shown_count))
@@ -197,6 +198,9 @@ def render_session(
             session = copy.deepcopy(held)
         store = source.store
         redactor = redactor or source.redactor
+    if redactor is not None:
+        # Masked once more with these secrets: a session recorded under an older config is covered too.
+        session = mask_session(session, redactor)
     note = ""
     if checklist is None or checklist.sha256 != session.checklist_sha256:
         checklist, note = _load_checklist(session)

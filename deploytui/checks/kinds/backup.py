@@ -55,7 +55,7 @@ from deploytui.checks.kinds.postgres import (
     libpq_message,
     target_of,
 )
-from deploytui.core.durations import format_duration, parse_duration
+from deploytui.core.durations import MAX_AGE, format_duration, parse_duration
 from deploytui.core.spec import CheckContext, CheckSpec
 from deploytui.core.status import Outcome, Scalar, Status
 from deploytui.core.text import one_line
@@ -115,7 +115,7 @@ class Kind(CheckKind):
         if isinstance(expect, Mapping):
             if "max_age" in expect:
                 try:
-                    parse_duration(expect["max_age"])
+                    parse_duration(expect["max_age"], MAX_AGE)
                 except ValueError as exc:
                     problems.append(f"expect.max_age: {exc}")
             size = expect.get("min_bytes")
@@ -178,7 +178,7 @@ class Kind(CheckKind):
         values["age_s"] = int(age)
         expect = ctx.substitute(dict(spec.expect))
         if "max_age" in expect:
-            limit = parse_duration(expect["max_age"])
+            limit = parse_duration(expect["max_age"], MAX_AGE)
             if age > limit:
                 return Outcome(
                     Status.FAILED,

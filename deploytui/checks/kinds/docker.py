@@ -43,7 +43,7 @@ from deploytui.checks.expect import (
     network_reason,
     parse_condition,
 )
-from deploytui.core.durations import format_duration, parse_duration
+from deploytui.core.durations import MAX_AGE, MAX_DURATION, format_duration, parse_duration
 from deploytui.core.spec import CheckContext, CheckSpec
 from deploytui.core.status import Outcome, Scalar, Status
 from deploytui.core.text import excerpt, one_line
@@ -395,10 +395,10 @@ class Kind(CheckKind):
                     problems.append(f"logs_absent is not a valid regular expression: {exc}")
             if names is None and labels is None:
                 problems.append("logs_absent needs containers or labels to read logs from")
-        for key in ("logs_since", "sample_interval"):
+        for key, limit in (("logs_since", MAX_AGE), ("sample_interval", MAX_DURATION)):
             if key in params:
                 try:
-                    parse_duration(params[key])
+                    parse_duration(params[key], limit)
                 except ValueError as exc:
                     problems.append(f"{key}: {exc}")
         problems += type_problems(params, strings=("base_url", "image"), booleans=("stats",))
@@ -439,7 +439,8 @@ class Kind(CheckKind):
             raise ValueError(f"logs_absent is not a valid regular expression: {exc}") from None
         since: datetime | None = None
         if "logs_since" in spec.params:
-            since = datetime.now(UTC) - timedelta(seconds=parse_duration(ctx.param(spec, "logs_since")))
+            look_back = parse_duration(ctx.param(spec, "logs_since"), MAX_AGE)
+            since = datetime.now(UTC) - timedelta(seconds=look_back)
         elif ctx.session_started is not None:
             started = ctx.session_started
             since = started if started.tzinfo else started.replace(tzinfo=UTC)

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from deploytui.checks.base import CheckKind
+from deploytui.checks.base import CheckKind, milliseconds_problems
 from deploytui.checks.expect import (
     Stopwatch,
     check_status,
@@ -202,6 +202,7 @@ class Kind(CheckKind):
                 problems.append("cache_header and cache_speedup need repeat = 2")
             if ("p95_ms" in expect or "p50_ms" in expect) and "samples" not in params:
                 problems.append("p95_ms and p50_ms need samples = N")
+            problems += milliseconds_problems(expect, ("max_ms", "p50_ms", "p95_ms"))
         return problems
 
     # ------------------------------------------------------------------ building

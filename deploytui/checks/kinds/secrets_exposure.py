@@ -9,7 +9,8 @@
     # names = ["GEMINI_API_KEY", "QDRANT_API_KEY"]                 # default: every [secrets] name
     # base_url = "unix:///var/run/docker.sock"                     # default: DOCKER_HOST
 
-The search uses the same matcher as redaction (the value, its URL-encoded forms, a URL's password),
+The search uses the same matcher as redaction (the value, its URL-encoded, base64 and hex forms, a URL's
+password, a multi-line value across lines),
 so a leak is reported by the secret's name only: "GEMINI_API_KEY appears in container X logs".
 """
 
@@ -47,7 +48,9 @@ def found_names(text: str, redactor: Redactor) -> set[str]:
         return set()
     before = _count(text)
     after = _count(redactor.redact(text))
-    return {name for name, n in after.items() if n > before.get(name, 0)}
+    # Only configured secrets count: a URL's password the redactor masks on sight is no secret of ours.
+    configured = set(redactor.names)
+    return {name for name, n in after.items() if n > before.get(name, 0) and name in configured}
 
 
 def _count(text: str) -> dict[str, int]:
@@ -92,7 +95,7 @@ class Kind(CheckKind):
 
     async def run(self, spec: CheckSpec, ctx: CheckContext) -> Outcome:
         redactor = self.redactor(spec, ctx)
-        if not redactor:
+        if not redactor.names:
             if spec.params.get("names"):
                 return Outcome.error(f"none of {', '.join(spec.params['names'])} is set: nothing to look for")
             return Outcome.error("no secrets configured ([secrets] env lists none that is set)")
@@ -187,7 +190,7 @@ class _DockerProblem(Exception):
 
 def _scan_file(path: str, redactor: Redactor) -> set[str]:
     """Names of secrets found in a file, scanned in overlapping chunks (the last MAX_SCAN_BYTES)."""
-    overlap = max((len(v) for v in redactor.values), default=0) * 4 + 16
+    overlap = redactor.longest * 4 + 16
     found: set[str] = set()
     with open(path, "rb") as fh:
         fh.seek(0, 2)

@@ -1328,22 +1328,26 @@ def _relative_path(path: Path, base: Path) -> str:
         return str(path)
 
 
-FREE_TEXT_KEYS = frozenset({"reason", "evidence", "note", "text", "label", "values", "fields", "result"})
-"""Event keys holding free text (where a secret could appear); ids, types and times are left alone."""
+FREE_TEXT_KEYS = frozenset(
+    {"reason", "evidence", "note", "text", "label", "values", "fields", "result", "title", "checklist_title"}
+)
+"""Event keys holding free text (where a secret could appear), at any depth (an item's title inside
+`items`); ids, types, hashes and times are left alone."""
 
 
 def _sanitize_event(event: Event, redactor: Redactor) -> Event:
-    """Secrets masked in free text; every string made encodable (lone surrogates replaced)."""
+    """Secrets masked in free text (each text whole: a multi-line value across its lines); every string
+    made encodable (lone surrogates replaced)."""
     record = encode(event)
-    return decode({k: _sanitize(v, redactor if k in FREE_TEXT_KEYS else None) for k, v in record.items()})
+    return decode({k: _sanitize(v, redactor, k in FREE_TEXT_KEYS) for k, v in record.items()})
 
 
-def _sanitize(value: Any, redactor: Redactor | None) -> Any:
+def _sanitize(value: Any, redactor: Redactor, free_text: bool) -> Any:
     if isinstance(value, str):
         text = value.encode("utf-8", "replace").decode("utf-8")
-        return redactor.redact(text) if redactor else text
+        return redactor.redact(text) if free_text else text
     if isinstance(value, list):
-        return [_sanitize(v, redactor) for v in value]
+        return [_sanitize(v, redactor, free_text) for v in value]
     if isinstance(value, dict):
-        return {k: _sanitize(v, redactor) for k, v in value.items()}
+        return {k: _sanitize(v, redactor, free_text or k in FREE_TEXT_KEYS) for k, v in value.items()}
     return value
