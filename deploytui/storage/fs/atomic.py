@@ -1,0 +1,132 @@
+"""Atomic files: a session's TOML is serialised, re-parsed, written to a temp file in the same directory,
+fsynced, renamed over the old one, and the directory fsynced; a reader never sees half a file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import tomli_w
+
+if TYPE_CHECKING:
+    pass
+
+
+FILE_MODE = 0o666
+"""Mode for session files before the umask: followers (`--read-only`, maybe another user on the jump
+box) must be able to read them; secrets are masked before anything is written."""
+
+# ------------------------------------------------------------------------------------------ atomic TOML
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _temp_prefix(target: Path) -> str:
+    return f".{target.name}."
+
+
+class TomlTables:
+    """Serialises a session's TOML, re-using the verified text of item tables that did not change.
+
+    A save used to serialise and re-parse the whole session (tomli_w and tomllib are pure Python: ~45 ms
+    for 300 items with 1,000 events behind them), though one change touches one or two items. The text
+    of `[items."<id>"]` is a pure function of that item's data, so each table's text is kept with the
+    `repr` of its data (repr, not ==, because True == 1 == 1.0 yet TOML writes them differently) and
+    serialised and re-parsed again only when the repr differs. The document is assembled exactly as
+    tomli_w lays it out (the header, a blank line, the item tables separated by blank lines): the bytes
+    equal `tomli_w.dumps(data)` (tests/integration/test_store_save_cache.py), and every byte written has
+    been through tomllib: the header and each item table parse alone, and item tables have distinct
+    names, so the whole parses too.
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[str, str]] = {}
+        """item id -> (repr of its data, its verified TOML text)."""
+
+    def dumps(self, data: Mapping[str, Any]) -> str:
+        """TOML text of `data` (the Session.to_dict layout); every new part re-parsed before it is used."""
+        items = data.get("items")
+        if not isinstance(items, Mapping) or not items or list(data)[-1] != "items":
+            self._items = {}
+            text = tomli_w.dumps(dict(data))
+            tomllib.loads(text)
+            return text
+        head = tomli_w.dumps({k: v for k, v in data.items() if k != "items"})
+        tomllib.loads(head)
+        parts = [head]
+        kept: dict[str, tuple[str, str]] = {}
+        for item_id, entry in items.items():
+            key = repr(entry)
+            cached = self._items.get(item_id)
+            if cached is None or cached[0] != key:
+                table = tomli_w.dumps({"items": {item_id: entry}})
+                tomllib.loads(table)
+                cached = (key, table)
+            kept[item_id] = cached
+            parts.append(cached[1])
+        self._items = kept
+        return "\n".join(parts)
+
+
+def atomic_write_toml(target: Path, data: Mapping[str, Any], tables: TomlTables | None = None) -> None:
+    """Serialise, re-parse (never write what cannot be read back), temp file, fsync, replace, fsync dir.
+
+    `tables` (one per session file) re-uses the verified text of unchanged item tables (see TomlTables)."""
+    if tables is not None:
+        text = tables.dumps(data)
+    else:
+        text = tomli_w.dumps(dict(data))
+        tomllib.loads(text)
+    payload = text.encode("utf-8")
+    tmp = target.with_name(f"{_temp_prefix(target)}{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    try:
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(target.parent)
+
+
+def remove_stale_temps(target: Path) -> int:
+    """Temp files a killed writer left beside `target` (call only while holding the session's lock)."""
+    removed = 0
+    prefix = _temp_prefix(target)
+    for entry in target.parent.glob(f"{prefix}*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            entry.unlink()
+            removed += 1
+    return removed
+
+
+def write_new(path: Path, payload: bytes) -> None:
+    """A new file with `payload`, fsynced (refuses to replace an existing one)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
