@@ -244,12 +244,14 @@ async def test_memory_and_cpu_measured_under_thresholds(docker_engine: DockerEng
 
 
 async def test_busy_container_is_over_cpu_threshold(docker_engine: DockerEngine) -> None:
+    """A busy loop is over a 5 % threshold even on a loaded machine (it measured 22 % with the 2 cores
+    shared by several test runs; an idle container measures ~0)."""
     name = "rag-chatbot-busy"
     docker_engine.run_container(name, "while :; do :; done")
     try:
         outcome = await Kind().run(
             spec(
-                docker_engine, containers=[name], expect={"max_cpu_percent": "< 30"}, sample_interval="500ms"
+                docker_engine, containers=[name], expect={"max_cpu_percent": "< 5"}, sample_interval="500ms"
             ),
             ctx(),
         )
@@ -257,8 +259,8 @@ async def test_busy_container_is_over_cpu_threshold(docker_engine: DockerEngine)
         docker_engine.remove(name)
     assert outcome.status is Status.FAILED
     assert outcome.reason.startswith(f"{name} CPU is ")
-    assert outcome.reason.endswith("expected < 30% (over threshold)")
-    assert float(outcome.values["cpu_percent"]) > 30
+    assert outcome.reason.endswith("expected < 5% (over threshold)")
+    assert float(outcome.values["cpu_percent"]) > 5
 
 
 async def test_growing_container_is_over_memory_growth_threshold(docker_engine: DockerEngine) -> None:
