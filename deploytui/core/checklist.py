@@ -1,5 +1,9 @@
 """The checklist model: a Markdown checklist as a tree of sections and items with stable ids.
 
+One module of ~660 lines on purpose: the loader is one pass over markdown-it's token stream whose rules
+(items, fences, ids, the sign-off form, the rollback procedure) depend on each other's state; split, each
+part would need the whole walker's state passed around.
+
 Rules (README.md, "The checklist format"), all read off markdown-it's token stream:
 
 - Top-level headings make sections; a single `#` heading is the checklist's title, not a node.

@@ -52,7 +52,7 @@ _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 class KindCatalog(Protocol):
     """The check kinds a config may bind, as the loader needs them. Core cannot import the kinds
     (the kinds sit a layer above it), so the caller passes the registry (`REGISTRY` in the checks layer),
-    which `deploytui.services.project` does for every face."""
+    which the services layer (`project.resolve`) does for every face."""
 
     def names(self) -> list[str]:
         """Every kind name, sorted."""

@@ -1,8 +1,14 @@
 """The one working screen: tree, detail, live logs. It owns the session and applies every change.
 
-Workers run the engine and post `EngineEventPosted`; only this screen turns those into session actions
-(`LiveSession.apply`, saved at once) and redraws. Worker failures are handled in one place
-(`on_worker_state_changed`).
+Workers run the engine and post `EngineEventPosted`; the screen hands each to the app's
+`services.runs.RunRecorder` (the session change, saved at once), keeps the pure bookkeeping of runs in
+`presenters.runs.RunBoard`, and redraws. Worker failures are handled in one place (`_worker_changed`).
+
+It keeps layout, bindings and dispatch, and is long for that reason alone: some thirty key actions
+(tick, skip, override, note, run, cancel, actions, filter, sign-off…), each a few lines that call
+services or open a dialog, plus the redraw paths the benchmarks tune (bench_scale.py, bench_streaming.py).
+What is not layout or dispatch lives elsewhere: the filter language and the run bookkeeping in
+`tui/presenters/`, every rule of the session in `core/session/`, every run in `services/runs.py`.
 """
 
 from __future__ import annotations
