@@ -88,6 +88,20 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real `deploytui ARGS` in a child process (this checkout importable); never a traceback."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "deploytui", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
 def forms() -> list[str]:
     """Every text whose presence in an artefact is a leak."""
     basic = base64.b64encode(f"admin:{URL_PASSWORD}".encode()).decode()
@@ -113,18 +127,9 @@ def test_a_multi_line_secret_and_a_url_password_reach_no_artefact(
     config = tmp_path / "deploytui.toml"
     config.write_text(CONFIG.format(port=target_app.port, closed=_closed_port(), password=URL_PASSWORD))
     inputs = {config, tmp_path / ".env"}
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "deploytui", *args],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env,
-        )
-        assert "Traceback" not in proc.stderr, proc.stderr
+        proc = _cli(tmp_path, *args)
         assert not leaks(proc.stdout + proc.stderr), (args, leaks(proc.stdout + proc.stderr))
         return proc
 
@@ -168,19 +173,9 @@ def test_export_with_config_masks_a_session_recorded_under_an_older_config(tmp_p
     new.write_text(
         old.read_text().replace('files = [".env"]\n', 'files = [".env"]\n[secrets]\nenv = ["TLS_KEY"]\n')
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "deploytui", *args],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env,
-        )
-        assert "Traceback" not in proc.stderr, proc.stderr
-        return proc
+        return _cli(tmp_path, *args)
 
     assert cli("check", str(old)).returncode == 0
     (sid,) = sorted(p.stem for p in (tmp_path / "sessions").glob("*.toml"))
