@@ -63,6 +63,8 @@ class CheckKind:
     """Keys allowed inside `expect = {...}`."""
     schema: ClassVar[Mapping[str, Field]] = {}
     """The kind's own keys, declared (a kind with a schema need not list `fields`/`required`)."""
+    provides: ClassVar[frozenset[str]] = frozenset()
+    """Variables the kind fills in itself when it runs (`${date}` in a backup's file name)."""
     action: ClassVar[bool] = False
     """True when running it changes the world: it then runs only on the operator's confirmation."""
     summary: ClassVar[str] = ""

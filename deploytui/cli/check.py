@@ -24,16 +24,22 @@ import asyncio
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TextIO
 
+from deploytui.cli.list import warn_unset
+from deploytui.core.config import Config
 from deploytui.core.durations import format_duration
 from deploytui.core.errors import DeployError
 from deploytui.core.events import EngineEvent, RunEnded
+from deploytui.core.session import iso_time, utc_now
+from deploytui.core.spec import CheckSpec
 from deploytui.core.status import Status
+from deploytui.core.text import clean_line
 from deploytui.services import reports
 from deploytui.services.project import resolve
-from deploytui.services.runs import RunRecorder, build_engine, run_checks, select_checks
+from deploytui.services.runs import RunRecorder, build_engine, describe_checks, run_checks, select_checks
 from deploytui.services.sessions import open_store
 
 
@@ -43,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if not specs:
         where = config.path or checklist.path
         raise DeployError(f"nothing to check: no [[check]] bindings for {where}")
+    if getattr(args, "dry_run", False):
+        return _dry_run(config, specs)
     redactor = config.redactor()
     output = getattr(args, "output", None)
     if output:
@@ -78,17 +86,30 @@ def run(args: argparse.Namespace) -> int:
             operator or live.session.operator,
             on_refused=lambda exc: _line(err, f"deploytui: session: {exc}"),
         )
+        started, clock = iso_time(utc_now()), time.monotonic()
         results = asyncio.run(run_checks(build_engine(config, live), recorder, specs, progress))
+        wall_ms = round((time.monotonic() - clock) * 1000)
+        run = reports.RunReport(
+            session_id=live.id,
+            session_location=store.session_location(live.id),
+            checklist=checklist,
+            operator=recorder.operator,
+            host=live.session.host,
+            started=started,
+            ended=iso_time(utc_now()),
+            wall_ms=wall_ms,
+            results=results,
+        )
     finally:
         live.close()
 
     fmt = getattr(args, "format", "text")
     if fmt == "json":
-        report = json.dumps(reports.to_json(live.id, results), indent=2, ensure_ascii=False) + "\n"
+        report = json.dumps(reports.to_json(run), indent=2, ensure_ascii=False) + "\n"
     elif fmt == "junit":
-        report = reports.to_junit(live.id, checklist, results)
+        report = reports.to_junit(run)
     else:
-        report = reports.to_text(live.id, results, store.location)
+        report = reports.to_text(run)
     if output:
         try:
             Path(output).write_text(report, encoding="utf-8")
@@ -99,6 +120,20 @@ def run(args: argparse.Namespace) -> int:
         out.write(report)
         out.flush()
     return 0 if all(r.status is Status.PASSED for r in results) else 1
+
+
+def _dry_run(config: Config, specs: list[CheckSpec]) -> int:
+    """Every check resolved and described (secrets masked); nothing runs and no session is written."""
+    width = max(len(s.item) for s in specs)
+    out = sys.stdout
+    for spec, description in describe_checks(config, specs):
+        out.write(
+            f"{spec.item:<{width}}  {spec.label} ({spec.kind}, timeout {format_duration(spec.timeout)}): "
+            f"{clean_line(description)}\n"
+        )
+    out.write(f"\n{len(specs)} checks would run; nothing was run (--dry-run).\n")
+    warn_unset(config)
+    return 0
 
 
 def _line(err: TextIO, text: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from deploytui.core.checklist import Checklist, Node
 from deploytui.core.config import Config
 from deploytui.core.text import clean_line
-from deploytui.services.project import resolve
+from deploytui.services.project import resolve, unset_variables
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(out, io.TextIOWrapper):
         # A checklist's titles may hold any Unicode; a non-UTF-8 terminal gets "?" rather than a traceback.
         out.reconfigure(errors="replace")
+    warn_unset(config)
     if getattr(args, "format", "text") == "json":
         json.dump(to_json(checklist, config), out, indent=2, ensure_ascii=False)
         out.write("\n")
@@ -105,3 +106,16 @@ def render_text(checklist: Checklist, config: Config) -> str:
     )
     lines.append(f"sign-off{' (default)' if checklist.signoff_default else ''}: {form}")
     return "\n".join(lines) + "\n"
+
+
+def warn_unset(config: Config, err: TextIO | None = None) -> None:
+    """One stderr line naming every `${NAME}` the checks use that nothing sets (they would end `error`)."""
+    unset = unset_variables(config)
+    if unset:
+        names = ", ".join(
+            f"${{{name}}} ({len(keys)} check{'s' if len(keys) != 1 else ''})"
+            for name, keys in sorted(unset.items())
+        )
+        (err or sys.stderr).write(
+            f"deploytui: warning: not set in [vars], the environment or env files: {names}\n"
+        )

@@ -149,6 +149,11 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
     p.add_argument("--session", metavar="ID", help="record into this existing session")
     p.add_argument("--operator", metavar="NAME", help="operator recorded in the session (default: $USER)")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="resolve every binding and print what would run (secrets masked); run nothing, write no session",
+    )
 
     p = sub.add_parser(
         "sessions",

@@ -148,6 +148,29 @@ class Config:
                 return True
         return False
 
+    def unset_variables(
+        self, provided: Callable[[str], frozenset[str]] = lambda kind: frozenset()
+    ) -> dict[str, list[str]]:
+        """Each `${NAME}` a check uses that neither [vars] nor the environment (dotenv files included)
+        sets and that has no default -> the keys of the checks that use it. Those checks would end
+        `error` at run time: `list` and `check --dry-run` say so before anything runs. `provided(kind)`
+        names the variables a kind fills in itself (backup's `${date}`)."""
+        ctx = CheckContext(vars=self.vars, env=self.environment())
+        unset: dict[str, list[str]] = {}
+        for spec in self.checks:
+            own = provided(spec.kind)
+            for value in _strings(spec.params):
+                for m in VAR_RE.finditer(value):
+                    if m.group(1) in own:
+                        continue
+                    try:
+                        ctx.lookup(m.group(1), m.group(2))
+                    except MissingVariable as exc:
+                        keys = unset.setdefault(exc.name, [])
+                        if spec.key not in keys:
+                            keys.append(spec.key)
+        return unset
+
     def checks_for(self, item_id: str) -> list[CheckSpec]:
         return [c for c in self.checks if c.item == item_id]
 
@@ -305,6 +328,12 @@ def _load_config(
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise fail(f"var {name!r} must be a string or a number", lines.key(name, vars_table))
         variables[name] = str(value)
+        bad = bad_reference(variables[name])
+        if bad is not None:
+            raise fail(
+                f"var {name!r}: {bad!r} is not a variable reference (write ${{NAME}} or ${{NAME:-default}})",
+                lines.key(name, vars_table),
+            )
     cycle = _find_cycle(variables)
     if cycle:
         raise fail(
@@ -442,6 +471,13 @@ def _check_spec(
     if not isinstance(name, str):
         raise fail("name must be a string", key_line("name"))
     params = {k: v for k, v in entry.items() if k not in SPEC_KEYS}
+    for key, value in params.items():
+        bad = bad_reference(value)
+        if bad is not None:
+            raise fail(
+                f"{key}: {bad!r} is not a variable reference (write ${{NAME}} or ${{NAME:-default}})",
+                key_line(key),
+            )
     problems = kinds.problems(kind, params)  # None: the kind's module is not installed in this build
     if problems:
         raise fail(problems[0], _problem_line(problems[0], params, key_line))
@@ -455,6 +491,36 @@ def _check_spec(
         line=header,
         source=str(path),
     )
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string in a value, its lists and tables."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in _strings(v)]
+    return []
+
+
+_REFERENCE_START_RE = re.compile(r"\$\{")
+
+
+def bad_reference(value: Any) -> str | None:
+    """The first `${` in a string (or in a list or table of them) that does not open a well-formed
+    `${NAME}` / `${NAME:-default}` (an unclosed `${API_URL`, say), as it is written; None: all are."""
+    if isinstance(value, str):
+        for m in _REFERENCE_START_RE.finditer(value):
+            if not VAR_RE.match(value, m.start()):
+                end = value.find("}", m.start())
+                return value[m.start() : end + 1 if end >= 0 else min(len(value), m.start() + 40)]
+        return None
+    if isinstance(value, list):
+        return next((bad for v in value if (bad := bad_reference(v)) is not None), None)
+    if isinstance(value, Mapping):
+        return next((bad for v in value.values() if (bad := bad_reference(v)) is not None), None)
+    return None
 
 
 def _problem_line(

@@ -228,7 +228,11 @@ EXCERPT_LINE_CHARS = 400
 """An evidence line longer than this is cut (with a marker): evidence is a glance, the log has it all."""
 
 REASON_CHARS = 300
-"""A reason longer than this is cut: it is one line on a screen or in a record."""
+"""A reason longer than this is cut where it is shown on one line (a screen, a text report)."""
+
+REASON_KEPT_CHARS = 4000
+"""A reason is kept whole up to this length (the session, the JSON and JUnit reports, the record):
+cutting is for the screen."""
 
 
 def cap(line: str, limit: int) -> str:

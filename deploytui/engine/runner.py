@@ -39,7 +39,16 @@ from deploytui.core.events import EngineEvent, EventHandler, RunBegan, RunEnded,
 from deploytui.core.redact import Redactor
 from deploytui.core.spec import CheckContext, CheckSpec, MissingVariable
 from deploytui.core.status import Outcome, Scalar, Status
-from deploytui.core.text import EXCERPT_LINES, cap, display_line, excerpt, inert, is_display_safe, one_line
+from deploytui.core.text import (
+    EXCERPT_LINES,
+    REASON_KEPT_CHARS,
+    cap,
+    display_line,
+    excerpt,
+    inert,
+    is_display_safe,
+    one_line,
+)
 
 BATCH_SECONDS = 0.05
 """Longest a line of live output waits before it is sent in a RunOutput batch."""
@@ -343,7 +352,7 @@ class Engine:
         """Redact and clean every text of an outcome; fill evidence from the output tail."""
         r = self.redactor
         status = outcome.status if isinstance(outcome.status, Status) else Status(str(outcome.status))
-        reason = r.redact(one_line(r.redact(str(outcome.reason or status.value))))
+        reason = r.redact(one_line(r.redact(str(outcome.reason or status.value)), REASON_KEPT_CHARS))
         values: dict[str, Scalar] = {}
         for key, value in (outcome.values or {}).items():
             if isinstance(value, (bool, int, float)):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploytui.checks.registry import REGISTRY
+from deploytui.checks.registry import REGISTRY, get_kind
 from deploytui.core import config as core_config
 from deploytui.core.checklist import Checklist
 from deploytui.core.config import Config
@@ -23,3 +23,16 @@ def resolve(source: str | None, config: str | None) -> tuple[Checklist, Config]:
     """The checklist and config for a command's CHECKLIST|CONFIG argument and --config (see
     `deploytui.core.config.resolve` for the rules)."""
     return core_config.resolve(source, config, kinds=REGISTRY)
+
+
+def unset_variables(config: Config) -> dict[str, list[str]]:
+    """`${NAME}`s the config's checks use that nothing sets -> the checks using them (each kind's own
+    variables, like backup's `${date}`, are not counted)."""
+
+    def provided(kind: str) -> frozenset[str]:
+        try:
+            return get_kind(kind).provides
+        except (KeyError, ImportError):
+            return frozenset()
+
+    return config.unset_variables(provided)

@@ -1,7 +1,9 @@
 """Reports of a headless check run, for a pipeline: text, JSON and JUnit XML.
 
-JSON: {"session": ID, "results": [{"item", "check", "kind", "status", "reason", "duration_ms",
-"values", "log"}]}.
+JSON: {"session", "session_dir", "checklist": {"path", "sha256"}, "operator", "host", "started",
+"ended", "wall_ms", "counts": {status: n}, "results": [{"item", "check", "kind", "status", "reason",
+"duration_ms", "values", "log"}]}: the DESIGN shape plus what a pipeline needs; run logs are relative
+to `session_dir`.
 """
 
 from __future__ import annotations
@@ -9,20 +11,57 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from deploytui.core.checklist import Checklist
+from deploytui.core.durations import format_duration
 from deploytui.core.status import Status
+from deploytui.core.text import one_line
 from deploytui.services.runs import CheckRun
 
 _XML_INVALID_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 """Characters XML 1.0 cannot hold (evidence is cleaned already; this is the last line of defence)."""
 
 
+@dataclass(frozen=True)
+class RunReport:
+    """A headless check run as a pipeline reads it: what ran, where, by whom, when, and how it ended."""
 
-def to_json(session_id: str, results: Sequence[CheckRun]) -> dict[str, Any]:
+    session_id: str
+    session_location: str
+    """Where the session is (an absolute directory for the file store); run logs are relative to it."""
+    checklist: Checklist
+    operator: str
+    host: str
+    started: str
+    ended: str
+    wall_ms: int
+    """The run's wall time: start of the first check to the end of the last, as the operator waited."""
+    results: Sequence[CheckRun]
+
+    def counts(self) -> dict[str, int]:
+        counts = {status.value: 0 for status in Status}
+        for r in self.results:
+            counts[r.status.value] += 1
+        return {status: n for status, n in counts.items() if n}
+
+
+def to_json(report: RunReport) -> dict[str, Any]:
+    """The `check --format json` document. Reasons are whole (cutting is for the screen)."""
     return {
-        "session": session_id,
+        "session": report.session_id,
+        "session_dir": report.session_location,
+        "checklist": {
+            "path": str(report.checklist.path) if report.checklist.path else None,
+            "sha256": report.checklist.sha256,
+        },
+        "operator": report.operator,
+        "host": report.host,
+        "started": report.started,
+        "ended": report.ended,
+        "wall_ms": report.wall_ms,
+        "counts": report.counts(),
         "results": [
             {
                 "item": r.spec.item,
@@ -34,21 +73,36 @@ def to_json(session_id: str, results: Sequence[CheckRun]) -> dict[str, Any]:
                 "values": dict(r.outcome.values) if r.outcome else {},
                 "log": r.log,
             }
-            for r in results
+            for r in report.results
         ],
     }
 
 
-def to_text(session_id: str, results: Sequence[CheckRun], where: str) -> str:
-    """One line per check, then the counts and where the session is (`where`: the store's location)."""
-    counts: dict[str, int] = {}
-    lines = []
-    for r in results:
-        counts[r.status.value] = counts.get(r.status.value, 0) + 1
-        lines.append(f"{r.status.value:<11} {r.spec.item}  {r.spec.label}: {r.reason}")
-    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+SLOWEST_SHOWN = 3
+"""Checks the text summary names as the slowest."""
+
+
+def to_text(report: RunReport) -> str:
+    """One line per check (reasons cut to a screen line), then the summary: counts, wall time, the
+    slowest checks, and the session with the command that opens it in the app."""
+    lines = [
+        f"{r.status.value:<11} {r.spec.item}  {r.spec.label}: {one_line(r.reason)}" for r in report.results
+    ]
+    counts = report.counts()
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items())
     lines.append("")
-    lines.append(f"{len(results)} checks: {summary}. Session {session_id} in the {where}")
+    lines.append(f"{len(report.results)} checks in {format_duration(report.wall_ms / 1000)}: {summary}.")
+    timed = sorted(
+        (r for r in report.results if r.outcome), key=lambda r: -(r.outcome.duration_ms if r.outcome else 0)
+    )
+    if timed:
+        slowest = ", ".join(
+            f"{r.spec.item} {format_duration((r.outcome.duration_ms if r.outcome else 0) / 1000)}"
+            for r in timed[:SLOWEST_SHOWN]
+        )
+        lines.append(f"Slowest: {slowest}.")
+    lines.append(f"Session {report.session_id} in {report.session_location}")
+    lines.append(f"Open it in the app: deploytui --session {report.session_id}")
     return "\n".join(lines) + "\n"
 
 
@@ -56,12 +110,20 @@ def _xml(text: str) -> str:
     return _XML_INVALID_RE.sub("", text)
 
 
-def to_junit(session_id: str, checklist: Checklist, results: Sequence[CheckRun]) -> str:
-    """JUnit XML: one testsuite, one testcase per check; failures and errors carry the reason."""
+def to_junit(report: RunReport) -> str:
+    """JUnit XML as surefire writes it: one testsuite, one testcase per check; failures and errors carry
+    the reason. The suite's `time` is the run's wall time, not the sum of the checks' (they overlap)."""
+    results, checklist, session_id = report.results, report.checklist, report.session_id
     failures = sum(r.status is Status.FAILED for r in results)
-    errors = sum(r.status in (Status.ERROR, Status.INTERRUPTED) for r in results)
-    total_ms = sum(r.outcome.duration_ms for r in results if r.outcome)
-    suites = ET.Element("testsuites", name="deploytui", tests=str(len(results)))
+    errors = sum(r.status not in (Status.FAILED, Status.PASSED) for r in results)
+    suites = ET.Element(
+        "testsuites",
+        name="deploytui",
+        tests=str(len(results)),
+        failures=str(failures),
+        errors=str(errors),
+        time=f"{report.wall_ms / 1000:.3f}",
+    )
     suite = ET.SubElement(
         suites,
         "testsuite",
@@ -70,7 +132,9 @@ def to_junit(session_id: str, checklist: Checklist, results: Sequence[CheckRun])
         failures=str(failures),
         errors=str(errors),
         skipped="0",
-        time=f"{total_ms / 1000:.3f}",
+        time=f"{report.wall_ms / 1000:.3f}",
+        timestamp=report.started.removesuffix("Z")[:19],
+        hostname=_xml(report.host) or "localhost",
     )
     props = ET.SubElement(suite, "properties")
     ET.SubElement(props, "property", name="session", value=session_id)

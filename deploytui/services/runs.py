@@ -60,6 +60,20 @@ def build_engine(config: Config, live: LiveSession) -> Engine:
     )
 
 
+def describe_checks(config: Config, specs: Sequence[CheckSpec]) -> list[tuple[CheckSpec, str]]:
+    """What each check would do, variables substituted and secrets masked, without running anything
+    (`deploytui check --dry-run`)."""
+    engine = Engine(
+        concurrency=config.concurrency,
+        default_timeout=config.timeout,
+        redactor=config.redactor(),
+        env=config.environment(),
+        vars=config.vars,
+        base_dir=config.base_dir,
+    )
+    return [(spec, engine.describe(spec)) for spec in specs]
+
+
 def is_world_changing(spec: CheckSpec) -> bool:
     """Whether a binding changes the world (kind = "action", a webhook, a backup that dumps): it runs
     only on the operator's confirmation, never as part of a check run."""

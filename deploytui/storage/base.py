@@ -87,6 +87,10 @@ class SessionRepository(Protocol):
         """Where this store is, for messages ("sessions dir /srv/deploy/sessions")."""
         ...
 
+    def session_location(self, session_id: str) -> str:
+        """Where one session is (the file store: its absolute directory; run logs are relative to it)."""
+        ...
+
     def exists(self, session_id: str) -> bool: ...
 
     def create(

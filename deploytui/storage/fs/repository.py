@@ -166,6 +166,9 @@ class SessionStore:
     def location(self) -> str:
         return f"sessions dir {self.dir.resolve()}"
 
+    def session_location(self, session_id: str) -> str:
+        return str(self.session_dir(session_id).resolve())
+
     # ------------------------------------------------------------- paths
 
     def toml_path(self, session_id: str) -> Path:

@@ -41,6 +41,7 @@ from deploytui.core.session import (
 )
 from deploytui.core.spec import CheckSpec
 from deploytui.core.status import BAD, Status
+from deploytui.core.text import one_line
 from deploytui.services.runs import parse_iso, runnable_checks
 from deploytui.tui.messages import EngineEventPosted
 from deploytui.tui.present import GLYPHS
@@ -756,7 +757,7 @@ class MainScreen(Screen[None]):
         if isinstance(event, RunEnded):
             # The run pane ends with how the run ended (it showed the output and stopped there).
             ended = event.outcome.status
-            self.runs.ended(event, f"── {GLYPHS[ended]} {ended.value}: {event.outcome.reason} ──")
+            self.runs.ended(event, f"── {GLYPHS[ended]} {ended.value}: {one_line(event.outcome.reason)} ──")
             if event.item == self.selected_id and event.item in self.buffers:
                 # While streaming the pane showed a sample; now it shows the run's kept tail whole.
                 self._show_run_log(event.item)
@@ -764,7 +765,7 @@ class MainScreen(Screen[None]):
             self.deploy_app.recorder.record(event)
             status = outcome.status
             self._log_activity(
-                f"{GLYPHS[status]} {event.item}  {status.value}: {outcome.reason}"
+                f"{GLYPHS[status]} {event.item}  {status.value}: {one_line(outcome.reason)}"
                 + (f"  ({outcome.duration_ms} ms)" if outcome.duration_ms else "")
             )
             self._redraw([event.item])
