@@ -134,7 +134,9 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     )
     _add_source(p)
     _add_common(p)
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument(
+        "--format", choices=["text", "json"], default="text", help="text: an indented tree (default); json"
+    )
 
     p = sub.add_parser(
         "check",
@@ -145,7 +147,12 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     _add_source(p)
     _add_common(p)
     p.add_argument("--only", nargs="+", metavar="ID", default=None, help="only these item or section ids")
-    p.add_argument("--format", choices=["text", "json", "junit"], default="text")
+    p.add_argument(
+        "--format",
+        choices=["text", "json", "junit"],
+        default="text",
+        help="text: a line per check and a summary (default); json: the report for a pipeline; junit: XML",
+    )
     p.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
     p.add_argument("--session", metavar="ID", help="record into this existing session")
     p.add_argument("--operator", metavar="NAME", help="operator recorded in the session (default: $USER)")
@@ -161,7 +168,9 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
         description="List the sessions in the sessions dir, newest first.",
     )
     _add_common(p)
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument(
+        "--format", choices=["text", "json"], default="text", help="text: a table (default); json: a document"
+    )
 
     p = sub.add_parser(
         "export",
@@ -188,14 +197,19 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
         description="Sign a record (deployer) or countersign it (reviewer) with an SSH key.",
     )
     _add_common(p)
-    p.add_argument("record", metavar="RECORD")
+    p.add_argument("record", metavar="RECORD", help="the record file to sign (changed in place)")
     p.add_argument(
         "--key",
         metavar="KEY",
         required=True,
         help="private key, or a .pub whose key is in ssh-agent",
     )
-    p.add_argument("--role", choices=["deployer", "reviewer"], default="deployer")
+    p.add_argument(
+        "--role",
+        choices=["deployer", "reviewer"],
+        default="deployer",
+        help="sign as the sign-off's deployer (default) or its reviewer",
+    )
 
     p = sub.add_parser(
         "verify",
@@ -203,8 +217,13 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
         description="Verify every signature of a record against an allowed_signers file.",
     )
     _add_common(p)
-    p.add_argument("record", metavar="RECORD")
-    p.add_argument("--allowed-signers", metavar="FILE", required=True)
+    p.add_argument("record", metavar="RECORD", help="the signed record file")
+    p.add_argument(
+        "--allowed-signers",
+        metavar="FILE",
+        required=True,
+        help="OpenSSH allowed_signers: which key may sign as which principal (the sign-off's names)",
+    )
     p.add_argument(
         "--session",
         metavar="DIR",
@@ -221,7 +240,37 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     )
     _add_common(p)
     p.add_argument("session", metavar="SESSION", help="session id")
+    _add_examples(sub)
     return parser
+
+
+EXAMPLES: dict[str, str] = {
+    "list": "deploytui list deploytui.toml --format json",
+    "check": "deploytui check deploytui.toml --only deployment-steps --format junit -o report.xml",
+    "sessions": "deploytui sessions --sessions-dir /srv/deploy/sessions",
+    "export": "deploytui export 20261201T212643Z-3fa2 -o record.md --sign ~/.ssh/id_ed25519",
+    "sign": "deploytui sign record.md --key ~/.ssh/id_ed25519.pub --role reviewer",
+    "verify": "deploytui verify record.md --allowed-signers allowed_signers --session 20261201T212643Z-3fa2",
+    "recover": "deploytui recover 20261201T212643Z-3fa2",
+}
+"""One example per command, shown at the end of its --help."""
+
+
+class _ExampleFormatter(argparse.HelpFormatter):
+    """Wraps the description as usual but leaves the example whole (a wrapped command can't be pasted)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("example:"):
+            return indent + text
+        return super()._fill_text(text, width, indent)
+
+
+def _add_examples(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for name, parser in sub.choices.items():
+        example = EXAMPLES.get(name)
+        if example:
+            parser.formatter_class = _ExampleFormatter
+            parser.epilog = f"example: {example}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

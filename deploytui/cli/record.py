@@ -30,7 +30,7 @@ def _export(args: argparse.Namespace) -> int:
         target = Path(args.output)
         atomic_write_text(target, text)
         what = "signed as deployer" if args.sign else "unsigned"
-        print(f"deploytui: wrote {target} ({what})", file=sys.stderr)
+        print(f"deploytui: wrote {target.resolve()} ({what})", file=sys.stderr)
     else:
         sys.stdout.write(text)
         sys.stdout.flush()

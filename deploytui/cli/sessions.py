@@ -8,7 +8,8 @@ import sys
 from typing import TextIO
 
 from deploytui.core.status import Status
-from deploytui.storage.fs import SessionInfo, SessionStore
+from deploytui.services.sessions import open_store
+from deploytui.storage.fs import SessionInfo
 
 COUNT_ORDER = [s for s in Status]
 """Columns of the counts summary, in the order README.md ("Keys") lists the statuses."""
@@ -27,14 +28,14 @@ _SHORT = {
 
 
 def run(args: argparse.Namespace) -> int:
-    store = SessionStore(args.sessions_dir)
+    store = open_store(args.sessions_dir)
     infos = store.list()
     out: TextIO = sys.stdout
     if getattr(args, "format", "text") == "json":
         json.dump({"sessions": [info.to_json() for info in infos]}, out, indent=2, ensure_ascii=False)
         out.write("\n")
     else:
-        out.write(render_table(infos, str(store.dir)))
+        out.write(render_table(infos, store.location))
     return 0
 
 
@@ -56,7 +57,11 @@ def _clean(text: str) -> str:
 
 def render_table(infos: list[SessionInfo], where: str) -> str:
     if not infos:
-        return f"no sessions in {where}\n"
+        return (
+            f"no sessions in the {where}\n"
+            "(sessions are kept where deploytui ran; point elsewhere with --sessions-dir D"
+            " or $DEPLOYTUI_SESSIONS)\n"
+        )
     headers = ["ID", "STARTED", "UPDATED", "OPERATOR", "STATE", "CHECKLIST", "ITEMS"]
     rows: list[list[str]] = []
     for info in infos:

@@ -143,3 +143,23 @@ def test_dry_run_masks_secrets_in_what_it_prints(project: Path, capsys: pytest.C
     assert _check(project, "--dry-run") == 0
     out = capsys.readouterr().out
     assert NEEDLE not in out and "[secret:NEEDLE]" in out
+
+
+def test_an_empty_sessions_listing_names_the_absolute_dir_and_how_to_point_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["sessions", "--sessions-dir", "nowhere"]) == 0
+    out = capsys.readouterr().out
+    assert f"no sessions in the sessions dir {tmp_path / 'nowhere'}" in out
+    assert "--sessions-dir D" in out and "$DEPLOYTUI_SESSIONS" in out
+
+
+def test_export_says_where_the_record_went_as_an_absolute_path(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _check(project, "--only", "checks/first-slow") == 0
+    sid = next(p.stem for p in (project / "sessions").glob("*.toml"))
+    capsys.readouterr()
+    assert main(["export", sid, "-o", "rec.md", "--sessions-dir", str(project / "sessions")]) == 0
+    assert f"wrote {project / 'rec.md'} (unsigned)" in capsys.readouterr().err
