@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from deploytui.core.session.rerun import latest_statuses, rerun_keys
 from deploytui.core.session.state import (
     EVIDENCE_MAX_CHARS,
     INT_RANGE,
@@ -38,6 +39,8 @@ from deploytui.core.session.state import (
 )
 
 __all__ = [
+    "latest_statuses",
+    "rerun_keys",
     "SCHEMA_VERSION",
     "SYSTEM",
     "EVIDENCE_MAX_CHARS",

@@ -27,7 +27,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from deploytui.core.errors import DeployError
-from deploytui.core.status import Outcome, Scalar, Status
+from deploytui.core.status import Attempt, Outcome, Scalar, Status
 
 if TYPE_CHECKING:
     from deploytui.core.checklist import Checklist
@@ -43,6 +43,18 @@ EVIDENCE_MAX_CHARS = 4000
 
 TEXT_MAX_CHARS = 10_000
 """Longest note, reason or sign-off value accepted: a pasted screenful is fine, a pasted log is not."""
+
+ATTEMPTS_MAX = 100
+"""Attempts of one run kept in the session (a `within = "1h"` poll every 2 s tries 1,800 times: the
+first and the last ones tell the story; the engine keeps the count in the run's values)."""
+
+ATTEMPT_REASON_MAX_CHARS = 500
+"""Longest reason kept per attempt."""
+
+RUN_ENDINGS = frozenset(
+    {Status.PASSED, Status.FLAKY, Status.FAILED, Status.ERROR, Status.BLOCKED, Status.INTERRUPTED}
+)
+"""The statuses a check run can end with."""
 
 
 class TransitionError(DeployError):
@@ -236,6 +248,8 @@ class CheckResult:
     log: str = ""
     evidence: str = ""
     run_id: str = ""
+    attempts: list[Attempt] = field(default_factory=list)
+    """Every attempt of the run when it tried more than once (retry, within, a wait after a 429)."""
 
 
 @dataclass
@@ -279,35 +293,51 @@ class ItemState:
         return aggregate_checks(c.status for c in self.checks.values())
 
 
+ATTENTION_ORDER = (
+    Status.RUNNING,
+    Status.FAILED,
+    Status.ERROR,
+    Status.BLOCKED,
+    Status.INTERRUPTED,
+    Status.PENDING,
+)
+"""Statuses that win an aggregate, first wins: work in progress, then what needs attention (a failure
+before the checks it blocked), then what is left to do."""
+
+
 def aggregate_checks(statuses: Iterable[Status]) -> Status:
-    """All checks must pass; any running → running; the worst failure wins."""
+    """All checks must pass; any running → running; the worst failure wins; passed with any flaky is
+    flaky (it counts as passing, shown apart)."""
     found = set(statuses)
     if not found:
         return Status.PENDING
-    for status in (Status.RUNNING, Status.FAILED, Status.ERROR, Status.INTERRUPTED, Status.PENDING):
+    for status in ATTENTION_ORDER:
         if status in found:
             return status
-    return Status.PASSED
+    return Status.FLAKY if Status.FLAKY in found else Status.PASSED
 
 
 def aggregate(statuses: Iterable[Status]) -> Status:
     """A parent's status from its children's.
 
-    Running beats everything (work in progress); then failed, error, interrupted (attention needed);
-    then pending while anything is left; when all are complete: the common status if they agree,
-    `overridden` if any was accepted despite a failure, else `done`.
+    Running beats everything (work in progress); then failed, error, blocked, interrupted (attention
+    needed); then pending while anything is left; when all are complete: the common status if they
+    agree, `overridden` if any was accepted despite a failure, `flaky` if any passed only on a retry,
+    else `done`.
     """
     found = list(statuses)
     if not found:
         return Status.PENDING
     kinds = set(found)
-    for status in (Status.RUNNING, Status.FAILED, Status.ERROR, Status.INTERRUPTED, Status.PENDING):
+    for status in ATTENTION_ORDER:
         if status in kinds:
             return status
     if len(kinds) == 1:
         return found[0]
     if Status.OVERRIDDEN in kinds:
         return Status.OVERRIDDEN
+    if Status.FLAKY in kinds:
+        return Status.FLAKY
     return Status.DONE
 
 
@@ -497,7 +527,10 @@ class Session:
                 Status.FAILED: "its check failed: run it again, or override with a note",
                 Status.ERROR: "its check could not run: fix and run it again, or override with a note",
                 Status.INTERRUPTED: "its check was interrupted: run it again, or override with a note",
+                Status.BLOCKED: "a check it waits for did not pass: fix that and run again,"
+                " or override with a note",
                 Status.PASSED: "its checks already passed",
+                Status.FLAKY: "its checks already passed (flaky: after a retry)",
                 Status.DONE: "it is already done",
                 Status.OVERRIDDEN: "it is already accepted (overridden)",
             }.get(state.status)
@@ -521,17 +554,17 @@ class Session:
                 raise TransitionError(
                     f"cannot skip {change.item}: a check of it is running: wait for it or cancel it"
                 )
-            if state.status in (Status.SKIPPED, Status.PASSED, Status.OVERRIDDEN):
+            if state.status in (Status.SKIPPED, Status.PASSED, Status.FLAKY, Status.OVERRIDDEN):
                 raise TransitionError(f"cannot skip {change.item}: it is already {state.status}")
             return base | {"type": "skip", "item": change.item, "reason": reason}
 
         if isinstance(change, Override):
             state = self.item(change.item)
             note = _text(change.note, "an override needs a note saying why the failure is acceptable")
-            if state.status not in (Status.FAILED, Status.ERROR, Status.INTERRUPTED):
+            if state.status not in (Status.FAILED, Status.ERROR, Status.INTERRUPTED, Status.BLOCKED):
                 raise TransitionError(
                     f"cannot override {change.item}: it is {state.status}"
-                    " (only failed, error or interrupted items)"
+                    " (only failed, error, blocked or interrupted items)"
                 )
             return base | {"type": "override", "item": change.item, "note": note}
 
@@ -577,10 +610,16 @@ class Session:
                     f" run {current.run_id} is the current one"
                 )
             outcome = change.outcome
-            if outcome.status not in (Status.PASSED, Status.FAILED, Status.ERROR, Status.INTERRUPTED):
+            if outcome.status not in RUN_ENDINGS:
                 raise TransitionError(
-                    f"a check run ends passed, failed, error or interrupted, not {outcome.status}"
+                    "a check run ends passed, flaky, failed, error, blocked or interrupted,"
+                    f" not {outcome.status}"
                 )
+            attempts = (
+                {"attempts": [_attempt_dict(a) for a in outcome.attempts[:ATTEMPTS_MAX]]}
+                if outcome.attempts
+                else {}
+            )
             return base | {
                 "type": "run_finished",
                 "item": change.item,
@@ -593,7 +632,7 @@ class Session:
                 "evidence": _clip(outcome.evidence, EVIDENCE_MAX_CHARS),
                 "duration_ms": int(outcome.duration_ms),
                 "log": _refuse_bad_log(change.log),
-            }
+            } | attempts
 
         if isinstance(change, RunCancelled):
             state = self.item(change.item)
@@ -735,6 +774,7 @@ class Session:
                 log=log_path(str(event.get("log", ""))),
                 evidence=str(event.get("evidence", "")),
                 run_id=str(event["run_id"]),
+                attempts=[Attempt.from_dict(a) for a in event.get("attempts", ())],
             )
             state.checks[result.key] = result
             state.duration_ms = sum(c.duration_ms for c in state.checks.values())
@@ -993,6 +1033,14 @@ def _check_dict(c: CheckResult) -> dict[str, Any]:
         data["duration_ms"] = c.duration_ms
     if c.values:
         data["values"] = dict(c.values)
+    if c.attempts:
+        data["attempts"] = [_attempt_dict(a) for a in c.attempts]
+    return data
+
+
+def _attempt_dict(attempt: Attempt) -> dict[str, Any]:
+    data = attempt.to_dict()
+    data["reason"] = _clip(str(data["reason"]), ATTEMPT_REASON_MAX_CHARS)
     return data
 
 
@@ -1009,6 +1057,7 @@ def _check_from(key: str, c: Mapping[str, Any]) -> CheckResult:
         log=log_path(str(c.get("log", ""))),
         evidence=str(c.get("evidence", "")),
         run_id=str(c.get("run_id", "")),
+        attempts=[Attempt.from_dict(a) for a in c.get("attempts", ())],
     )
 
 
