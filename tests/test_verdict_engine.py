@@ -3,10 +3,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
+import time
 from pathlib import Path
+from typing import ClassVar
 
-from deploytui.core.spec import CheckSpec
+import pytest
+
+from deploytui.checks import registry
+from deploytui.checks.base import CheckKind
+from deploytui.core.spec import CheckContext, CheckSpec, Retry
 from deploytui.core.status import Outcome, Status
 from deploytui.engine.attempts import cooling
 from deploytui.engine.schedule import Policy
@@ -173,3 +180,61 @@ def test_a_cooldown_lasts_its_own_value_or_the_targets_retry_after_whichever_is_
     }
     # a plain check leaves no cooldown behind
     assert cooling(Policy(cool_resources=policy.cool_resources), long) == {}
+
+
+class Kind(CheckKind):
+    """A test-only kind ("leaky") that fails quoting a secret, then passes: its attempts keep reasons."""
+
+    name: ClassVar[str] = "leaky"
+    fields: ClassVar[frozenset[str]] = frozenset({"marker"})
+
+    async def run(self, spec: CheckSpec, ctx: CheckContext) -> Outcome:
+        marker = Path(str(spec.params["marker"]))
+        if not marker.exists():
+            marker.write_text("tried")
+            return Outcome.failed(f"rejected token {ctx.lookup('TOKEN')}")
+        return Outcome.passed("accepted")
+
+
+@pytest.fixture
+def leaky(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(registry.kind_modules(), "leaky", __name__)
+
+
+async def test_every_attempts_reason_is_redacted(tmp_path: Path, leaky: None) -> None:
+    secret = "tok-9f8e7d6c5b4a-secret"
+    engine = make_engine(tmp_path / "logs", secrets={"TOKEN": secret})
+    check = spec("leaky", marker=str(tmp_path / "marker"), schedule={"retry": Retry(2, 0.0)})
+    outcome = await engine.run_check(check, None, TimedRecorder())
+    assert outcome.status is Status.FLAKY
+    first = outcome.attempts[0]
+    assert first.status is Status.FAILED and first.reason.startswith("rejected token ")
+    assert secret not in repr(outcome)
+    for log in (tmp_path / "logs").glob("*.log"):
+        assert secret not in log.read_text()
+
+
+async def test_cancelling_a_run_that_waits_for_its_dependency_or_between_attempts_ends_it(
+    tmp_path: Path,
+) -> None:
+    slow = spec("command", item="slow", index=0, run="sleep 30")
+    waiting = spec("command", item="waiting", index=1, run="true", schedule={"after": (slow.key,)})
+    after_waiting = spec("command", item="last", index=2, run="true", schedule={"after": (waiting.key,)})
+    retrying = spec("command", item="retrying", index=3, run="exit 1", schedule={"retry": Retry(5, 30.0)})
+    engine = make_engine(tmp_path / "logs")
+    rec = TimedRecorder()
+    task = asyncio.ensure_future(
+        engine.run_many([slow, waiting, after_waiting, retrying], rec, run_ids=["a", "b", "c", "d"])
+    )
+    deadline = time.monotonic() + 10
+    while not any("attempt 2 of 5 in 30s" in line for line in rec.lines("d")):
+        assert time.monotonic() < deadline, rec.text()
+        await asyncio.sleep(0.02)
+    assert engine.cancel("b") and engine.cancel("d")
+    assert engine.cancel("a")
+    outcomes = await asyncio.wait_for(task, 10)
+    assert [o.status for o in outcomes] == [Status.INTERRUPTED, Status.INTERRUPTED, Status.BLOCKED,
+                                            Status.INTERRUPTED]
+    assert outcomes[1].reason == "cancelled before it started"
+    assert outcomes[2].reason == "not run: dependency waiting was interrupted"
+    assert [a.status for a in outcomes[3].attempts] == [Status.FAILED, Status.INTERRUPTED]
