@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import secrets
 import shlex
 import shutil
 import signal
@@ -30,10 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.servers.containers import start_docker_engine, start_gemini, start_qdrant  # noqa: E402
-from tests.servers.databases import RedisServer, _redis_binary, start_postgres, start_prometheus  # noqa: E402
-from tests.servers.deployment import wire_deployment  # noqa: E402
-from tests.servers.target_app import TargetServer, TLSFiles, build_app, make_tls_files  # noqa: E402
+from tests.servers.deployment import start_deployment  # noqa: E402
 
 
 def _stop_on_signal(signum: int, frame: Any) -> None:
@@ -52,45 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.ExitStack() as stack:
             stack.callback(lambda: print("stopped; removed everything", file=sys.stderr))
             stack.callback(shutil.rmtree, workdir, True)
-
-            def make_redis() -> RedisServer:
-                server = RedisServer(_redis_binary())
-                stack.callback(server.cleanup)
-                server.start()
-                return server
-
-            def make_target(tls: TLSFiles | None = None, **options: Any) -> TargetServer:
-                server = TargetServer(build_app(tls=tls is not None, **options), tls=tls)
-                stack.callback(server.stop)
-                return server.start()
-
-            def make_prometheus(**options: Any) -> Any:
-                server = start_prometheus(**options)
-                stack.callback(server.cleanup)
-                return server
-
-            postgres = start_postgres()
-            stack.callback(postgres.cleanup)
-            docker = start_docker_engine(workdir / "podman")
-            stack.callback(docker.shutdown)
-            qdrant = start_qdrant("qdrant-demo-" + secrets.token_hex(12))
-            stack.callback(qdrant.stop)
-            gemini = start_gemini()
-            stack.callback(gemini.stop)
-            (workdir / "tls").mkdir()
-            tls = make_tls_files(workdir / "tls")
-            deployment = wire_deployment(
-                workdir,
-                stack,
-                postgres=postgres,
-                make_redis=make_redis,
-                make_target=make_target,
-                make_prometheus=make_prometheus,
-                docker=docker,
-                qdrant=qdrant,
-                gemini=gemini,
-                tls=tls,
-            )
+            deployment = start_deployment(workdir, stack)
             lines = [f"export {name}={shlex.quote(value)}" for name, value in sorted(deployment.env.items())]
             text = "\n".join(lines) + "\n"
             if args.env_file is not None:

@@ -52,6 +52,20 @@ FIELD_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
 """Field types a schema may name: (the test, how the error message says it)."""
 
 
+@dataclass(frozen=True)
+class Footprint:
+    """What a run touches on the target, as the engine's scheduler sees it (beside the config's own
+    `exclusive` and `resource`). Resources are names like an URL's origin ("http://127.0.0.1:8000")."""
+
+    uses: frozenset[str] = frozenset()
+    """Resources the run shares with other users (an HTTP check uses its URL's origin)."""
+    holds: frozenset[str] = frozenset()
+    """Resources the run needs alone: nothing else using or holding one of them runs meanwhile."""
+    burst: bool = False
+    """A load probe (an HTTP burst): it runs after the other checks on what it holds, and they wait
+    out its cooldown (and the target's Retry-After) after it."""
+
+
 class CheckKind:
     """Base of every check kind. Subclasses set the class attributes and implement `run`."""
 
@@ -111,6 +125,11 @@ class CheckKind:
         """One line saying what this check does, variables substituted (secrets masked by the caller)."""
         return f"{self.name} check"
 
+    def footprint(self, spec: CheckSpec, ctx: CheckContext) -> Footprint:
+        """What the run touches (variables substituted; MissingVariable when one is not set). Default:
+        nothing the scheduler needs to know of."""
+        return Footprint()
+
     async def run(self, spec: CheckSpec, ctx: CheckContext) -> Outcome:
         raise NotImplementedError
 
@@ -166,6 +185,24 @@ engine's bare "timed out"."""
 def own_deadline(timeout: float) -> float:
     """The seconds a kind gives itself within a run budget of `timeout` seconds."""
     return max(0.05, timeout - min(OWN_TIMEOUT_MARGIN, timeout * 0.1))
+
+
+def url_origin(url: str) -> str | None:
+    """`scheme://host:port` of an URL (lowercase, the port always written), or None if it has none."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        scheme = parts.scheme.lower()
+        host = (parts.hostname or "").lower()
+        if not scheme or not host:
+            return None
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        return None
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}" if port else f"{scheme}://{host}"
 
 
 def masked_url(url: str) -> str:

@@ -120,8 +120,15 @@ def fmt_number(value: float | int) -> str:
     return f"{value:.4g}"
 
 
+RATE_LIMITED = 429
+"""Too Many Requests: the target's rate limiter, never the verdict of a check that does not judge it."""
+
+
 def status_matches(code: int, expected: int | str | Sequence[int | str]) -> bool:
-    """True when `code` is the expected status, one of a list, or in a class like "2xx"."""
+    """True when `code` is the expected status, one of a list, or in a class like "2xx".
+
+    A class never matches 429 ("4xx" means a client error, not "the target refused to judge"): only an
+    expectation that names 429 itself accepts it."""
     if isinstance(expected, (list, tuple)):
         return any(status_matches(code, e) for e in expected)
     if isinstance(expected, bool):
@@ -131,10 +138,60 @@ def status_matches(code: int, expected: int | str | Sequence[int | str]) -> bool
     if isinstance(expected, str):
         text = expected.strip().lower()
         if len(text) == 3 and text.endswith("xx") and text[0].isdigit():
-            return code // 100 == int(text[0])
+            return code // 100 == int(text[0]) and code != RATE_LIMITED
         if text.isdigit():
             return code == int(text)
     return False
+
+
+def names_status(expected: int | str | Sequence[int | str], code: int) -> bool:
+    """Whether an expectation names `code` itself (not through a class like "4xx")."""
+    if isinstance(expected, (list, tuple)):
+        return any(names_status(e, code) for e in expected)
+    if isinstance(expected, bool):
+        return False
+    if isinstance(expected, int):
+        return expected == code
+    if isinstance(expected, str):
+        return expected.strip() == str(code)
+    return False
+
+
+def parse_retry_after(value: str | None, date: str | None = None) -> float | None:
+    """Seconds from a Retry-After header: a number of seconds, or an HTTP date (measured from the
+    answer's own Date header when it has one). None when absent or unreadable."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(text)
+            base = parsedate_to_datetime(date) if date else None
+        except (TypeError, ValueError, IndexError):
+            return None
+        if base is None:
+            import datetime as _dt
+
+            base = _dt.datetime.now(_dt.UTC)
+        try:
+            seconds = (when - base).total_seconds()
+        except TypeError:  # one naive, one aware
+            return None
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return None
+    return max(0.0, seconds)
+
+
+def rate_limited_reason(retry_after: float | None) -> str:
+    """`rate limited by the target (429, Retry-After 8 s)`: the reason of a check the target refused."""
+    wait = "no Retry-After"
+    if retry_after is not None:
+        wait = f"Retry-After {fmt_number(round(retry_after, 1))} s"
+    return f"rate limited by the target (429, {wait})"
 
 
 def describe_expected_status(expected: int | str | Sequence[int | str]) -> str:

@@ -24,6 +24,8 @@ _SHORT = {
     Status.SKIPPED: "skip",
     Status.OVERRIDDEN: "ovr",
     Status.INTERRUPTED: "intr",
+    Status.FLAKY: "flaky",
+    Status.BLOCKED: "blkd",
 }
 
 

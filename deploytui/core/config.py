@@ -16,7 +16,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,7 +24,14 @@ from deploytui.core.dotenv import dotenv_lines, load_dotenv
 from deploytui.core.durations import parse_duration
 from deploytui.core.errors import DeployError
 from deploytui.core.redact import MIN_SECRET_LENGTH, Redactor
-from deploytui.core.spec import VAR_RE, CheckContext, CheckSpec, MissingVariable
+from deploytui.core.spec import (
+    DEFAULT_POLL_INTERVAL,
+    VAR_RE,
+    CheckContext,
+    CheckSpec,
+    MissingVariable,
+    Retry,
+)
 
 if TYPE_CHECKING:
     from deploytui.core.checklist import Checklist
@@ -43,8 +50,15 @@ MAX_CONCURRENCY = 256
 
 TOP_LEVEL_KEYS = ("checklist", "vars", "env", "secrets", "defaults", "check")
 TABLE_KEYS = {"env": ("files",), "secrets": ("env",), "defaults": ("timeout", "concurrency")}
-SPEC_KEYS = frozenset({"item", "kind", "timeout", "name"})
+SCHEDULE_KEYS = frozenset(
+    {"after", "exclusive", "resource", "cooldown", "within", "interval", "retry", "read_only"}
+)
+"""Keys of a [[check]] about order, isolation and time: read by the engine, never by the kind."""
+SPEC_KEYS = frozenset({"item", "kind", "timeout", "name"}) | SCHEDULE_KEYS
 """Keys of a [[check]] that are not passed to the kind as params."""
+
+MAX_RETRY_ATTEMPTS = 20
+"""Most tries `retry = { attempts = N }` may ask for."""
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -389,6 +403,7 @@ def _load_config(
         _check_spec(index, entry, checklist, timeout, lines, fail, cfg_path, kinds)
         for index, entry in enumerate(raw_checks)
     ]
+    specs = _resolve_after(specs, raw_checks, checklist, lines, fail)
 
     config = Config(
         path=cfg_path,
@@ -409,13 +424,18 @@ def _load_config(
 Fail = Callable[[str, "int | None"], DeployError]
 
 
-def _duration(value: object, fail: Fail, line: int | None) -> float:
+def _duration(
+    value: object, fail: Fail, line: int | None, name: str = "timeout", zero: bool = False
+) -> float:
+    """Seconds of a duration key; `zero`: 0 is allowed (else it must be more than zero)."""
     try:
         seconds = parse_duration(value)
     except ValueError as exc:
-        raise fail(f"timeout: {exc}", line) from None
-    if seconds <= 0:
-        raise fail("timeout must be more than zero", line)
+        raise fail(f"{name}: {exc}", line) from None
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        raise fail(f"{name}: expected a duration like \"10s\", got {value!r}", line)
+    if seconds < 0 or (seconds == 0 and not zero):
+        raise fail(f"{name} must be more than zero", line)
     return seconds
 
 
@@ -481,6 +501,7 @@ def _check_spec(
     problems = kinds.problems(kind, params)  # None: the kind's module is not installed in this build
     if problems:
         raise fail(problems[0], _problem_line(problems[0], params, key_line))
+    schedule = _schedule(entry, params, fail, key_line)
     return CheckSpec(
         item=item,
         kind=kind,
@@ -490,6 +511,7 @@ def _check_spec(
         name=name,
         line=header,
         source=str(path),
+        **schedule,
     )
 
 
@@ -520,6 +542,174 @@ def bad_reference(value: Any) -> str | None:
         return next((bad for v in value if (bad := bad_reference(v)) is not None), None)
     if isinstance(value, Mapping):
         return next((bad for v in value.values() if (bad := bad_reference(v)) is not None), None)
+    return None
+
+
+def _schedule(
+    entry: Mapping[str, Any], params: Mapping[str, Any], fail: Fail, key_line: Callable[[str], int | None]
+) -> dict[str, Any]:
+    """The order/isolation/time keys of a [[check]], validated (`after` is resolved later, by name)."""
+    out: dict[str, Any] = {}
+    for key in ("exclusive", "read_only"):
+        if key in entry:
+            if not isinstance(entry[key], bool):
+                raise fail(f"{key} must be true or false", key_line(key))
+            out[key] = entry[key]
+    if "resource" in entry:
+        resource = entry["resource"]
+        if not isinstance(resource, str) or not resource.strip():
+            raise fail('resource must be a name, like resource = "api"', key_line("resource"))
+        out["resource"] = resource.strip()
+    if "after" in entry:
+        after = entry["after"]
+        names = [after] if isinstance(after, str) else after
+        if not (
+            isinstance(names, list) and names and all(isinstance(n, str) and n.strip() for n in names)
+        ):
+            raise fail(
+                'after must be a list of item ids or check names, like after = ["pre-deployment/..."]',
+                key_line("after"),
+            )
+    if "cooldown" in entry:
+        out["cooldown"] = _duration(entry["cooldown"], fail, key_line("cooldown"), "cooldown", zero=True)
+        if not (entry.get("exclusive") is True or "resource" in entry or "burst" in params):
+            raise fail(
+                "cooldown applies after an exclusive, resource or burst check:"
+                ' add exclusive = true or resource = "..."',
+                key_line("cooldown"),
+            )
+    if "within" in entry:
+        out["within"] = _duration(entry["within"], fail, key_line("within"), "within")
+    if "interval" in entry:
+        if "within" not in entry:
+            raise fail(
+                'interval is the pause between polls of a within check: add within = "2m"'
+                " (retry takes its own: retry = { attempts = 3, interval = \"2s\" })",
+                key_line("interval"),
+            )
+        out["interval"] = _duration(entry["interval"], fail, key_line("interval"), "interval")
+        if out["interval"] > out["within"]:
+            raise fail("interval is longer than within: the check would be tried once", key_line("interval"))
+    if "retry" in entry:
+        out["retry"] = _retry(entry["retry"], fail, key_line("retry"))
+        if "within" in entry:
+            raise fail(
+                "use either within (poll until ready) or retry (tries of a check that should pass at"
+                " once), not both",
+                key_line("retry"),
+            )
+    return out
+
+
+def _retry(value: Any, fail: Fail, line: int | None) -> Retry:
+    example = 'retry = { attempts = 3, interval = "2s" }'
+    if not isinstance(value, Mapping):
+        raise fail(f"retry must be a table, like {example}", line)
+    unknown = sorted(set(value) - {"attempts", "interval"})
+    if unknown:
+        raise fail(f"unknown key {unknown[0]!r} in retry (known: attempts, interval)", line)
+    attempts = value.get("attempts")
+    if (
+        isinstance(attempts, bool)
+        or not isinstance(attempts, int)
+        or not 2 <= attempts <= MAX_RETRY_ATTEMPTS
+    ):
+        raise fail(
+            f"retry.attempts must be a whole number from 2 to {MAX_RETRY_ATTEMPTS} (tries in all),"
+            f" got {attempts!r}",
+            line,
+        )
+    interval = DEFAULT_POLL_INTERVAL
+    if "interval" in value:
+        interval = _duration(value["interval"], fail, line, "retry.interval", zero=True)
+    return Retry(attempts, interval)
+
+
+def _resolve_after(
+    specs: list[CheckSpec], raw_checks: list[Any], checklist: Checklist, lines: _Lines, fail: Fail
+) -> list[CheckSpec]:
+    """Each `after` entry (an item id or a check name) as the keys of the checks it names; an unknown
+    entry, a check waiting for itself and a cycle are errors naming the line of the `after` key."""
+    by_item: dict[str, list[str]] = {}
+    by_name: dict[str, list[str]] = {}
+    for spec in specs:
+        by_item.setdefault(spec.item, []).append(spec.key)
+        if spec.name:
+            by_name.setdefault(spec.name, []).append(spec.key)
+    labels = {spec.key: _check_label(spec) for spec in specs}
+
+    def after_line(index: int) -> int | None:
+        header = lines.array_entry("check", index)
+        return (lines.key("after", header) if header else None) or header
+
+    resolved: list[CheckSpec] = []
+    for spec, entry in zip(specs, raw_checks, strict=True):
+        raw = entry.get("after") if isinstance(entry, dict) else None
+        if raw is None:
+            resolved.append(spec)
+            continue
+        keys: list[str] = []
+        for wanted in [raw] if isinstance(raw, str) else raw:
+            wanted = wanted.strip()
+            found = by_item.get(wanted.strip("/")) or by_name.get(wanted)
+            if not found:
+                if wanted.strip("/") in checklist.nodes:
+                    raise fail(
+                        f"after: {wanted!r} has no [[check]] bound to it (after waits for checks:"
+                        " name an item with checks, or a check's name)",
+                        after_line(spec.index),
+                    )
+                choices = list(by_item) + list(by_name)
+                close = difflib.get_close_matches(wanted, choices, n=3, cutoff=0.5)
+                hint = (
+                    f"; did you mean {' or '.join(repr(c) for c in close)}?"
+                    if close
+                    else " (after takes the item ids of bound checks, or check names)"
+                )
+                raise fail(f"after: no check or item {wanted!r}{hint}", after_line(spec.index))
+            if spec.key in found:
+                raise fail(f"after: {labels[spec.key]} cannot wait for itself", after_line(spec.index))
+            keys.extend(k for k in found if k not in keys)
+        resolved.append(replace(spec, after=tuple(keys)))
+
+    graph = {spec.key: spec.after for spec in resolved}
+    cycle = _find_wait_cycle(graph)
+    if cycle:
+        first = next(s for s in resolved if s.key == cycle[0])
+        raise fail(
+            f"after: checks wait for each other in a cycle: {' -> '.join(labels[k] for k in cycle)}",
+            after_line(first.index),
+        )
+    return resolved
+
+
+def _check_label(spec: CheckSpec) -> str:
+    """A check as an error names it: its item id, and its name when it has one."""
+    return f"{spec.item} ({spec.name})" if spec.name else spec.item
+
+
+def _find_wait_cycle(graph: Mapping[str, tuple[str, ...]]) -> list[str] | None:
+    """A chain of `after` waits leading back to its start (`a -> b -> a`), if any."""
+    done: set[str] = set()
+
+    def visit(key: str, stack: list[str]) -> list[str] | None:
+        if key in stack:
+            return [*stack[stack.index(key) :], key]
+        if key in done:
+            return None
+        stack.append(key)
+        for dep in graph.get(key, ()):
+            found = visit(dep, stack)
+            if found:
+                return found
+        stack.pop()
+        done.add(key)
+        return None
+
+    for key in graph:
+        found = visit(key, [])
+        if found:
+            return found
     return None
 
 

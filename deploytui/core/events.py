@@ -11,6 +11,10 @@ The engine calls `on_event(event)` in its event loop, in this order per run:
 - RunEnded carries the final Outcome (redacted). `cancelled` is True when the run was cancelled by
   the operator (the outcome is then `interrupted: cancelled`); consumers record a RunCancelled
   instead of a RunFinished. A run cancelled while still queued sends only RunEnded, with `log` "".
+- A check that comes `after` a check that did not pass never starts: it sends only RunEnded, with the
+  outcome `blocked: not run: dependency X failed` and `log` "" (consumers record it as a RunFinished).
+- A run that tries more than once (`within`, `retry`, a wait after a 429) sends one RunBegan and one
+  RunEnded; its outcome lists the attempts (`Outcome.attempts`), and the pauses show in its output.
 
 The headless `check` command and the TUI turn these into session actions (RunStarted, RunFinished,
 RunCancelled, ActionRan).

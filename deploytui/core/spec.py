@@ -33,6 +33,19 @@ class MissingVariable(Exception):
         self.name = name
 
 
+DEFAULT_POLL_INTERVAL = 2.0
+"""Seconds between the attempts of a `within` check, and of a `retry`, when the config does not say."""
+
+
+@dataclass(frozen=True)
+class Retry:
+    """`retry = { attempts = 3, interval = "2s" }`: how often a check that should pass at once is tried."""
+
+    attempts: int
+    """Tries in all, the first included (at least 2)."""
+    interval: float = DEFAULT_POLL_INTERVAL
+
+
 @dataclass(frozen=True)
 class CheckSpec:
     """One [[check]] binding from deploytui.toml, validated, variables not yet substituted."""
@@ -47,6 +60,24 @@ class CheckSpec:
     name: str = ""
     line: int | None = None
     source: str | None = None
+    # Order, isolation and time (deploytui.toml; the engine's scheduler reads them).
+    after: tuple[str, ...] = ()
+    """Keys of the checks this one waits for; if one of them does not pass, this one ends `blocked`."""
+    exclusive: bool = False
+    """Nothing else runs while this check runs."""
+    resource: str = ""
+    """Checks naming the same resource never overlap (`${VAR}` allowed; a URL means its origin)."""
+    cooldown: float | None = None
+    """After this (exclusive, resource or burst) check, seconds other checks on its resource wait (or the
+    target's Retry-After, whichever is longer). None: not set."""
+    within: float | None = None
+    """Poll until the check passes, at most this many seconds in all (readiness: a pass is `passed`)."""
+    interval: float = DEFAULT_POLL_INTERVAL
+    """Seconds between two polls of a `within` check."""
+    retry: Retry | None = None
+    """Retry a failed check; a pass after a failed attempt is `flaky`."""
+    read_only: bool = False
+    """The binding only reads (meaningful on a fenced block's binding: it may run without confirmation)."""
 
     @property
     def key(self) -> str:

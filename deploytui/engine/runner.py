@@ -5,6 +5,12 @@ timeout, cancellation, batched and redacted output streaming, and a full log fil
                     env=config.environment(), vars=config.vars, base_dir=config_dir)
     outcomes = await engine.run_many(config.checks, on_event)
 
+Order, isolation and time (deploytui.toml `after`, `exclusive`, `resource`, `cooldown`, `within`, `retry`)
+are honoured by `run_many` and `run_check`: the scheduling lives in engine/schedule.py (a Board of slots,
+resources and cooldowns shared by every run; a Plan per batch for dependencies and the order of bursts),
+the attempts of one run here. A run that tries more than once keeps one RunBegan/RunEnded pair and one log;
+its Outcome lists every attempt.
+
 Guarantees, whatever a kind does:
 - a run ends: at its timeout it is cancelled and ends `failed: timed out after 10s`;
 - an exception inside a kind ends the run `error: <one line>`, never a crash;
@@ -24,21 +30,21 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from deploytui.checks.base import CheckKind
+from deploytui.checks.base import CheckKind, Footprint, url_origin
 from deploytui.checks.expect import exception_reason
 from deploytui.checks.registry import get_kind
 from deploytui.core.durations import format_duration
 from deploytui.core.events import EngineEvent, EventHandler, RunBegan, RunEnded, RunOutput, action_key
 from deploytui.core.redact import Redactor
 from deploytui.core.spec import CheckContext, CheckSpec, MissingVariable
-from deploytui.core.status import Outcome, Scalar, Status
+from deploytui.core.status import Attempt, Outcome, Scalar, Status
 from deploytui.core.text import (
     EXCERPT_LINES,
     REASON_KEPT_CHARS,
@@ -49,6 +55,8 @@ from deploytui.core.text import (
     is_display_safe,
     one_line,
 )
+from deploytui.engine.attempts import combine, cooling, next_attempt
+from deploytui.engine.schedule import GLOBAL, Board, Entry, Footing, Grant, Plan, Policy
 
 BATCH_SECONDS = 0.05
 """Longest a line of live output waits before it is sent in a RunOutput batch."""
@@ -64,6 +72,9 @@ CANCEL_GRACE_SECONDS = 2.0
 
 DEFAULT_ACTION_TIMEOUT = 1800.0
 """Timeout of an action (a fenced block the operator confirmed): builds and dumps take minutes."""
+
+MIN_ATTEMPT_SECONDS = 0.05
+"""Shortest budget of the last attempt of a `within` poll (what is left of `within` may be less)."""
 
 _executor_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 _run_counter = itertools.count(1)
@@ -236,6 +247,19 @@ class _RunJob:
     """The run itself: awaited with the run's context, answers an Outcome."""
     timeout: float
     action: bool
+    footing: Footing = Footing()
+    """What the run needs from the board (resources used and held)."""
+    policy: Policy | None = None
+    """How often it is tried (checks); None: once (actions)."""
+    entry: Entry | None = None
+    """Its place in the batch's plan (dependencies, order)."""
+
+
+@dataclass
+class _Held:
+    """The board place a run holds right now (released between attempts)."""
+
+    grant: Grant | None = None
 
 
 def _deliver(on_event: EventHandler, event: EngineEvent) -> None:
@@ -261,7 +285,10 @@ class Engine:
         session_started: datetime | None = None,
         log_for: Callable[[str], Path] | None = None,
         action_timeout: float = DEFAULT_ACTION_TIMEOUT,
+        checks: Sequence[CheckSpec] | None = None,
     ) -> None:
+        """`checks`: every check of the config, when a run may hold only some of them: their cooldowns
+        still apply to the resources they name, and their names label dependencies outside the run."""
         self.concurrency = max(1, int(concurrency))
         self.default_timeout = float(default_timeout)
         self.redactor = redactor if redactor is not None else Redactor()
@@ -272,8 +299,9 @@ class Engine:
         self.base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
         self.session_started = session_started
         self.action_timeout = action_timeout
-        self._semaphore: asyncio.Semaphore | None = None
-        self._semaphore_loop: asyncio.AbstractEventLoop | None = None
+        self.catalog = list(checks or ())
+        self._board_state: Board | None = None
+        self._board_loop: asyncio.AbstractEventLoop | None = None
         self._tasks: dict[str, asyncio.Task[Outcome]] = {}
         self._groups: dict[str, set[str]] = {}
 
@@ -334,11 +362,14 @@ class Engine:
         except Exception:  # noqa: BLE001 - an unknown kind is reported when it runs
             return False
 
-    def _slots(self) -> asyncio.Semaphore:
+    def _board(self) -> Board:
+        """The engine's board in the running loop (slots, resources, cooldowns), made on first use."""
         loop = asyncio.get_running_loop()
-        if self._semaphore is None or self._semaphore_loop is not loop:
-            self._semaphore = asyncio.Semaphore(self.concurrency)
-            self._semaphore_loop = loop
+        if self._board_state is None or self._board_loop is not loop:
+            self._board_state = Board(self.concurrency)
+            self._board_loop = loop
+            for spec in self.catalog:
+                self._declare(self._board_state, spec)
         if loop not in _executor_loops:
             # Blocking clients (docker SDK, sync drivers) run in threads; a hung one keeps its thread
             # until its socket times out, so the loop's default pool (cores + 4) would starve.
@@ -346,13 +377,47 @@ class Engine:
             pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deploytui-check")
             loop.set_default_executor(pool)
             _executor_loops.add(loop)
-        return self._semaphore
+        return self._board_state
+
+    def _declare(self, board: Board, spec: CheckSpec) -> None:
+        if spec.cooldown is not None:
+            _footing, cool, _burst = self.footing(spec)
+            board.declare_cooldown(cool, spec.cooldown)
+
+    def footing(self, spec: CheckSpec) -> tuple[Footing, frozenset[str], bool]:
+        """What a check needs from the board, the resources its cooldown applies to, and whether it is
+        a burst: the kind's footprint (an HTTP check's origin) with the config's exclusive/resource."""
+        ctx = self.context(spec.timeout)
+        try:
+            footprint = get_kind(spec.kind)().footprint(spec, ctx)
+        except Exception:  # noqa: BLE001 - unknown kind, unset variable: the run reports it
+            footprint = Footprint()
+        uses, holds = set(footprint.uses), set(footprint.holds)
+        if spec.resource:
+            try:
+                name = str(ctx.substitute(spec.resource)).strip()
+            except MissingVariable:
+                name = spec.resource
+            resource = url_origin(name) if "://" in name else None
+            holds.add(resource or name)
+        if spec.exclusive:
+            holds.add(GLOBAL)
+        else:
+            uses.add(GLOBAL)
+        uses -= holds
+        cool = frozenset((uses | holds) - {GLOBAL}) or frozenset({GLOBAL})
+        return Footing(frozenset(uses), frozenset(holds)), cool, footprint.burst
+
+    def _reason(self, text: str) -> str:
+        """A reason as kept (whole up to REASON_KEPT_CHARS; cutting to a line is for the screen)."""
+        r = self.redactor
+        return r.redact(one_line(r.redact(str(text)), REASON_KEPT_CHARS))
 
     def _sanitize(self, outcome: Outcome, tail: Iterable[str], duration_ms: int) -> Outcome:
         """Redact and clean every text of an outcome; fill evidence from the output tail."""
         r = self.redactor
         status = outcome.status if isinstance(outcome.status, Status) else Status(str(outcome.status))
-        reason = r.redact(one_line(r.redact(str(outcome.reason or status.value)), REASON_KEPT_CHARS))
+        reason = self._reason(outcome.reason or status.value)
         values: dict[str, Scalar] = {}
         for key, value in (outcome.values or {}).items():
             if isinstance(value, (bool, int, float)):
@@ -361,15 +426,38 @@ class Engine:
                 values[str(key)] = r.redact(one_line(r.redact(str(value)), 500))
         evidence_src = outcome.evidence or "\n".join(tail)
         evidence = r.redact(excerpt(r.redact(evidence_src), r))
-        return Outcome(status, reason, values, evidence, duration_ms)
+        attempts = [
+            Attempt(a.status, self._reason(a.reason), a.duration_ms, a.started_ms, a.number)
+            for a in outcome.attempts
+        ]
+        retry_after = outcome.retry_after
+        if not isinstance(retry_after, (int, float)) or isinstance(retry_after, bool):
+            retry_after = None
+        return Outcome(
+            status, reason, values, evidence, duration_ms, attempts, bool(outcome.rate_limited), retry_after
+        )
 
     # ------------------------------------------------------------- public runs
 
     async def run_check(
-        self, spec: CheckSpec, run_id: str | None, on_event: EventHandler, group: str | None = None
+        self,
+        spec: CheckSpec,
+        run_id: str | None,
+        on_event: EventHandler,
+        group: str | None = None,
+        *,
+        known: Mapping[str, Status] | None = None,
     ) -> Outcome:
-        """Run one bound check to its Outcome. Never raises (but CancelledError of the caller's task)."""
-        run_id = run_id or new_run_id()
+        """Run one bound check to its Outcome. Never raises (but CancelledError of the caller's task).
+
+        Its isolation (exclusive, resource, cooldowns) and time (within, retry) hold as in `run_many`;
+        its `after` dependencies are judged by `known` (check key -> latest status): one that did not pass
+        ends it `blocked` without running."""
+        return (await self.run_many([spec], on_event, [run_id or new_run_id()], group, known=known))[0]
+
+    def _check_job(
+        self, spec: CheckSpec, run_id: str, entry: Entry, prepared: tuple[Footing, frozenset[str], bool]
+    ) -> _RunJob:
         timeout = spec.timeout if spec.timeout and spec.timeout > 0 else self.default_timeout
 
         async def body(ctx: CheckContext) -> Outcome:
@@ -382,7 +470,8 @@ class Engine:
             kind = kind_cls()
             return await kind.run(spec, ctx)
 
-        job = _RunJob(
+        footing, cool, burst = prepared
+        return _RunJob(
             run_id=run_id,
             item=spec.item,
             check_key=spec.key,
@@ -391,8 +480,10 @@ class Engine:
             body=body,
             timeout=timeout,
             action=False,
+            footing=footing,
+            policy=Policy.of(spec, cool, burst),
+            entry=entry,
         )
-        return await self._run(job, on_event, group)
 
     async def run_action(
         self, node_id: str, action: Any, run_id: str | None, on_event: EventHandler, group: str | None = None
@@ -427,14 +518,31 @@ class Engine:
         on_event: EventHandler,
         run_ids: Sequence[str] | None = None,
         group: str | None = None,
+        *,
+        known: Mapping[str, Status] | None = None,
     ) -> list[Outcome]:
-        """Run checks concurrently (at most `concurrency` at once); outcomes in the order of `specs`."""
+        """Run checks concurrently (at most `concurrency` at once); outcomes in the order of `specs`.
+
+        Order and isolation: a check waits for the checks of the batch it comes `after` and ends
+        `blocked` (without running) when one of them did not pass; a dependency outside the batch is
+        judged by `known` (check key -> latest status; unknown or pending: not waited for). Exclusive
+        checks run alone, checks on one resource never overlap, a burst runs after the batch's other
+        checks on its origin, and cooldowns hold (engine/schedule.py)."""
         ids = list(run_ids) if run_ids is not None else [new_run_id() for _ in specs]
         if len(ids) != len(specs):
             raise ValueError("run_ids must match specs one to one")
+        board = self._board()
+        entries: list[Entry] = []
+        prepared = [self.footing(spec) for spec in specs]
+        for spec, (footing, cool, burst) in zip(specs, prepared, strict=True):
+            entries.append(Entry(spec.key, spec, footing, burst))
+            if spec.cooldown is not None:
+                board.declare_cooldown(cool, spec.cooldown)
+        plan = Plan(entries, known)
+        plan.set_labels({s.key: (f"{s.item} ({s.name})" if s.name else s.item) for s in self.catalog})
         tasks = [
-            asyncio.ensure_future(self.run_check(spec, rid, on_event, group=group))
-            for spec, rid in zip(specs, ids, strict=True)
+            asyncio.ensure_future(self._run(self._check_job(spec, rid, entry, prep), on_event, group))
+            for spec, rid, entry, prep in zip(specs, ids, entries, prepared, strict=True)
         ]
         try:
             return list(await asyncio.gather(*tasks))
@@ -468,6 +576,11 @@ class Engine:
     async def _run(self, job: _RunJob, on_event: EventHandler, group: str | None) -> Outcome:
         run_id = job.run_id
         task = asyncio.ensure_future(self._guarded(job, on_event))
+        entry = job.entry
+        if entry is not None:
+            # A task cancelled before its first step never runs its finally: the runs after it must
+            # still learn that it ended.
+            task.add_done_callback(lambda _task: entry.finish(Status.INTERRUPTED))
         self._tasks[run_id] = task
         if group is not None:
             self._groups.setdefault(group, set()).add(run_id)
@@ -496,13 +609,42 @@ class Engine:
     async def _guarded(self, job: _RunJob, on_event: EventHandler) -> Outcome:
         run_id, item, check_key, action = job.run_id, job.item, job.check_key, job.action
         loop = asyncio.get_running_loop()
-        slots = self._slots()
+        board = self._board()
+        held = _Held()
+        final: Outcome | None = None
         try:
-            await slots.acquire()
-        except asyncio.CancelledError:
-            outcome = Outcome(Status.INTERRUPTED, "cancelled before it started")
-            _deliver(on_event, RunEnded(run_id, item, check_key, outcome, "", cancelled=True, action=action))
-            return outcome
+            try:
+                blocked = await job.entry.wait_turn() if job.entry is not None else None
+                if blocked is None:
+                    held.grant = await board.acquire(job.footing)
+            except asyncio.CancelledError:
+                final = Outcome(Status.INTERRUPTED, "cancelled before it started")
+                ended = RunEnded(run_id, item, check_key, final, "", cancelled=True, action=action)
+                _deliver(on_event, ended)
+                return final
+            if blocked is not None:
+                # Never started: no RunBegan and no log, like a run cancelled while queued.
+                final = Outcome(Status.BLOCKED, self._reason(blocked.reason), {"blocked_by": blocked.key})
+                _deliver(on_event, RunEnded(run_id, item, check_key, final, "", action=action))
+                return final
+            final = await self._started(job, on_event, loop, board, held)
+            return final
+        finally:
+            if held.grant is not None:
+                board.release(held.grant)
+            if job.entry is not None:
+                job.entry.finish(final.status if final is not None else Status.INTERRUPTED)
+
+    async def _started(
+        self,
+        job: _RunJob,
+        on_event: EventHandler,
+        loop: asyncio.AbstractEventLoop,
+        board: Board,
+        held: _Held,
+    ) -> Outcome:
+        """The run from its first slot on: log header, RunBegan, its attempts, RunEnded."""
+        run_id, item, check_key, action = job.run_id, job.item, job.check_key, job.action
         stream: _RunStream | None = None
         try:
             log_path = self.log_path(run_id)
@@ -519,7 +661,7 @@ class Engine:
                 RunBegan(run_id, item, check_key, job.label, str(log_path or ""), description, action=action),
             )
             started = time.monotonic()
-            outcome, cancelled = await self._execute(run_id, job.body, job.timeout, stream)
+            outcome, cancelled = await self._attempts(job, stream, board, held)
             duration_ms = int(round((time.monotonic() - started) * 1000))
             stream.drain()  # output the masker still holds: into the evidence, and before the verdict
             final = self._sanitize(outcome, stream.tail, duration_ms)
@@ -548,8 +690,69 @@ class Engine:
                 stream.close()
             _deliver(on_event, RunEnded(run_id, item, check_key, final, "", action=action))
             return final
-        finally:
-            slots.release()
+
+    async def _attempts(
+        self, job: _RunJob, stream: _RunStream, board: Board, held: _Held
+    ) -> tuple[Outcome, bool]:
+        """Try the run as its policy says (within: poll until it passes; retry: again after a failure; a
+        429 with a cooldown on its resources: wait and try once more); (outcome, cancelled by operator).
+
+        Between attempts the run gives its board place back: waiting holds no slot and no resource."""
+        policy = job.policy
+        first = time.monotonic()
+        deadline = first + policy.within if policy is not None and policy.within is not None else None
+        tries: list[tuple[Outcome, Attempt]] = []
+        rate_wait: float | None = None
+        cancelled = False
+        while True:
+            began = time.monotonic()
+            timeout = job.timeout
+            if deadline is not None:
+                timeout = max(MIN_ATTEMPT_SECONDS, min(timeout, deadline - began))
+            outcome, cancelled = await self._execute(job.run_id, job.body, timeout, stream)
+            ended = time.monotonic()
+            if held.grant is not None:
+                board.release(held.grant, cooling(policy, outcome))
+                held.grant = None
+            attempt = Attempt(
+                outcome.status,
+                str(outcome.reason),
+                int(round((ended - began) * 1000)),
+                int(round((began - first) * 1000)),
+                len(tries) + 1,
+            )
+            tries.append((outcome, attempt))
+            if cancelled or policy is None:
+                break
+            step = next_attempt(policy, tries, ended, deadline, rate_wait is None, board, job.footing)
+            if step is None:
+                break
+            pause, why = step
+            if why == "rate limited":
+                rate_wait = pause
+                board.cool(policy.cool_resources, pause)
+            total = policy.retry_attempts if policy.retry_attempts > 1 else None
+            stream.emit(
+                f"── {why}: attempt {len(tries) + 1}" + (f" of {total}" if total and why == "failed" else "")
+                + f" in {format_duration(pause)} ──"
+            )
+            try:
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                held.grant = await board.acquire(job.footing)
+            except asyncio.CancelledError:
+                tries.append(
+                    (
+                        Outcome(Status.INTERRUPTED, "cancelled by the operator"),
+                        Attempt(Status.INTERRUPTED, "cancelled by the operator", 0,
+                                int(round((time.monotonic() - first) * 1000)), len(tries) + 1),
+                    )
+                )
+                cancelled = True
+                break
+        if policy is None or (len(tries) == 1 and not policy.repeats):
+            return tries[-1][0], cancelled
+        return combine(policy, tries, rate_wait), cancelled
 
     async def _execute(
         self, run_id: str, body: Callable[[CheckContext], Any], timeout: float, stream: _RunStream

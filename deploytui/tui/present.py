@@ -14,6 +14,8 @@ GLYPHS: dict[Status, str] = {
     Status.SKIPPED: "»",
     Status.OVERRIDDEN: "⚑",
     Status.INTERRUPTED: "↯",
+    Status.FLAKY: "≈",
+    Status.BLOCKED: "⊘",
 }
 """Each status has its own shape, so the tree reads the same in monochrome or to a colour-blind eye."""
 

@@ -203,6 +203,8 @@ def status_colors(theme: Theme) -> dict[Status, str]:
         Status.SKIPPED: muted.hex,
         Status.OVERRIDDEN: theme.warning or theme.primary,
         Status.INTERRUPTED: theme.warning or theme.primary,
+        Status.FLAKY: theme.warning or theme.primary,
+        Status.BLOCKED: theme.warning or theme.primary,
     }
     for status in Status:
         custom = theme.variables.get(_STATUS_PREFIX + status.value)

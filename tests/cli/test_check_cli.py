@@ -60,7 +60,7 @@ def passing_body(app: TargetServer) -> str:
 item = "checks/api-healthy"
 kind = "http"
 url = "{app.url}/api/v1/health"
-expect = {{ status = 200, json = {{ status = "healthy" }} }}
+expect = {{ status = 200, json = {{ status = "ok" }} }}
 
 [[check]]
 item = "other/environment-ready"

@@ -20,8 +20,8 @@ async def test_health_passes_with_status_json_body_and_headers(target_app: Targe
         expect={
             "status": 200,
             "max_ms": 2000,
-            "json": {"status": "healthy"},
-            "body_contains": "healthy",
+            "json": {"status": "ok"},
+            "body_contains": '"ok"',
             "headers": {"x-content-type-options": "nosniff", "x-frame-options": True, "x-powered-by": False},
         },
     )
@@ -94,8 +94,8 @@ async def test_body_and_json_mismatches(target_app: TargetServer) -> None:
     url = f"{target_app.url}/api/v1/health"
     body, _ = await run_one("http", url=url, expect={"body_contains": "unicorn"})
     assert body.reason == "body does not contain 'unicorn'"
-    field, _ = await run_one("http", url=url, expect={"json": {"status": "ok"}})
-    assert field.reason == "JSON field 'status' is 'healthy', expected 'ok'"
+    field, _ = await run_one("http", url=url, expect={"json": {"status": "healthy"}})
+    assert field.reason == "JSON field 'status' is 'ok', expected 'healthy'"
     missing, _ = await run_one("http", url=url, expect={"json": {"checks.redis": "up"}})
     assert missing.reason == "JSON has no field 'checks.redis'"
     html, _ = await run_one("http", url=f"{target_app.url}/", expect={"json": {"a": 1}})
@@ -142,10 +142,11 @@ async def test_post_json_chat_query_and_validation(target_app: TargetServer) -> 
         expect={"status": 422},
     )
     assert bad.status is Status.PASSED
+    # the target uses bound parameters: injection text is a question like any other
     injection, _ = await run_one(
-        "http", url=url, json={"question": "x' OR '1'='1", "session_id": "t-sqli"}, expect={"status": "4xx"}
+        "http", url=url, json={"question": "x' OR '1'='1", "session_id": "t-sqli"}, expect={"status": 200}
     )
-    assert injection.status is Status.PASSED and injection.values["status"] == 400
+    assert injection.status is Status.PASSED and injection.values["status"] == 200
 
 
 async def test_samples_report_percentiles_and_fail_a_p95_bound(target_app: TargetServer) -> None:
@@ -168,10 +169,10 @@ async def test_burst_detects_rate_limiting(target_app_factory: Callable[..., Tar
         "http",
         url=f"{app.url}/api/v1/chat/query",
         json={"question": "burst", "session_id": "burst-1"},
-        burst=15,
+        burst=30,
     )
     assert limited.status is Status.PASSED, limited.reason
-    assert limited.values["limited"] == 5
+    assert limited.values["limited"] == 10  # 20 chat POSTs per 10 s per client
     unlimited, _ = await run_one("http", url=f"{app.url}/api/v1/health", burst=15)
     assert unlimited.status is Status.FAILED
     assert unlimited.reason == "no 429 in a burst of 15 requests: rate limiting is not active (200×15)"

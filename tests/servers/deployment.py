@@ -1,9 +1,10 @@
 """A whole rag-chatbot deployment on loopback, wired through the variables the bundled bindings read.
 
-Shared by the `deployment` fixture of tests/integration/test_end_to_end.py and by scripts/demo_env.py
-(which runs the same deployment outside pytest for a person to try the app against). The caller starts
-the servers (the pytest fixtures, or the script's own calls to the same start functions) and passes them
-in; everything made here is undone by `stack`.
+Shared by the `deployment` fixture of tests/integration/test_end_to_end.py, by scripts/demo_env.py
+(which runs the same deployment outside pytest for a person to try the app against) and by
+benchmarks/bench_critical_path.py. The pytest fixture starts the servers and passes them to
+`wire_deployment`; outside pytest `start_deployment` starts them with the same functions. Everything made
+here is undone by `stack`.
 """
 
 from __future__ import annotations
@@ -15,15 +16,34 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from tests.servers.containers import DockerEngine, GeminiServer, QdrantServer
-from tests.servers.databases import PostgresServer, PrometheusServer, RedisServer
-from tests.servers.target_app import WEBHOOK_TOKEN, TargetServer, TLSFiles
+from tests.servers.containers import (
+    DockerEngine,
+    GeminiServer,
+    QdrantServer,
+    start_docker_engine,
+    start_gemini,
+    start_qdrant,
+)
+from tests.servers.databases import (
+    PostgresServer,
+    PrometheusServer,
+    RedisServer,
+    _redis_binary,
+    start_postgres,
+    start_prometheus,
+)
+from tests.servers.target_app import WEBHOOK_TOKEN, TargetServer, TLSFiles, build_app, make_tls_files
 
 ALEMBIC_HEAD = "3f2a1c9d8e7b"
 """The Alembic revision the deployment's database is at (ALEMBIC_HEAD says the same)."""
+
+USER_ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5")
+"""Where the deployment's own users come from (loopback addresses other than the jump box's): each sends
+10 chat queries in the warm-up, within the app's limit per address."""
 
 
 @dataclass
@@ -96,13 +116,15 @@ def wire_deployment(
 
     # The app has been serving traffic for a while: answers cached, requests counted and scraped (a
     # counter's rate needs increases between two scrapes, so traffic comes before and after the first).
+    # Its users are other clients (127.0.0.2...): the app's per-IP rate limiter counts the jump box apart.
     def traffic() -> None:
-        with httpx.Client(base_url=app.url, timeout=10) as client:
-            for n in range(20):
-                client.post(
-                    "/api/v1/chat/query", json={"question": "warm the cache", "session_id": f"warm-{n % 4}"}
-                )
-                client.get("/api/v1/health")
+        for user, address in enumerate(USER_ADDRESSES):
+            transport = httpx.HTTPTransport(local_address=address)
+            with httpx.Client(base_url=app.url, timeout=10, transport=transport) as client:
+                for _ in range(5):
+                    query = {"question": "warm the cache", "session_id": f"warm-{user}"}
+                    client.post("/api/v1/chat/query", json=query)
+                    client.get("/api/v1/health")
 
     traffic()
     prometheus = make_prometheus(targets=[f"127.0.0.1:{app.port}"])
@@ -140,3 +162,47 @@ def wire_deployment(
         "SLACK_WEBHOOK_URL": f"{app.url}/hooks/{WEBHOOK_TOKEN}",
     }
     return Deployment(env=env, redis=redis, app=app, workdir=workdir)
+
+
+def start_deployment(workdir: Path, stack: contextlib.ExitStack) -> Deployment:
+    """Outside pytest: start every server the deployment needs (as the fixtures do) and wire them.
+    `workdir` should have a short path: the podman socket must stay under the 108-byte limit."""
+
+    def make_redis() -> RedisServer:
+        server = RedisServer(_redis_binary())
+        stack.callback(server.cleanup)
+        server.start()
+        return server
+
+    def make_target(tls: TLSFiles | None = None, **options: Any) -> TargetServer:
+        server = TargetServer(build_app(tls=tls is not None, **options), tls=tls)
+        stack.callback(server.stop)
+        return server.start()
+
+    def make_prometheus(**options: Any) -> PrometheusServer:
+        server = start_prometheus(**options)
+        stack.callback(server.cleanup)
+        return server
+
+    postgres = start_postgres()
+    stack.callback(postgres.cleanup)
+    docker = start_docker_engine(workdir / "podman")
+    stack.callback(docker.shutdown)
+    qdrant = start_qdrant("qdrant-demo-" + secrets.token_hex(12))
+    stack.callback(qdrant.stop)
+    gemini = start_gemini()
+    stack.callback(gemini.stop)
+    (workdir / "tls").mkdir(exist_ok=True)
+    tls = make_tls_files(workdir / "tls")
+    return wire_deployment(
+        workdir,
+        stack,
+        postgres=postgres,
+        make_redis=make_redis,
+        make_target=make_target,
+        make_prometheus=make_prometheus,
+        docker=docker,
+        qdrant=qdrant,
+        gemini=gemini,
+        tls=tls,
+    )

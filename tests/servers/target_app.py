@@ -4,8 +4,10 @@ Fixtures (names and attributes are a contract other test modules rely on):
 
 - `target_app` -> `TargetServer` (session): in-memory cache and rate limiter, plain HTTP. `.url`
   ("http://127.0.0.1:PORT"), `.port`, `.app` (the `ChatbotApp`: `.requests_total()`, `.leak`), `.stop()`.
-- `target_app_factory(redis_url=None, tls=None, leak=None, ...)` -> a fresh `TargetServer` (stopped at
-  test end). `tls` is a `TLSFiles` from `make_tls_files`.
+- `target_app_factory(redis_url=None, tls=None, leak=None, ..., injection="safe", rate_limit=RATE_LIMIT,
+  rate_window=RATE_WINDOW, start_after=0.0)` -> a fresh `TargetServer` (stopped at test end). `tls` is a
+  `TLSFiles` from `make_tls_files`. `start_after`: the server listens only that many seconds after
+  `start()` returns (a service coming up after `compose up`); `.wait_listening()` waits for it.
 - `tls_files` (session) -> `TLSFiles`: a CA and a leaf cert for localhost/127.0.0.1 (`.ca_file`,
   `.cert_file`, `.key_file`, `.not_after`), made with `cryptography` in a temp dir.
 - `target_app_tls` (session) -> `TargetServer` over HTTPS with `tls_files` (`.url` "https://localhost:PORT").
@@ -14,18 +16,26 @@ Fixtures (names and attributes are a contract other test modules rely on):
 Routes (what the bindings in deploytui/checklists/rag-chatbot.toml expect of a healthy deployment):
 
     GET  /                      the UI page (<div id="chat-widget">)
-    GET  /api/v1/health         {"status": "healthy", "version": ...}
+    GET  /api/v1/health         {"status": "ok", "version": ...}
     POST /api/v1/chat/query     {"question", "session_id", "mode": "general"|"selection", "selected_text"}
-                                422 on bad JSON / fields, 400 on SQL-injection-like input, 429 over the
-                                rate limit (RATE_LIMIT per RATE_WINDOW per client and session_id),
-                                x-cache: HIT|MISS|BYPASS
+                                422 on bad JSON / fields, x-cache: MISS on the first identical question,
+                                HIT from the second on (BYPASS when Redis is down). SQL-injection-like
+                                input per `injection`: "safe" answers it like any question (bound
+                                parameters), "reject" answers 400, "vulnerable" answers 500 with the text
+                                of a psycopg syntax error, "leaky" answers 200 showing that error.
+    POST /api/v1/chat/feedback  {"session_id", "rating"}: 204
+    every POST under /api/v1/chat/ counts against one per-client-IP sliding-window limiter (RATE_LIMIT
+    per RATE_WINDOW seconds): over it, 429 with Retry-After (seconds until the oldest counted request
+    leaves the window), before any validation. A burst so leaves a ~RATE_WINDOW window of 429s for every
+    chat request from that address (other clients, e.g. from 127.0.0.2, have their own).
     GET  /metrics               Prometheus text format (requests, latency histogram, cache, process)
     GET  /grafana/api/health    Grafana's health answer (stands in for Grafana)
     GET  /api/v1/debug/config   leaks `leak` when the app was built with one (secrets_exposure tests)
     POST /hooks/<token>         a Slack-like incoming webhook (WEBHOOK_TOKEN; messages in `hook_messages`)
     misbehaviour: /misbehave/slow?ms=N, /misbehave/error (500), /misbehave/hang (never answers),
                   /misbehave/trickle?seconds=N (one byte a second), /misbehave/huge?mb=N (N MB body),
-                  /misbehave/hostile (ANSI, OSC, CR, NUL, invalid UTF-8), /misbehave/status?code=N
+                  /misbehave/hostile (ANSI, OSC, CR, NUL, invalid UTF-8), /misbehave/status?code=N,
+                  /misbehave/fail-first?n=N&key=K (503 for the first N calls with that key, then 200)
 
 Rate limiting and caching use Redis when a redis URL is given (failing open, x-cache: BYPASS, when Redis
 is down: the app stays up, the rate limiter and cache silently stop working) and memory otherwise.
@@ -38,6 +48,7 @@ import datetime as dt
 import hashlib
 import ipaddress
 import json
+import math
 import os
 import re
 import resource
@@ -54,13 +65,20 @@ import pytest
 
 from tests.servers.common import free_port, wait_until
 
-RATE_LIMIT = 10
-"""Chat queries allowed per client and session_id in one RATE_WINDOW."""
+RATE_LIMIT = 20
+"""Chat POSTs allowed per client IP in any RATE_WINDOW seconds (a sliding window)."""
 
-RATE_WINDOW = 10
-"""Seconds of one rate-limit window. A window opens at the first request of a client and session_id (the
-counter's expiry is set then), not at a wall-clock boundary: a burst is never split between two windows by
-the second it happens to start in, so what a burst probe sees does not depend on the clock."""
+RATE_WINDOW = 10.0
+"""Seconds of the rate limiter's sliding window."""
+
+CHAT_PREFIX = "/api/v1/chat/"
+"""POSTs under this path share the rate limiter."""
+
+PSYCOPG_ERROR = (
+    'psycopg.errors.SyntaxError: unterminated quoted string at or near "\'; DROP TABLE users; --"\n'
+    "LINE 1: SELECT id, body FROM documents WHERE body ILIKE '%1' OR '1'='1'; DROP..."
+)
+"""What a vulnerable app leaks when the question reaches its SQL unescaped."""
 
 ANSWER_DELAY = 0.15
 """Seconds an uncached answer takes (stands in for retrieval + LLM): a cache hit is much faster."""
@@ -93,19 +111,11 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 
 class _MemoryStore:
-    """The in-memory stand-in for Redis: counters with expiry and values with TTL."""
+    """The in-memory stand-in for Redis: values with a TTL, and the limiter's log of requests per key."""
 
     def __init__(self) -> None:
         self.values: dict[str, tuple[float, str]] = {}
-
-    async def incr(self, key: str, ttl: int) -> int:
-        now = time.monotonic()
-        expires, value = self.values.get(key, (now + ttl, "0"))
-        if expires < now:
-            expires, value = now + ttl, "0"
-        count = int(value) + 1
-        self.values[key] = (expires, str(count))
-        return count
+        self.logs: dict[str, list[float]] = {}
 
     async def get(self, key: str) -> str | None:
         entry = self.values.get(key)
@@ -116,6 +126,29 @@ class _MemoryStore:
     async def set(self, key: str, value: str, ttl: int) -> None:
         self.values[key] = (time.monotonic() + ttl, value)
 
+    async def admit(self, key: str, now: float, window: float, limit: int) -> float | None:
+        """Sliding-window log: None when the request is admitted (and counted), else the time of the
+        oldest counted request (it leaves the window at oldest + window)."""
+        log = self.logs.setdefault(key, [])
+        log[:] = [t for t in log if t > now - window]
+        if len(log) < limit:
+            log.append(now)
+            return None
+        return log[0]
+
+
+_ADMIT_LUA = """
+local key, now, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+if redis.call('ZCARD', key) < limit then
+  redis.call('ZADD', key, now, ARGV[4])
+  redis.call('PEXPIRE', key, math.ceil(window * 1000))
+  return ''
+end
+return redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]
+"""
+"""The sliding-window limiter in one atomic step (a burst's concurrent requests cannot slip past it)."""
+
 
 class _RedisStore:
     """Counters and cache in Redis (redis.asyncio), one client per event loop."""
@@ -125,19 +158,20 @@ class _RedisStore:
 
         self.client = aioredis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
 
-    async def incr(self, key: str, ttl: int) -> int:
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, ttl, nx=True)
-            count, _ = await pipe.execute()
-        return int(count)
-
     async def get(self, key: str) -> str | None:
         value = await self.client.get(key)
         return value.decode() if isinstance(value, bytes) else value
 
     async def set(self, key: str, value: str, ttl: int) -> None:
         await self.client.set(key, value, ex=ttl)
+
+    async def admit(self, key: str, now: float, window: float, limit: int) -> float | None:
+        import uuid
+
+        oldest = await self.client.eval(_ADMIT_LUA, 1, key, now, window, limit, uuid.uuid4().hex)
+        if isinstance(oldest, bytes):
+            oldest = oldest.decode()
+        return float(oldest) if oldest else None
 
 
 class Metrics:
@@ -223,11 +257,28 @@ KNOWN_PATHS = ("/", "/api/v1/health", "/api/v1/chat/query", "/metrics")
 class ChatbotApp:
     """The ASGI application. Build with `build_app(...)`."""
 
-    def __init__(self, redis_url: str | None, leak: str | None, tls: bool, answer_delay: float) -> None:
+    def __init__(
+        self,
+        redis_url: str | None,
+        leak: str | None,
+        tls: bool,
+        answer_delay: float,
+        injection: str = "safe",
+        rate_limit: int = RATE_LIMIT,
+        rate_window: float = RATE_WINDOW,
+    ) -> None:
+        if injection not in ("safe", "reject", "vulnerable", "leaky"):
+            raise ValueError(f"injection must be safe, reject, vulnerable or leaky, not {injection!r}")
         self.redis_url = redis_url
         self.leak = leak
         self.tls = tls
         self.answer_delay = answer_delay
+        self.injection = injection
+        self.rate_limit = rate_limit
+        self.rate_window = rate_window
+        self.fail_counts: dict[str, int] = {}
+        self.limited: list[tuple[float, str]] = []
+        """(time, path) of every request answered 429."""
         self.metrics = Metrics()
         self.memory = _MemoryStore()
         self.hook_messages: list[dict[str, Any]] = []
@@ -257,6 +308,7 @@ class ChatbotApp:
             Route("/", self.ui),
             Route("/api/v1/health", self.health),
             Route("/api/v1/chat/query", self.chat_query, methods=["POST"]),
+            Route("/api/v1/chat/feedback", self.chat_feedback, methods=["POST"]),
             Route("/metrics", self.metrics_endpoint),
             Route("/grafana/api/health", self.grafana_health),
             Route("/api/v1/debug/config", self.debug_config),
@@ -268,6 +320,7 @@ class ChatbotApp:
             Route("/misbehave/trickle", self.trickle),
             Route("/misbehave/huge", self.huge),
             Route("/misbehave/hostile", self.hostile),
+            Route("/misbehave/fail-first", self.fail_first),
         ]
         middleware = [
             Middleware(
@@ -279,7 +332,7 @@ class ChatbotApp:
             )
         ]
         app = Starlette(routes=routes, middleware=middleware)
-        return _ObserveMiddleware(app, self.metrics, self.tls)
+        return _ObserveMiddleware(_RateLimitMiddleware(app, self), self.metrics, self.tls)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.asgi(scope, receive, send)
@@ -294,7 +347,7 @@ class ChatbotApp:
     async def health(self, request: Any) -> Any:
         from starlette.responses import JSONResponse
 
-        return JSONResponse({"status": "healthy", "version": APP_VERSION})
+        return JSONResponse({"status": "ok", "version": APP_VERSION})
 
     async def grafana_health(self, request: Any) -> Any:
         from starlette.responses import JSONResponse
@@ -343,19 +396,15 @@ class ChatbotApp:
         mode: str = payload.get("mode", "general")
         selected: str = payload.get("selected_text", "")
         if _SQLI_RE.search(question) or _SQLI_RE.search(selected):
-            return JSONResponse({"detail": "input rejected"}, status_code=400)
+            if self.injection == "reject":
+                return JSONResponse({"detail": "input rejected"}, status_code=400)
+            if self.injection == "vulnerable":
+                return JSONResponse({"detail": PSYCOPG_ERROR}, status_code=500)
+            if self.injection == "leaky":
+                return JSONResponse({"answer": f"Sorry, something went wrong: {PSYCOPG_ERROR}", "mode": mode})
 
         store = self.store()
-        client = request.client.host if request.client else "unknown"
-        try:
-            count = await store.incr(f"rl:{client}:{session_id}", RATE_WINDOW)
-            limiter_up = True
-        except Exception:  # noqa: BLE001 - the limiter fails open when Redis is down
-            count, limiter_up = 0, False
-        if count > RATE_LIMIT:
-            return JSONResponse(
-                {"detail": "rate limit exceeded"}, status_code=429, headers={"retry-after": str(RATE_WINDOW)}
-            )
+        limiter_up = request.scope.get("state", {}).get("limiter_up", True)
 
         key = "cache:" + hashlib.sha256(f"{mode}\0{question}\0{selected}".encode()).hexdigest()
         cached: str | None = None
@@ -386,7 +435,41 @@ class ChatbotApp:
             headers["x-ratelimit"] = "unavailable"
         return JSONResponse(body, headers=headers)
 
+    async def chat_feedback(self, request: Any) -> Any:
+        from starlette.responses import JSONResponse, Response
+
+        try:
+            payload = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError):
+            return JSONResponse({"detail": "request body is not valid JSON"}, status_code=422)
+        if not isinstance(payload, dict) or not isinstance(payload.get("session_id"), str):
+            return JSONResponse({"detail": [{"loc": "session_id", "msg": "required"}]}, status_code=422)
+        return Response(status_code=204)
+
+    async def admit(self, client: str) -> tuple[bool, float | None, bool]:
+        """The per-IP limiter: (admitted, seconds until a slot frees when not, limiter reachable)."""
+        now = time.time()
+        try:
+            oldest = await self.store().admit(f"rl:{client}", now, self.rate_window, self.rate_limit)
+        except Exception:  # noqa: BLE001 - the limiter fails open when Redis is down
+            return True, None, False
+        if oldest is None:
+            return True, None, True
+        return False, max(1.0, math.ceil(oldest + self.rate_window - now)), True
+
     # ---- misbehaviour
+
+    async def fail_first(self, request: Any) -> Any:
+        """503 for the first `n` calls with a `key`, then 200: a service that settles (flaky probes)."""
+        from starlette.responses import JSONResponse
+
+        key = request.query_params.get("key", "")
+        n = int(request.query_params.get("n", "1"))
+        calls = self.fail_counts.get(key, 0) + 1
+        self.fail_counts[key] = calls
+        if calls <= n:
+            return JSONResponse({"status": "starting", "call": calls}, status_code=503)
+        return JSONResponse({"status": "ok", "call": calls})
 
     async def slow(self, request: Any) -> Any:
         from starlette.responses import JSONResponse
@@ -486,6 +569,39 @@ def _answer(question: str, mode: str, selected: str) -> dict[str, Any]:
     }
 
 
+class _RateLimitMiddleware:
+    """Every POST under CHAT_PREFIX passes the app's per-IP limiter first (before any validation)."""
+
+    def __init__(self, app: Any, owner: ChatbotApp) -> None:
+        self.app = app
+        self.owner = owner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith(CHAT_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        admitted, retry_after, up = await self.owner.admit(client[0] if client else "unknown")
+        if not admitted:
+            self.owner.limited.append((time.monotonic(), scope["path"]))
+            body = json.dumps({"detail": "rate limit exceeded"}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 429,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"retry-after", str(int(retry_after or 1)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        scope.setdefault("state", {})["limiter_up"] = up
+        await self.app(scope, receive, send)
+
+
 class _ObserveMiddleware:
     """Counts requests for /metrics and adds the security headers to every answer."""
 
@@ -523,8 +639,19 @@ def build_app(
     leak: str | None = None,
     tls: bool = False,
     answer_delay: float = ANSWER_DELAY,
+    injection: str = "safe",
+    rate_limit: int = RATE_LIMIT,
+    rate_window: float = RATE_WINDOW,
 ) -> ChatbotApp:
-    return ChatbotApp(redis_url=redis_url, leak=leak, tls=tls, answer_delay=answer_delay)
+    return ChatbotApp(
+        redis_url=redis_url,
+        leak=leak,
+        tls=tls,
+        answer_delay=answer_delay,
+        injection=injection,
+        rate_limit=rate_limit,
+        rate_window=rate_window,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ TLS
@@ -617,11 +744,12 @@ def make_tls_files(
 class TargetServer:
     """uvicorn serving a ChatbotApp on 127.0.0.1:PORT from a background thread."""
 
-    def __init__(self, app: ChatbotApp, tls: TLSFiles | None = None) -> None:
+    def __init__(self, app: ChatbotApp, tls: TLSFiles | None = None, start_after: float = 0.0) -> None:
         import uvicorn
 
         self.app = app
         self.tls = tls
+        self.start_after = start_after
         self.port = free_port()
         config = uvicorn.Config(
             app,
@@ -635,19 +763,31 @@ class TargetServer:
             ssl_keyfile=str(tls.key_file) if tls else None,
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name=f"target-app-{self.port}", daemon=True)
+        self.thread = threading.Thread(target=self._serve, name=f"target-app-{self.port}", daemon=True)
+        self._stopping = threading.Event()
 
     @property
     def url(self) -> str:
         return f"https://localhost:{self.port}" if self.tls else f"http://127.0.0.1:{self.port}"
 
+    def _serve(self) -> None:
+        if self.start_after > 0 and self._stopping.wait(self.start_after):
+            return  # stopped before it ever listened
+        self.server.run()
+
     def start(self) -> TargetServer:
+        """Serve; returns once listening, or at once with `start_after` (then it listens that much later)."""
         self.thread.start()
-        wait_until(lambda: self.server.started, 15, f"target app on port {self.port}")
+        if self.start_after <= 0:
+            self.wait_listening()
         return self
+
+    def wait_listening(self, timeout: float = 15.0) -> None:
+        wait_until(lambda: self.server.started, timeout + self.start_after, f"target app on port {self.port}")
 
     def stop(self) -> None:
         self.app.closing = True
+        self._stopping.set()
         self.server.should_exit = True
         self.thread.join(10)
 
@@ -716,10 +856,21 @@ def target_app_factory() -> Iterator[Callable[..., TargetServer]]:
         tls: TLSFiles | None = None,
         leak: str | None = None,
         answer_delay: float = ANSWER_DELAY,
+        injection: str = "safe",
+        rate_limit: int = RATE_LIMIT,
+        rate_window: float = RATE_WINDOW,
+        start_after: float = 0.0,
     ) -> TargetServer:
-        server = TargetServer(
-            build_app(redis_url=redis_url, leak=leak, tls=tls is not None, answer_delay=answer_delay), tls=tls
-        ).start()
+        app = build_app(
+            redis_url=redis_url,
+            leak=leak,
+            tls=tls is not None,
+            answer_delay=answer_delay,
+            injection=injection,
+            rate_limit=rate_limit,
+            rate_window=rate_window,
+        )
+        server = TargetServer(app, tls=tls, start_after=start_after).start()
         started.append(server)
         return server
 

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
-from deploytui.core.events import EngineEvent, RunEnded, RunOutput
+from deploytui.core.events import EngineEvent, RunBegan, RunEnded, RunOutput
 from deploytui.core.redact import Redactor
 from deploytui.core.spec import CheckSpec
 from deploytui.core.status import Outcome
 from deploytui.engine import Engine
 
 
-def spec(kind: str, item: str = "item", index: int = 0, timeout: float = 10.0, **params: Any) -> CheckSpec:
-    return CheckSpec(item=item, kind=kind, index=index, params=params, timeout=timeout)
+def spec(
+    kind: str,
+    item: str = "item",
+    index: int = 0,
+    timeout: float = 10.0,
+    schedule: dict[str, Any] | None = None,
+    **params: Any,
+) -> CheckSpec:
+    """A CheckSpec; `schedule`: its order/isolation/time fields (after, exclusive, resource, within...)."""
+    return CheckSpec(item=item, kind=kind, index=index, params=params, timeout=timeout, **(schedule or {}))
 
 
 class Recorder:
@@ -39,6 +48,38 @@ class Recorder:
 
     def text(self) -> str:
         return repr(self.events)
+
+
+class TimedRecorder(Recorder):
+    """A Recorder that also notes when each event arrived (the engine delivers RunBegan as a run starts
+    and RunEnded as it ends), to assert on the order and overlap of runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+
+    def __call__(self, event: EngineEvent) -> None:
+        self.times.append(time.monotonic())
+        super().__call__(event)
+
+    def spans(self) -> dict[str, tuple[float, float]]:
+        """check_key -> (began, ended) of every run that started (a key run once per batch)."""
+        began: dict[str, float] = {}
+        spans: dict[str, tuple[float, float]] = {}
+        for at, event in zip(self.times, self.events, strict=True):
+            if isinstance(event, RunBegan):
+                began[event.run_id] = at
+            elif isinstance(event, RunEnded) and event.run_id in began:
+                spans[event.check_key] = (began[event.run_id], at)
+        return spans
+
+    def began(self) -> set[str]:
+        return {e.check_key for e in self.events if isinstance(e, RunBegan)}
+
+
+def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Whether two (start, end) spans share any time."""
+    return a[0] < b[1] and b[0] < a[1]
 
 
 def make_engine(

@@ -12,13 +12,20 @@
 
 Modes (at most one):
 - samples = 20          N sequential requests; values p50_ms/p95_ms/max_ms; expect p95_ms / p50_ms
-- burst = 30            N concurrent requests; passes when at least one answer is 429 (rate limiting)
+- burst = 30            a rate-limit check: one request alone (it must not be limited already), then the
+                        other N-1 at once; passes when the limiter engages during its own burst (a 429)
 - repeat = 2            the same request twice; the second must be a cache hit: expect cache_header =
                         "x-cache: HIT" (or a table), or cache_speedup = 2.0 (first_ms / second_ms at least)
 - cors = { allowed = "https://app.example.com", disallowed = "https://evil.example", method = "POST" }
                         OPTIONS preflights: the allowed origin is echoed, the disallowed one is not
 
-`status` accepts an int, a list, or a class like "4xx". `json` paths are dotted (`data.items.0.id`).
+`status` accepts an int, a list, or a class like "4xx" (a class never matches 429). `json` paths are
+dotted (`data.items.0.id`). `json_one_of = { status = ["ok", "healthy"] }`: the field is one of these
+(strings compare regardless of case); `json_if_present = { status = [...] }`: the same, but only when the
+body is JSON and has the field.
+
+A 429 is the verdict of a burst only: any other check answered 429 (unless its `status` names 429)
+ends `error: rate limited by the target (429, Retry-After 8 s)`, which the engine may wait out and retry.
 Only the first BODY_KEEP_BYTES of a body are read. TLS: `verify = false`, or `ca_file = "ca.pem"`.
 """
 
@@ -31,17 +38,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from deploytui.checks.base import CheckKind, milliseconds_problems
+from deploytui.checks.base import CheckKind, Footprint, milliseconds_problems, url_origin
 from deploytui.checks.expect import (
+    RATE_LIMITED,
     Stopwatch,
     check_status,
     exception_reason,
     fmt_number,
+    names_status,
     network_reason,
+    parse_retry_after,
     percentile,
+    rate_limited_reason,
 )
 from deploytui.core.spec import CheckContext, CheckSpec
-from deploytui.core.status import Outcome
+from deploytui.core.status import Outcome, Status
 from deploytui.core.text import one_line
 
 BODY_KEEP_BYTES = 1024 * 1024
@@ -81,6 +92,11 @@ class Answer:
     @property
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds the Retry-After header asks for (None when absent or unreadable)."""
+        return parse_retry_after(self.headers.get("retry-after"), self.headers.get("date"))
 
 
 @dataclass
@@ -153,6 +169,8 @@ class Kind(CheckKind):
             "p95_ms",
             "cache_header",
             "cache_speedup",
+            "json_one_of",
+            "json_if_present",
         }
     )
     summary: ClassVar[str] = (
@@ -194,6 +212,18 @@ class Kind(CheckKind):
                 problems.append(
                     'expect.json must be a table of dotted paths, like json = { status = "healthy" }'
                 )
+            for key in ("json_one_of", "json_if_present"):
+                table = expect.get(key)
+                if table is None:
+                    continue
+                if not isinstance(table, Mapping) or not table or not all(
+                    _is_choice(v) or (isinstance(v, list) and v and all(_is_choice(c) for c in v))
+                    for v in table.values()
+                ):
+                    problems.append(
+                        f"expect.{key} must be a table of dotted paths and the values allowed, like"
+                        f' {key} = {{ status = ["ok", "healthy"] }}'
+                    )
             if "headers" in expect and not isinstance(expect["headers"], Mapping):
                 problems.append(
                     "expect.headers must be a table: name = true (present), false (absent) or a value"
@@ -222,6 +252,16 @@ class Kind(CheckKind):
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"url must start with http:// or https://, got {one_line(url, 80)!r}")
         return Request(method, url, headers, content)
+
+    def footprint(self, spec: CheckSpec, ctx: CheckContext) -> Footprint:
+        """Every request goes to the URL's origin; a burst holds it alone (nothing else on the origin runs
+        during it, and it runs after the other checks on it)."""
+        origin = url_origin(str(ctx.param(spec, "url", "")))
+        if origin is None:
+            return Footprint()
+        if "burst" in spec.params:
+            return Footprint(holds=frozenset({origin}), burst=True)
+        return Footprint(uses=frozenset({origin}))
 
     def describe(self, spec: CheckSpec, ctx: CheckContext) -> str:
         req = self.request(spec, ctx)
@@ -336,10 +376,29 @@ class Kind(CheckKind):
         except RequestFailed as exc:
             return Outcome.failed(exc.reason)
         values: dict[str, Any] = {"status": answer.status, "ms": answer.ms, "bytes": len(answer.body)}
+        refused = self.refused(answer, expect, values)
+        if refused is not None:
+            return refused
         problem = self.judge(answer, expect)
         if problem:
             return Outcome.failed(problem, **values)
         return Outcome.passed(f"{answer.status} in {answer.ms} ms", **values)
+
+    @staticmethod
+    def refused(
+        answer: Answer, expect: Mapping[str, Any], values: Mapping[str, Any] | None = None
+    ) -> Outcome | None:
+        """An answer that is no verdict: a 429 (the target's rate limiter) to a check whose `status` does
+        not name 429. The outcome is an error carrying the Retry-After, which the engine may wait out."""
+        if answer.status != RATE_LIMITED or names_status(expect.get("status", 200), RATE_LIMITED):
+            return None
+        wait = answer.retry_after
+        found = dict(values or {})
+        if wait is not None:
+            found["retry_after_s"] = round(wait, 3)
+        return Outcome(
+            Status.ERROR, rate_limited_reason(wait), found, rate_limited=True, retry_after=wait
+        )
 
     def judge(self, answer: Answer, expect: Mapping[str, Any], check_latency: bool = True) -> str | None:
         """The first unmet expectation of one answer, as a reason; None when all hold."""
@@ -375,6 +434,26 @@ class Kind(CheckKind):
                     return f"JSON has no field {path!r}"
                 if value != wanted:
                     return f"JSON field {path!r} is {_show(value)}, expected {_show(wanted)}"
+        for key, optional in (("json_one_of", False), ("json_if_present", True)):
+            table = expect.get(key)
+            if not isinstance(table, Mapping) or not table:
+                continue
+            try:
+                data = jsonlib.loads(text)
+            except ValueError:
+                if optional:
+                    continue
+                return "body is not JSON" + (" (truncated)" if answer.truncated else "")
+            for path, allowed in table.items():
+                choices = allowed if isinstance(allowed, list) else [allowed]
+                found, value = get_path(data, str(path))
+                if not found:
+                    if optional:
+                        continue
+                    return f"JSON has no field {path!r}"
+                if not any(_same_choice(value, choice) for choice in choices):
+                    wanted_text = ", ".join(_show(c) for c in choices)
+                    return f"JSON field {path!r} is {_show(value)}, expected one of {wanted_text}"
         wanted_headers = expect.get("headers")
         if isinstance(wanted_headers, Mapping):
             for name, wanted in wanted_headers.items():
@@ -399,6 +478,9 @@ class Kind(CheckKind):
         for i in range(n):
             answer = await self.send(client, req, ctx.emit if i == 0 else None)
             ctx.emit(f"sample {i + 1}/{n}: {answer.status} in {answer.ms} ms")
+            refused = self.refused(answer, expect, {"samples": i + 1})
+            if refused is not None:
+                return refused
             problem = self.judge(answer, expect, check_latency=False)
             if problem:
                 return Outcome.failed(f"sample {i + 1} of {n}: {problem}", samples=i + 1)
@@ -427,13 +509,36 @@ class Kind(CheckKind):
         return Outcome.passed(f"p50 {int(p50)} ms, p95 {int(p95)} ms over {n} requests", **values)
 
     async def _burst(self, client: Any, req: Request, n: int, ctx: CheckContext) -> Outcome:
+        """A rate-limit check that counts only its own 429s: one request alone first, which must not be
+        limited (a limiter already engaged by someone else proves nothing about this burst), then the
+        other n-1 at once. Passes when the limiter engages during the burst."""
+        values: dict[str, Any] = {"burst": n}
+        try:
+            first = await self.send(client, req, ctx.emit)
+        except RequestFailed as exc:
+            return Outcome.failed(exc.reason, **values)
+        values["first_status"] = first.status
+        if first.status == RATE_LIMITED:
+            wait = first.retry_after
+            if wait is not None:
+                values["retry_after_s"] = round(wait, 3)
+            limited = rate_limited_reason(wait).removeprefix("rate limited by the target ")
+            return Outcome(
+                Status.ERROR,
+                f"already rate limited before its burst {limited}: the limit was used up by other"
+                " requests, so this burst cannot show it engage",
+                values,
+                rate_limited=True,
+                retry_after=wait,
+            )
+
         async def one() -> Answer | RequestFailed:
             try:
                 return await self.send(client, req)
             except RequestFailed as exc:
                 return exc
 
-        answers = await asyncio.gather(*(one() for _ in range(n)))
+        answers = [first, *await asyncio.gather(*(one() for _ in range(n - 1)))]
         failures = [a for a in answers if isinstance(a, RequestFailed)]
         got = [a for a in answers if isinstance(a, Answer)]
         counts: dict[int, int] = {}
@@ -443,9 +548,11 @@ class Kind(CheckKind):
         ctx.emit(
             f"burst of {n}: {summary or 'no answers'}" + (f", {len(failures)} failed" if failures else "")
         )
-        values: dict[str, Any] = {"burst": n, "limited": counts.get(429, 0), "statuses": summary}
-        if not got:
-            return Outcome.failed(failures[0].reason if failures else "no answers", **values)
+        waits = [w for w in (a.retry_after for a in got if a.status == RATE_LIMITED) if w is not None]
+        wait = max(waits) if waits else None
+        values |= {"limited": counts.get(RATE_LIMITED, 0), "statuses": summary}
+        if wait is not None:
+            values["retry_after_s"] = round(wait, 3)
         server_errors = sum(count for code, count in counts.items() if code >= 500)
         if server_errors:
             return Outcome.failed(
@@ -453,11 +560,18 @@ class Kind(CheckKind):
             )
         if failures:
             return Outcome.failed(f"{len(failures)} of {n} requests failed: {failures[0].reason}", **values)
-        if not counts.get(429):
+        if not counts.get(RATE_LIMITED):
             return Outcome.failed(
                 f"no 429 in a burst of {n} requests: rate limiting is not active ({summary})", **values
             )
-        return Outcome.passed(f"rate limited: {counts[429]} of {n} requests answered 429", **values)
+        after = f", Retry-After {fmt_number(round(wait, 1))} s" if wait is not None else ""
+        outcome = Outcome.passed(
+            f"rate limited: the first request answered {first.status}, then {counts[RATE_LIMITED]} of {n}"
+            f" answered 429{after}",
+            **values,
+        )
+        outcome.retry_after = wait
+        return outcome
 
     async def _repeat(
         self, client: Any, req: Request, n: int, expect: Mapping[str, Any], ctx: CheckContext
@@ -465,6 +579,9 @@ class Kind(CheckKind):
         answers: list[Answer] = []
         for i in range(n):
             answer = await self.send(client, req, ctx.emit)
+            refused = self.refused(answer, expect)
+            if refused is not None:
+                return refused
             problem = self.judge(answer, expect, check_latency=False)
             if problem:
                 return Outcome.failed(f"request {i + 1} of {n}: {problem}")
@@ -508,6 +625,9 @@ class Kind(CheckKind):
         allowed = cors.get("allowed")
         if allowed:
             answer = await preflight(str(allowed))
+            refused = self.refused(answer, {})
+            if refused is not None:
+                return refused
             acao = answer.headers.get("access-control-allow-origin")
             values["allowed_status"] = answer.status
             if answer.status >= 500:
@@ -524,6 +644,9 @@ class Kind(CheckKind):
         disallowed = cors.get("disallowed")
         if disallowed:
             answer = await preflight(str(disallowed))
+            refused = self.refused(answer, {})
+            if refused is not None:
+                return refused
             acao = answer.headers.get("access-control-allow-origin")
             values["disallowed_status"] = answer.status
             if acao is not None and acao.strip() in (str(disallowed), "*"):
@@ -537,6 +660,17 @@ class Kind(CheckKind):
         if disallowed:
             parts.append(f"refuses {disallowed}")
         return Outcome.passed("CORS " + " and ".join(parts), **values)
+
+
+def _is_choice(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool))
+
+
+def _same_choice(value: Any, choice: Any) -> bool:
+    """A JSON value against one allowed value: strings regardless of case, others exactly."""
+    if isinstance(value, str) and isinstance(choice, str):
+        return value.strip().lower() == choice.strip().lower()
+    return bool(value == choice) and type(value) is type(choice)
 
 
 def _header_pairs(value: Any) -> dict[str, str]:

@@ -64,8 +64,14 @@ MARKS: dict[Status, str] = {
     Status.INTERRUPTED: "⏸️",
     Status.RUNNING: "⏳",
     Status.PENDING: "⬜",
+    Status.FLAKY: "🔁",
+    Status.BLOCKED: "🚫",
 }
 """A symbol per status; the status word always follows, so marks stay distinct in black and white."""
+
+LEGEND_WHEN_USED = frozenset({Status.FLAKY, Status.BLOCKED})
+"""Marks the legend names only when the session uses them: a record rendered again from a session of
+an earlier version (`verify --session`) keeps the bytes it was signed with."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,17 @@ def status_mark(status: Status) -> str:
 
 def _mark(status: Status) -> str:
     return f"{MARKS[status]} {status}"
+
+
+def counts_used(session: Session, counts: dict[Status, int]) -> set[Status]:
+    """Every status the record shows: of its items and of their checks and attempts."""
+    used = {s for s, n in counts.items() if n}
+    for state in session.items.values():
+        used.add(state.status)
+        for check in state.checks.values():
+            used.add(check.status)
+            used.update(a.status for a in check.attempts)
+    return used
 
 
 def _title(text: str) -> str:
@@ -209,7 +226,8 @@ def render_record(session: Session, checklist: Checklist | None, inputs: RecordI
     out.append("")
     present = [f"{MARKS[s]} {s} {n}" for s, n in counts.items() if n]
     out += [f"**Items ({total}):** " + (" · ".join(present) if present else "none"), ""]
-    out += ["Marks: " + " · ".join(_mark(s) for s in MARKS), ""]
+    used = set(counts_used(session, counts))
+    out += ["Marks: " + " · ".join(_mark(s) for s in MARKS if s not in LEGEND_WHEN_USED or s in used), ""]
 
     deployer = escape_inline(signers["deployer"]) or "(not named)"
     reviewer = escape_inline(signers["reviewer"])
@@ -370,6 +388,14 @@ def _render_item(
         if check.values:
             values = " · ".join(code_span(f"{k}={v}") for k, v in sorted(check.values.items()))
             out.append(f"{sub}  - measured: {values}")
+        for number, attempt in enumerate(check.attempts, start=1):
+            line = f"{sub}  - attempt {attempt.number or number}: {_mark(attempt.status)}"
+            if attempt.reason:
+                line += f" — {escape_inline(attempt.reason)}"
+            line += f" · {format_duration(attempt.duration_ms / 1000)}"
+            if attempt.started_ms:
+                line += f" · at +{format_duration(attempt.started_ms / 1000)}"
+            out.append(line)
         _render_evidence(out, inputs, check.log, check.evidence, sub + "  ")
     for run in state.actions:
         out.append(

@@ -62,6 +62,7 @@ from deploytui.core.session.items import (
     aggregate_checks,
     log_path,
 )
+from deploytui.core.session.rerun import latest_statuses, rerun_keys
 from deploytui.core.session.rules import EVIDENCE_MAX_CHARS, INT_RANGE, TEXT_MAX_CHARS
 from deploytui.core.session.state import Session
 
@@ -69,6 +70,8 @@ __all__ = [
     "Clock",
     "utc_now",
     "iso_time",
+    "latest_statuses",
+    "rerun_keys",
     "SCHEMA_VERSION",
     "SYSTEM",
     "EVIDENCE_MAX_CHARS",

@@ -20,7 +20,7 @@ from typing import Any, get_type_hints
 from deploytui.core.errors import DeployError
 from deploytui.core.session.changes import ItemSpec
 from deploytui.core.session.events import EVENT_TYPES, Event, SessionEvent
-from deploytui.core.status import Scalar, Status
+from deploytui.core.status import Attempt, Scalar, Status
 
 
 class EventFormatError(DeployError, ValueError):
@@ -152,6 +152,19 @@ def _spec_dict(spec: ItemSpec) -> dict[str, Any]:
     return data
 
 
+def _attempt(value: Any) -> Attempt:
+    if not isinstance(value, Mapping):
+        raise _Bad("an attempt object", value)
+    try:
+        return Attempt.from_dict(value)
+    except (KeyError, ValueError, TypeError):
+        raise _Bad("an attempt with a status", value) from None
+
+
+OMITTED_WHEN_EMPTY = frozenset({"attempts"})
+"""Fields written only when they hold something (lines without them keep the shape they always had)."""
+
+
 def _same(value: Any) -> Any:
     return value
 
@@ -168,6 +181,7 @@ _CODECS: dict[object, _Codec] = {
     tuple[str, ...]: (lambda v: _list(v, _str), list),
     tuple[tuple[str, str], ...]: (lambda v: _list(v, _pair), lambda v: [list(p) for p in v]),
     tuple[ItemSpec, ...]: (lambda v: _list(v, _spec), lambda v: [_spec_dict(s) for s in v]),
+    tuple[Attempt, ...]: (lambda v: _list(v, _attempt), lambda v: [a.to_dict() for a in v]),
 }
 """Field type hint -> (decode one JSON value, encode one field value)."""
 
@@ -203,7 +217,10 @@ def encode(event: Event) -> dict[str, Any]:
     """The JSON object of an event's log line (without `prev`, which the store adds)."""
     data: dict[str, Any] = {}
     for f in _LAYOUTS[event.type]:
-        data[f.name] = f.encode(getattr(event, f.name))
+        value = getattr(event, f.name)
+        if f.name in OMITTED_WHEN_EMPTY and not value:
+            continue
+        data[f.name] = f.encode(value)
         if f.name == "by":
             data["type"] = event.type
     return data

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, get_args
 
 from deploytui.core.session.changes import SYSTEM, ItemSpec
-from deploytui.core.status import Scalar, Status
+from deploytui.core.status import Attempt, Scalar, Status
 
 SCHEMA_VERSION = 1
 """Version of the session TOML and event formats; bumped on an incompatible change."""
@@ -116,6 +116,8 @@ class RunFinishedEvent(SessionEvent):
     duration_ms: int = 0
     log: str = ""
     """The run's log, relative to the session dir."""
+    attempts: tuple[Attempt, ...] = ()
+    """Every attempt when the run tried more than once (retry, within); written only when there are."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from deploytui.core.status import Scalar, Status
+from deploytui.core.status import Attempt, Scalar, Status
 
 
 @dataclass
@@ -42,6 +42,8 @@ class CheckResult:
     log: str = ""
     evidence: str = ""
     run_id: str = ""
+    attempts: list[Attempt] = field(default_factory=list)
+    """Every attempt of the run when it tried more than once (retry, within, a wait after a 429)."""
 
 
 @dataclass
@@ -85,35 +87,51 @@ class ItemState:
         return aggregate_checks(c.status for c in self.checks.values())
 
 
+ATTENTION_ORDER = (
+    Status.RUNNING,
+    Status.FAILED,
+    Status.ERROR,
+    Status.BLOCKED,
+    Status.INTERRUPTED,
+    Status.PENDING,
+)
+"""Statuses that win an aggregate, first wins: work in progress, then what needs attention (a failure
+before the checks it blocked), then what is left to do."""
+
+
 def aggregate_checks(statuses: Iterable[Status]) -> Status:
-    """All checks must pass; any running → running; the worst failure wins."""
+    """All checks must pass; any running → running; the worst failure wins; passed with any flaky is
+    flaky (it counts as passing, shown apart)."""
     found = set(statuses)
     if not found:
         return Status.PENDING
-    for status in (Status.RUNNING, Status.FAILED, Status.ERROR, Status.INTERRUPTED, Status.PENDING):
+    for status in ATTENTION_ORDER:
         if status in found:
             return status
-    return Status.PASSED
+    return Status.FLAKY if Status.FLAKY in found else Status.PASSED
 
 
 def aggregate(statuses: Iterable[Status]) -> Status:
     """A parent's status from its children's.
 
-    Running beats everything (work in progress); then failed, error, interrupted (attention needed);
-    then pending while anything is left; when all are complete: the common status if they agree,
-    `overridden` if any was accepted despite a failure, else `done`.
+    Running beats everything (work in progress); then failed, error, blocked, interrupted (attention
+    needed); then pending while anything is left; when all are complete: the common status if they
+    agree, `overridden` if any was accepted despite a failure, `flaky` if any passed only on a retry,
+    else `done`.
     """
     found = list(statuses)
     if not found:
         return Status.PENDING
     kinds = set(found)
-    for status in (Status.RUNNING, Status.FAILED, Status.ERROR, Status.INTERRUPTED, Status.PENDING):
+    for status in ATTENTION_ORDER:
         if status in kinds:
             return status
     if len(kinds) == 1:
         return found[0]
     if Status.OVERRIDDEN in kinds:
         return Status.OVERRIDDEN
+    if Status.FLAKY in kinds:
+        return Status.FLAKY
     return Status.DONE
 
 

@@ -15,6 +15,7 @@ Rules for items (who may change what):
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, assert_never
@@ -65,6 +66,18 @@ EVIDENCE_MAX_CHARS = 4000
 TEXT_MAX_CHARS = 10_000
 """Longest note, reason or sign-off value accepted: a pasted screenful is fine, a pasted log is not."""
 
+ATTEMPTS_MAX = 100
+"""Attempts of one run kept in the session (a `within = "1h"` poll every 2 s tries 1,800 times: the
+first and the last ones tell the story; the engine keeps the count in the run's values)."""
+
+ATTEMPT_REASON_MAX_CHARS = 500
+"""Longest reason kept per attempt."""
+
+RUN_ENDINGS = frozenset(
+    {Status.PASSED, Status.FLAKY, Status.FAILED, Status.ERROR, Status.BLOCKED, Status.INTERRUPTED}
+)
+"""The statuses a check run can end with."""
+
 INT_RANGE = (-(2**63), 2**63 - 1)
 """Integers TOML can hold; a measured value outside it is kept as text."""
 
@@ -73,7 +86,9 @@ _TICK_REFUSALS = {
     Status.FAILED: "its check failed: run it again, or override with a note",
     Status.ERROR: "its check could not run: fix and run it again, or override with a note",
     Status.INTERRUPTED: "its check was interrupted: run it again, or override with a note",
+    Status.BLOCKED: "a check it waits for did not pass: fix that and run again, or override with a note",
     Status.PASSED: "its checks already passed",
+    Status.FLAKY: "its checks already passed (flaky: after a retry)",
     Status.DONE: "it is already done",
     Status.OVERRIDDEN: "it is already accepted (overridden)",
 }
@@ -114,17 +129,17 @@ def event_for(session: Session, change: Change, at: str | None = None) -> Event:
                 raise TransitionError(
                     f"cannot skip {change.item}: a check of it is running: wait for it or cancel it"
                 )
-            if state.status in (Status.SKIPPED, Status.PASSED, Status.OVERRIDDEN):
+            if state.status in (Status.SKIPPED, Status.PASSED, Status.FLAKY, Status.OVERRIDDEN):
                 raise TransitionError(f"cannot skip {change.item}: it is already {state.status}")
             return SkipEvent(seq=seq, at=when, by=by, item=change.item, reason=reason)
 
         case Override():
             state = session.item(change.item)
             note = _text(change.note, "an override needs a note saying why the failure is acceptable")
-            if state.status not in (Status.FAILED, Status.ERROR, Status.INTERRUPTED):
+            if state.status not in (Status.FAILED, Status.ERROR, Status.INTERRUPTED, Status.BLOCKED):
                 raise TransitionError(
                     f"cannot override {change.item}: it is {state.status}"
-                    " (only failed, error or interrupted items)"
+                    " (only failed, error, blocked or interrupted items)"
                 )
             return OverrideEvent(seq=seq, at=when, by=by, item=change.item, note=note)
 
@@ -169,9 +184,10 @@ def event_for(session: Session, change: Change, at: str | None = None) -> Event:
                     f" run {current.run_id} is the current one"
                 )
             outcome = change.outcome
-            if outcome.status not in (Status.PASSED, Status.FAILED, Status.ERROR, Status.INTERRUPTED):
+            if outcome.status not in RUN_ENDINGS:
                 raise TransitionError(
-                    f"a check run ends passed, failed, error or interrupted, not {outcome.status}"
+                    "a check run ends passed, flaky, failed, error, blocked or interrupted,"
+                    f" not {outcome.status}"
                 )
             return RunFinishedEvent(
                 seq=seq,
@@ -187,6 +203,10 @@ def event_for(session: Session, change: Change, at: str | None = None) -> Event:
                 evidence=_clip(outcome.evidence, EVIDENCE_MAX_CHARS),
                 duration_ms=int(outcome.duration_ms),
                 log=_refuse_bad_log(change.log),
+                attempts=tuple(
+                    dataclasses.replace(a, reason=_clip(a.reason, ATTEMPT_REASON_MAX_CHARS))
+                    for a in outcome.attempts[:ATTEMPTS_MAX]
+                ),
             )
 
         case RunCancelled():

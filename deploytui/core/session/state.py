@@ -45,7 +45,7 @@ from deploytui.core.session.items import (
     log_path,
 )
 from deploytui.core.session.rules import event_for
-from deploytui.core.status import Status
+from deploytui.core.status import Attempt, Status
 
 if TYPE_CHECKING:
     from deploytui.core.checklist import Checklist
@@ -295,6 +295,7 @@ class Session:
                     log=log_path(event.log),
                     evidence=event.evidence,
                     run_id=event.run_id,
+                    attempts=list(event.attempts),
                 )
                 state.checks[result.key] = result
                 state.duration_ms = sum(c.duration_ms for c in state.checks.values())
@@ -524,6 +525,8 @@ def _check_dict(c: CheckResult) -> dict[str, Any]:
         data["duration_ms"] = c.duration_ms
     if c.values:
         data["values"] = dict(c.values)
+    if c.attempts:
+        data["attempts"] = [a.to_dict() for a in c.attempts]
     return data
 
 
@@ -540,6 +543,7 @@ def _check_from(key: str, c: Mapping[str, Any]) -> CheckResult:
         log=log_path(str(c.get("log", ""))),
         evidence=str(c.get("evidence", "")),
         run_id=str(c.get("run_id", "")),
+        attempts=[Attempt.from_dict(a) for a in c.get("attempts", ())],
     )
 
 
