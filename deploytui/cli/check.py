@@ -35,16 +35,25 @@ from deploytui.core.errors import DeployError
 from deploytui.core.events import EngineEvent, RunEnded
 from deploytui.core.session import iso_time, utc_now
 from deploytui.core.spec import CheckSpec
-from deploytui.core.status import Status
 from deploytui.core.text import clean_line
 from deploytui.services import reports
 from deploytui.services.project import resolve
-from deploytui.services.runs import RunRecorder, build_engine, describe_checks, run_checks, select_checks
+from deploytui.services.runs import (
+    RunRecorder,
+    build_engine,
+    describe_checks,
+    failed_checks,
+    run_checks,
+    select_checks,
+)
 from deploytui.services.sessions import open_store
 
 
 def run(args: argparse.Namespace) -> int:
     checklist, config = resolve(getattr(args, "source", None), getattr(args, "config", None))
+    failed_in = getattr(args, "failed", None)
+    if failed_in and getattr(args, "session", None):
+        raise DeployError("--failed SESSION re-runs into that session: give it alone, without --session")
     specs = select_checks(checklist, config, getattr(args, "only", None))
     if not specs:
         where = config.path or checklist.path
@@ -57,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         _check_writable(Path(output))
 
     store = open_store(getattr(args, "sessions_dir", "sessions"))
-    session_id = getattr(args, "session", None)
+    session_id = getattr(args, "session", None) or failed_in
     operator = getattr(args, "operator", None)
     if session_id:
         live = store.open(session_id, checklist=checklist, redactor=redactor)
@@ -66,6 +75,13 @@ def run(args: argparse.Namespace) -> int:
             raise DeployError(f"session {session_id} is finished: start a new one (omit --session)")
     else:
         live = store.create(checklist, operator, redactor=redactor)
+    if failed_in:
+        only = getattr(args, "only", None)
+        specs = failed_checks(checklist, config, live.session, only or None)
+        if not specs:
+            live.close()
+            print(f"deploytui: nothing to re-run: no check of session {live.id} failed", file=sys.stderr)
+            return 0
     err = sys.stderr
     width = max(len(s.item) for s in specs)
     labels = {s.key: s.label for s in specs}
@@ -119,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         out: TextIO = sys.stdout
         out.write(report)
         out.flush()
-    return 0 if all(r.status is Status.PASSED for r in results) else 1
+    return 0 if all(r.status.is_passing for r in results) else 1
 
 
 def _dry_run(config: Config, specs: list[CheckSpec]) -> int:

@@ -155,6 +155,12 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
     p.add_argument("--session", metavar="ID", help="record into this existing session")
+    p.add_argument(
+        "--failed",
+        metavar="SESSION",
+        help="re-run only the checks of SESSION that failed, errored, were blocked, interrupted or flaky,"
+        " recording into it",
+    )
     p.add_argument("--operator", metavar="NAME", help="operator recorded in the session (default: $USER)")
     p.add_argument(
         "--dry-run",

@@ -72,8 +72,27 @@ def to_json(report: RunReport) -> dict[str, Any]:
                 "duration_ms": r.outcome.duration_ms if r.outcome else 0,
                 "values": dict(r.outcome.values) if r.outcome else {},
                 "log": r.log,
+                **(
+                    {"attempts": [a.to_dict() for a in r.outcome.attempts]}
+                    if r.outcome and r.outcome.attempts
+                    else {}
+                ),
             }
             for r in report.results
+        ],
+        "flaky": [
+            {
+                "check": r.spec.key,
+                "item": r.spec.item,
+                "attempts": len(r.outcome.attempts) if r.outcome else 0,
+            }
+            for r in report.results
+            if r.status is Status.FLAKY
+        ],
+        "blocked": [
+            {"check": r.spec.key, "item": r.spec.item, "reason": r.reason}
+            for r in report.results
+            if r.status is Status.BLOCKED
         ],
     }
 
@@ -115,7 +134,7 @@ def to_junit(report: RunReport) -> str:
     the reason. The suite's `time` is the run's wall time, not the sum of the checks' (they overlap)."""
     results, checklist, session_id = report.results, report.checklist, report.session_id
     failures = sum(r.status is Status.FAILED for r in results)
-    errors = sum(r.status not in (Status.FAILED, Status.PASSED) for r in results)
+    errors = sum(not r.status.is_passing and r.status is not Status.FAILED for r in results)
     suites = ET.Element(
         "testsuites",
         name="deploytui",
@@ -151,7 +170,14 @@ def to_junit(report: RunReport) -> str:
         if r.status is Status.FAILED:
             node = ET.SubElement(case, "failure", message=_xml(r.reason), type="failed")
             node.text = evidence
-        elif r.status is not Status.PASSED:
+        elif r.status is Status.FLAKY:
+            # As surefire writes a test that passed on a rerun: one <flakyFailure> per failed attempt.
+            for attempt in r.outcome.attempts if r.outcome else ():
+                if not attempt.status.is_passing:
+                    ET.SubElement(
+                        case, "flakyFailure", message=_xml(attempt.reason), type=attempt.status.value
+                    ).text = _xml(f"attempt {attempt.number}: {attempt.reason}")
+        elif not r.status.is_passing:
             node = ET.SubElement(case, "error", message=_xml(r.reason), type=r.status.value)
             node.text = evidence
         if r.log:

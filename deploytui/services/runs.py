@@ -29,7 +29,16 @@ from deploytui.core.checklist import Checklist
 from deploytui.core.config import Config
 from deploytui.core.errors import DeployError
 from deploytui.core.events import EngineEvent, RunBegan, RunEnded
-from deploytui.core.session import ActionRan, Change, RunCancelled, RunFinished, RunStarted
+from deploytui.core.session import (
+    ActionRan,
+    Change,
+    RunCancelled,
+    RunFinished,
+    RunStarted,
+    Session,
+    latest_statuses,
+    rerun_keys,
+)
 from deploytui.core.spec import CheckSpec
 from deploytui.core.status import Outcome, Status
 from deploytui.engine import Engine, new_run_id
@@ -102,6 +111,15 @@ def runnable_checks(
             ids = {i for i in ids if not checklist.node(i).rollback}
         wanted |= ids
     return [s for s in specs if s.item in wanted]
+
+
+def failed_checks(
+    checklist: Checklist, config: Config, session: Session, under: Iterable[str] | None = None
+) -> list[CheckSpec]:
+    """The runnable checks whose latest result in `session` is failed, error, blocked, interrupted or
+    flaky ("re-run what failed"), under the given nodes or everywhere."""
+    keys = set(rerun_keys(session, under, checklist))
+    return [s for s in runnable_checks(checklist, config, under) if s.key in keys]
 
 
 def select_checks(checklist: Checklist, config: Config, only: Sequence[str] | None) -> list[CheckSpec]:
@@ -240,5 +258,6 @@ async def run_checks(
         if on_event is not None:
             on_event(event)
 
-    await engine.run_many(list(specs), handle, run_ids=run_ids)
+    known = latest_statuses(recorder.live.session)
+    await engine.run_many(list(specs), handle, run_ids=run_ids, known=known)
     return [runs[rid] for rid in run_ids]

@@ -38,11 +38,12 @@ from deploytui.core.session import (
     Skip,
     Tick,
     Untick,
+    latest_statuses,
 )
 from deploytui.core.spec import CheckSpec
 from deploytui.core.status import BAD, Status
 from deploytui.core.text import one_line
-from deploytui.services.runs import parse_iso, runnable_checks
+from deploytui.services.runs import failed_checks, parse_iso, runnable_checks
 from deploytui.tui.messages import EngineEventPosted
 from deploytui.tui.present import GLYPHS
 from deploytui.tui.presenters.filter import matching_ids
@@ -72,6 +73,21 @@ class MainScreen(Screen[None]):
             tooltip="Run the selected node's checks (a section: all of its checks)",
         ),
         Binding("R", "run_all", "Run all", id="run-all", tooltip="Run every bound check (never actions)"),
+        Binding(
+            "F",
+            "rerun_failed",
+            "Re-run failed",
+            id="rerun-failed",
+            tooltip="Re-run the failed, errored, blocked, interrupted and flaky checks under the cursor",
+        ),
+        Binding(
+            "ctrl+f",
+            "rerun_all_failed",
+            "Re-run all failed",
+            id="rerun-all-failed",
+            show=False,
+            tooltip="Re-run every check that failed, errored, was blocked, interrupted or flaky",
+        ),
         Binding(
             "x",
             "action",
@@ -110,7 +126,19 @@ class MainScreen(Screen[None]):
     """Below 100 columns the panes are re-proportioned (see deploytui.tcss)."""
 
     MUTATING: ClassVar[frozenset[str]] = frozenset(
-        {"tick", "run", "run_all", "action", "cancel", "cancel_all", "skip", "override", "note"}
+        {
+            "tick",
+            "run",
+            "run_all",
+            "rerun_failed",
+            "rerun_all_failed",
+            "action",
+            "cancel",
+            "cancel_all",
+            "skip",
+            "override",
+            "note",
+        }
     )
     """Actions unavailable when the session is opened read-only or finished."""
 
@@ -375,6 +403,8 @@ class MainScreen(Screen[None]):
         # Keys that do nothing for the selected node leave the footer, so it lists what applies here.
         if action == "run" and node is not None and not self._specs_under(node.id):
             return False
+        if action == "rerun_failed" and node is not None and not self._failed_under(node.id):
+            return False
         if action == "action" and node is not None and not node.actions:
             return False
         if action == "override" and node is not None and self._view(node.id).status not in BAD:
@@ -545,21 +575,23 @@ class MainScreen(Screen[None]):
         )
 
     def action_next_open(self) -> None:
-        """The next item after the cursor (wrapping) that failed, errored, was interrupted or is pending."""
+        """The next item after the cursor (wrapping) that failed, errored, was blocked or interrupted;
+        when none did, the next pending one."""
         app = self.deploy_app
         self._selected()  # catch up with the cursor (f f typed fast steps twice)
         ids = [n.id for n in app.checklist.items() if not n.children]
         if not ids:
             return
         start = ids.index(self.selected_id) + 1 if self.selected_id in ids else 0
-        wanted = BAD | {Status.PENDING}
-        for node_id in ids[start:] + ids[:start]:
-            if node_id != self.selected_id and app.live.session.status_of(node_id, app.checklist) in wanted:
-                tree = self.query_one(ChecklistTree)
-                if not tree.select_id(node_id):
-                    self._clear_filter()
-                    tree.select_id(node_id)
-                return
+        order = [i for i in ids[start:] + ids[:start] if i != self.selected_id]
+        for wanted in (BAD, {Status.PENDING}):
+            for node_id in order:
+                if app.live.session.status_of(node_id, app.checklist) in wanted:
+                    tree = self.query_one(ChecklistTree)
+                    if not tree.select_id(node_id):
+                        self._clear_filter()
+                        tree.select_id(node_id)
+                    return
         self.notify("Nothing else failed or pending.")
 
     # filter ------------------------------------------------------------------------------------
@@ -612,6 +644,10 @@ class MainScreen(Screen[None]):
 
     # runs --------------------------------------------------------------------------------------
 
+    def _failed_under(self, node_id: str) -> list[CheckSpec]:
+        app = self.deploy_app
+        return failed_checks(app.checklist, app.config, app.live.session, [node_id])
+
     def _specs_under(self, node_id: str) -> list[CheckSpec]:
         return runnable_checks(self.deploy_app.checklist, self.deploy_app.config, [node_id])
 
@@ -638,7 +674,10 @@ class MainScreen(Screen[None]):
 
     async def _run_checks(self, specs: list[CheckSpec], run_ids: list[str], group: str) -> None:
         try:
-            await self.deploy_app.engine.run_many(specs, self._post_event, run_ids=run_ids, group=group)
+            known = latest_statuses(self.deploy_app.live.session)
+            await self.deploy_app.engine.run_many(
+                specs, self._post_event, run_ids=run_ids, group=group, known=known
+            )
         finally:
             self.runs.never_began(run_ids)
 
@@ -647,9 +686,33 @@ class MainScreen(Screen[None]):
         self.post_message(EngineEventPosted(event))
 
     def action_run(self) -> None:
+        """The selected node's checks; under an active filter, only those of the items it shows."""
+        node = self._selected()
+        if node is None:
+            return
+        specs = self._specs_under(node.id)
+        visible = self.query_one(ChecklistTree).visible_ids
+        if visible is not None:
+            specs = [s for s in specs if s.item in visible]
+        self._submit(specs, f"run:{node.id}")
+
+    def action_rerun_failed(self) -> None:
+        """The checks under the cursor whose latest result failed, errored, was blocked, interrupted or
+        flaky: exactly those, not the whole section."""
         node = self._selected()
         if node is not None:
-            self._submit(self._specs_under(node.id), f"run:{node.id}")
+            self._submit_failed([node.id], f"rerun:{node.id}")
+
+    def action_rerun_all_failed(self) -> None:
+        self._submit_failed(None, "rerun-all")
+
+    def _submit_failed(self, under: list[str] | None, group: str) -> None:
+        app = self.deploy_app
+        specs = failed_checks(app.checklist, app.config, app.live.session, under)
+        if not specs:
+            self.notify("Nothing failed here." if under else "Nothing failed.")
+            return
+        self._submit(specs, group)
 
     def action_run_all(self) -> None:
         self._submit(runnable_checks(self.deploy_app.checklist, self.deploy_app.config), "run-all")
