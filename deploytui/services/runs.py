@@ -66,6 +66,7 @@ def build_engine(config: Config, live: LiveSession) -> Engine:
         vars=config.vars,
         base_dir=config.base_dir,
         session_started=parse_iso(live.session.started),
+        checks=config.checks,
     )
 
 

@@ -28,6 +28,8 @@ STATUS_MEANINGS: dict[Status, str] = {
     Status.SKIPPED: "skipped, with a reason",
     Status.OVERRIDDEN: "failed, accepted with a note",
     Status.INTERRUPTED: "was running when deploytui stopped, or cancelled",
+    Status.FLAKY: "passed only after a failed attempt (retry): counts as passing, shown apart",
+    Status.BLOCKED: "not run: a check it comes after did not pass",
 }
 
 

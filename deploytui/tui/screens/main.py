@@ -269,6 +269,8 @@ class MainScreen(Screen[None]):
             total=total,
             failed=failed,
             interrupted=counts[Status.INTERRUPTED],
+            flaky=counts[Status.FLAKY],
+            blocked=counts[Status.BLOCKED],
             running=len(self.pending_runs),
             read_only=app.read_only,
             finished=bool(session.finished),

@@ -34,6 +34,10 @@ class HeaderInfo:
     finished: bool = False
     interrupted: int = 0
     """Items whose run was cut short (the app was killed): shown apart from failures, they need a rerun."""
+    flaky: int = 0
+    """Items that passed only after a failed attempt: complete, shown apart."""
+    blocked: int = 0
+    """Items not run because a check they come after did not pass."""
 
 
 class HeaderBar(Widget):
@@ -61,6 +65,14 @@ class HeaderBar(Widget):
                 f"  {GLYPHS[Status.FAILED]} {info.failed} failed",
                 Style(color=self.status_palette.get(Status.FAILED)),
             )
+        for count, status, word in (
+            (info.blocked, Status.BLOCKED, "blocked"),
+            (info.flaky, Status.FLAKY, "flaky"),
+        ):
+            if count:
+                right.append(
+                    f"  {GLYPHS[status]} {count} {word}", Style(color=self.status_palette.get(status))
+                )
         if info.interrupted:
             right.append(
                 f"  {GLYPHS[Status.INTERRUPTED]} {info.interrupted} interrupted",
