@@ -236,7 +236,13 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
         "  # on the reviewer's machine, then open http://127.0.0.1:8000/ :\n"
         "  ssh -L 8000:127.0.0.1:8000 jumpbox",
     )
-    _add_source(p)
+    p.add_argument(
+        "source",
+        nargs="?",
+        metavar="CHECKLIST|CONFIG",
+        help="the checklist the view shows the session with (default: the one the session recorded)",
+    )
+    p.add_argument("--config", metavar="F", help="deploytui.toml with variables, secrets and check bindings")
     _add_common(p)
     p.add_argument("--session", metavar="ID", help="serve this session (default: the newest unfinished one)")
     p.add_argument("--host", metavar="ADDR", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
