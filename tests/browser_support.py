@@ -207,6 +207,16 @@ class Page:
             await asyncio.sleep(0.1)
         raise AssertionError(f"timed out after {timeout}s waiting for {what}; the page shows:\n{text}")
 
+    async def press(self, key: str) -> None:
+        """Type one key into the page's terminal, as a person would (a single character, or "space")."""
+        await self.evaluate("window.__deploytuiTerminal && window.__deploytuiTerminal.focus()")
+        char = " " if key == "space" else key
+        code = "Space" if key == "space" else f"Key{key.upper()}" if key.isalpha() else ""
+        vk = ord(char.upper())
+        common = {"key": char, "code": code, "windowsVirtualKeyCode": vk, "nativeVirtualKeyCode": vk}
+        await self.send("Input.dispatchKeyEvent", type="keyDown", text=char, **common)
+        await self.send("Input.dispatchKeyEvent", type="keyUp", **common)
+
     async def screenshot(self, path: Path) -> None:
         import base64
 

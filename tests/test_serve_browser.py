@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shlex
 import signal
 import subprocess
 import sys
@@ -137,6 +138,17 @@ async def test_browser_shows_the_session_and_follows_its_writer(tmp_path: Path, 
         live.apply(RunStarted("preflight/config-valid", "c1", "run-1", by="alice", kind="command"))
         await page.wait_for(page.screen_text, has_all("▶ Config valid"), "the writer's run")
 
+        # Keys typed in the browser reach the app (the cursor moves to "Notify team")...
+        for _ in range(3):
+            await page.press("j")
+        await page.wait_for(page.screen_text, has_all("preflight/notify-team"), "the cursor on Notify team")
+        # ...but a follower changes nothing: space (tick) does nothing. Keys are taken in order, so once
+        # the next "j" has moved the cursor, the space was handled.
+        await page.press("space")
+        await page.press("j")
+        screen = await page.wait_for(page.screen_text, has_all("preflight/slow-probe"), "the next key")
+        assert "○ Notify team" in screen and "☑ Notify team" not in screen
+
         # Everything the page loaded (document, textual.js, xterm.css, fonts, the websocket) was loopback.
         assert_loopback_only(page)
         assert any(u.endswith("/static/js/textual.js") for u in page.requests)
@@ -236,3 +248,27 @@ def test_public_without_a_token_generates_one_printed_once(tmp_path: Path) -> No
     finally:
         output = served.stop()
     assert output.count(token) == 1, "the generated token is printed once, and only once"
+
+
+def test_without_session_a_tab_opens_the_newest_unfinished_session(tmp_path: Path) -> None:
+    from deploytui.cli.serve import SessionView
+    from deploytui.core.session.changes import Finish
+
+    (tmp_path / "checklist.md").write_text(CHECKLIST)
+    checklist, _config = resolve(str(tmp_path / "checklist.md"), None)
+    store = SessionStore(tmp_path / "sessions")
+    store.create(checklist, "alice", host="jumpbox", session_id="20261201-080000-old1").close()
+    finished = store.create(checklist, "alice", host="jumpbox", session_id="20261201-090000-done")
+    finished.apply(Finish("success", by="alice"))
+    finished.close()
+
+    view = SessionView(tmp_path / "sessions", None)
+    argv = shlex.split(view.command())
+    assert argv[argv.index("--session") + 1] == "20261201-080000-old1"
+    assert "--read-only" in argv
+    assert str((tmp_path / "checklist.md").resolve()) in argv  # the checklist the session recorded
+
+    # Picked when the tab opens, not when serve started: a newer unfinished session is the next tab's.
+    store.create(checklist, "bob", host="jumpbox", session_id="20261201-100000-new1").close()
+    argv = shlex.split(view.command())
+    assert argv[argv.index("--session") + 1] == "20261201-100000-new1"
