@@ -208,12 +208,14 @@ class Page:
         raise AssertionError(f"timed out after {timeout}s waiting for {what}; the page shows:\n{text}")
 
     async def press(self, key: str) -> None:
-        """Type one key into the page's terminal, as a person would (a single character, or "space")."""
+        """Type one key into the page's terminal, as a person would: a letter, "space" or "enter"."""
         await self.evaluate("window.__deploytuiTerminal && window.__deploytuiTerminal.focus()")
-        char = " " if key == "space" else key
-        code = "Space" if key == "space" else f"Key{key.upper()}" if key.isalpha() else ""
-        vk = ord(char.upper())
-        common = {"key": char, "code": code, "windowsVirtualKeyCode": vk, "nativeVirtualKeyCode": vk}
+        named = {"space": (" ", "Space", " ", 32), "enter": ("Enter", "Enter", "\r", 13)}
+        if key in named:
+            name, code, char, vk = named[key]
+        else:
+            name, code, char, vk = key, f"Key{key.upper()}", key, ord(key.upper())
+        common = {"key": name, "code": code, "windowsVirtualKeyCode": vk, "nativeVirtualKeyCode": vk}
         await self.send("Input.dispatchKeyEvent", type="keyDown", text=char, **common)
         await self.send("Input.dispatchKeyEvent", type="keyUp", **common)
 

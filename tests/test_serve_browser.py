@@ -196,7 +196,7 @@ async def test_public_view_asks_for_the_token_and_refuses_a_wrong_one(
         await page.evaluate(
             f"document.querySelector('#token').value = {TOKEN!r}; document.querySelector('form').submit()"
         )
-        await page.wait_for(page.screen_text, has_all(SESSION, "Tests pass"), "the view after the token")
+        await page.wait_for(page.screen_text, has_all("Follow a session", SESSION), "the view, token given")
         assert len(page.websockets) == 1
         assert_loopback_only(page)
         assert TOKEN not in "".join(page.requests)
@@ -215,8 +215,9 @@ def test_a_non_loopback_address_needs_public(tmp_path: Path) -> None:
     proc = run_deploytui("serve", "--sessions-dir", "sessions", "--token", TOKEN, cwd=tmp_path)
     assert "--token goes with --public" in one_line_error(proc)
 
-    proc = run_deploytui("serve", "--sessions-dir", "empty", cwd=tmp_path)
-    assert "nothing to serve" in one_line_error(proc)
+    missing = "20991231-000000-none"
+    proc = run_deploytui("serve", "--sessions-dir", "sessions", "--session", missing, cwd=tmp_path)
+    assert "no session 20991231-000000-none" in one_line_error(proc)
 
 
 def test_public_without_a_token_generates_one_printed_once(tmp_path: Path) -> None:
@@ -250,25 +251,48 @@ def test_public_without_a_token_generates_one_printed_once(tmp_path: Path) -> No
     assert output.count(token) == 1, "the generated token is printed once, and only once"
 
 
-def test_without_session_a_tab_opens_the_newest_unfinished_session(tmp_path: Path) -> None:
-    from deploytui.cli.serve import SessionView
+async def test_without_session_a_tab_picks_the_session_to_follow(tmp_path: Path, browser: Browser) -> None:
     from deploytui.core.session.changes import Finish
 
     (tmp_path / "checklist.md").write_text(CHECKLIST)
     checklist, _config = resolve(str(tmp_path / "checklist.md"), None)
     store = SessionStore(tmp_path / "sessions")
     store.create(checklist, "alice", host="jumpbox", session_id="20261201-080000-old1").close()
-    finished = store.create(checklist, "alice", host="jumpbox", session_id="20261201-090000-done")
-    finished.apply(Finish("success", by="alice"))
-    finished.close()
+    writer = store.create(checklist, "bob", host="jumpbox", session_id="20261201-090000-open")
+    done = store.create(checklist, "carol", host="jumpbox", session_id="20261201-100000-done")
+    done.apply(Finish("success", by="carol"))
+    done.close()
+    served = Served(tmp_path, "--port", "0")
+    page = await browser.page()
+    try:
+        await page.navigate(served.url)
+        ids = ["20261201-100000-done", "20261201-090000-open", "20261201-080000-old1"]
+        screen = await page.wait_for(page.screen_text, has_all("Follow a session", *ids), "the picker")
+        # Newest first, as `deploytui sessions` lists them, with who and what state.
+        rows = [line for line in screen.splitlines() if "20261201-" in line]
+        assert [next(i for i in ids if i in row) for row in rows] == ids
+        assert "finished success" in rows[0] and "open" in rows[1] and "bob" in rows[1]
 
-    view = SessionView(tmp_path / "sessions", None)
-    argv = shlex.split(view.command())
-    assert argv[argv.index("--session") + 1] == "20261201-080000-old1"
-    assert "--read-only" in argv
+        # The cursor starts on the newest unfinished session: Enter follows it, read-only.
+        await page.press("enter")
+        screen = await page.wait_for(page.screen_text, has_all("READ-ONLY", "Tests pass"), "the session")
+        assert "20261201-090000-open" in screen and "bob" in screen
+        writer.apply(Tick("preflight/config-valid", by="bob"))
+        await page.wait_for(page.screen_text, has_all("☑ Config valid"), "bob's tick")
+        assert_loopback_only(page)
+    finally:
+        await page.close()
+        output = served.stop()
+        writer.close()
+    assert "Traceback" not in output, output
+
+
+def test_served_tab_command_is_a_read_only_follower(tmp_path: Path) -> None:
+    from deploytui.cli.serve import SessionView
+
+    write_session(tmp_path).close()
+    argv = shlex.split(SessionView(tmp_path / "sessions", SESSION).command())
+    assert argv[argv.index("--session") + 1] == SESSION and "--read-only" in argv
     assert str((tmp_path / "checklist.md").resolve()) in argv  # the checklist the session recorded
-
-    # Picked when the tab opens, not when serve started: a newer unfinished session is the next tab's.
-    store.create(checklist, "bob", host="jumpbox", session_id="20261201-100000-new1").close()
-    argv = shlex.split(view.command())
-    assert argv[argv.index("--session") + 1] == "20261201-100000-new1"
+    argv = shlex.split(SessionView(tmp_path / "sessions", None).command())
+    assert "--read-only" in argv and "--session" not in argv  # the picker

@@ -126,7 +126,8 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     parser.add_argument(
         "--read-only",
         action="store_true",
-        help="open a session held by someone else read-only and follow it live",
+        help="follow a session held by someone else, live, changing nothing (without --session or"
+        " --resume: choose it from a list)",
     )
 
     parser.set_defaults(command=None)
@@ -225,8 +226,8 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Serve a read-only view of a live session to web browsers (textual-serve). Each browser\n"
         "tab runs its own `deploytui --read-only --session ID` follower: it shows every change the\n"
-        "session's writer makes, and changes nothing. Without --session, a tab shows the newest\n"
-        "unfinished session at the moment it opens (the newest of all when every one is finished).\n"
+        "session's writer makes, and changes nothing. Without --session, a tab opens on a list of the\n"
+        "sessions (the rows of `deploytui sessions`); the one chosen is followed.\n"
         "\n"
         "It binds 127.0.0.1: reviewers reach it through an ssh tunnel. Binding any other address needs\n"
         "--public, and then the page asks for an access token before it opens the view (--token T, or\n"
@@ -244,7 +245,7 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     )
     p.add_argument("--config", metavar="F", help="deploytui.toml with variables, secrets and check bindings")
     _add_common(p)
-    p.add_argument("--session", metavar="ID", help="serve this session (default: the newest unfinished one)")
+    p.add_argument("--session", metavar="ID", help="serve this session only (default: a list to choose from)")
     p.add_argument("--host", metavar="ADDR", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", metavar="P", type=int, default=8000, help="port (default: 8000; 0: a free one)")
     p.add_argument(

@@ -2,8 +2,8 @@
 
 Each browser tab gets its own app process, `deploytui CHECKLIST --read-only --session ID`: the same
 read-only follower the terminal has, so the browser sees each change the writer makes and can change
-nothing. The session is `--session ID`, or else the newest unfinished session at the moment the tab
-opens (the newest of all when every session is finished).
+nothing. Without `--session`, a tab opens on the session picker (`deploytui --read-only`): the rows of
+`deploytui sessions`, and the one chosen is followed.
 
 Reaching it: it binds 127.0.0.1 (reviewers tunnel in with `ssh -L`). Any other address needs `--public`
 and an access token: the page asks for it before it opens the websocket, and every request without it
@@ -37,7 +37,7 @@ from textual_serve.server import Server
 
 from deploytui.cli.main import TOKEN_ENV
 from deploytui.core.errors import DeployError
-from deploytui.storage.fs import SessionInfo, SessionStore, validate_session_id
+from deploytui.storage.fs import SessionStore, validate_session_id
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -107,43 +107,32 @@ class SessionView:
         self.theme = theme
 
     def check(self) -> None:
-        """Refuse to start when there is nothing a tab could show (one line, exit 2)."""
-        if self.session_id is not None:
-            if not self.store.exists(self.session_id):
-                raise DeployError(f"no session {self.session_id} in {self.store.dir}")
-            return
-        if self.pick() is None:
-            raise DeployError(f"no sessions in {self.store.dir}: nothing to serve")
-
-    def pick(self) -> SessionInfo | None:
-        """The session a tab opening now shows: --session, or the newest unfinished, or the newest."""
-        infos = [info for info in self.store.list() if info.error is None]
-        if self.session_id is not None:
-            return next((i for i in infos if i.id == self.session_id), SessionInfo(id=self.session_id))
-        unfinished = [info for info in infos if info.finished is None]
-        candidates = unfinished or infos
-        return candidates[0] if candidates else None
+        """Refuse to start on a --session that is not there (one line, exit 2)."""
+        if self.session_id is not None and not self.store.exists(self.session_id):
+            raise DeployError(f"no session {self.session_id} in {self.store.dir}")
 
     def describe(self) -> str:
         if self.session_id is not None:
             return f"session {self.session_id}"
-        return f"the newest unfinished session in {self.sessions_dir}"
+        return f"the sessions in {self.sessions_dir}"
 
     def command(self) -> str:
-        """The tab's app process: this interpreter's deploytui, read-only, on the chosen session."""
-        info = self.pick()
+        """The tab's app process: this interpreter's deploytui, read-only, on --session ID (with the
+        checklist the session recorded, unless serve was given one), or else on the session picker."""
         argv = [sys.executable, "-m", "deploytui"]
         if self.source is not None:
             argv.append(self.source)
-        elif info is not None and info.checklist:
-            argv.append(info.checklist)
+        elif self.session_id is not None:
+            info = next((i for i in self.store.list() if i.id == self.session_id), None)
+            if info is not None and info.error is None and info.checklist:
+                argv.append(info.checklist)
         if self.config is not None:
             argv += ["--config", self.config]
         if self.theme is not None:
             argv += ["--theme", self.theme]
         argv += ["--sessions-dir", str(self.sessions_dir), "--read-only"]
-        # No session left to show (all deleted since start): the app says so in one line and exits.
-        argv += ["--session", info.id] if info is not None else ["--resume"]
+        if self.session_id is not None:
+            argv += ["--session", self.session_id]
         return shlex.join(argv)
 
 

@@ -19,11 +19,12 @@ def run(args: argparse.Namespace) -> int:
     if not served and (not sys.stdin.isatty() or not sys.stdout.isatty()):
         raise DeployError("the interactive app needs a terminal; for CI use `deploytui check`")
     checklist, config = resolve(args.source, args.config)
-    if args.read_only and not (args.session or args.resume):
-        raise DeployError("--read-only needs --session ID or --resume")
+    if args.read_only and args.new:
+        raise DeployError("--read-only follows an existing session: it cannot start a new one")
     from deploytui.tui.app import make_app
 
-    choice = "resume" if args.resume else "new" if args.new else "ask"
+    # --read-only without --session or --resume: the app lists the sessions and follows the one chosen.
+    choice = "resume" if args.resume else "new" if args.new else "pick" if args.read_only else "ask"
     app = make_app(
         checklist,
         config,
