@@ -42,13 +42,15 @@ def write_session(tmp: Path) -> LiveSession:
 class Served:
     """A `deploytui serve` child; `url` once it said where it listens."""
 
-    def __init__(self, tmp: Path, *args: str) -> None:
+    def __init__(self, tmp: Path, *args: str, token_env: str | None = None) -> None:
         env = {
             **os.environ,
             "PYTHONPATH": str(REPO),
             "DEPLOYTUI_CONFIG_DIR": str(tmp / "user-config"),
         }
         env.pop("DEPLOYTUI_SERVE_TOKEN", None)
+        if token_env is not None:
+            env["DEPLOYTUI_SERVE_TOKEN"] = token_env
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "deploytui", "serve", "--sessions-dir", str(tmp / "sessions"), *args],
             cwd=tmp,
@@ -220,6 +222,37 @@ def test_a_non_loopback_address_needs_public(tmp_path: Path) -> None:
     assert "no session 20991231-000000-none" in one_line_error(proc)
 
 
+def login(base: str, token: str) -> str:
+    """POST the token to /login; the cookie it grants (asserts the 303 and what the cookie is like)."""
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    data = urllib.parse.urlencode({"token": token}).encode()
+    with pytest.raises(urllib.error.HTTPError) as admitted:
+        opener.open(base + "/login", data=data, timeout=10)
+    assert admitted.value.code == 303
+    cookie = str(admitted.value.headers["Set-Cookie"])
+    assert "HttpOnly" in cookie and token not in cookie
+    return cookie.split(";", 1)[0]
+
+
+def test_public_token_from_the_environment(tmp_path: Path) -> None:
+    write_session(tmp_path).close()
+    served = Served(tmp_path, "--port", "0", "--public", token_env=TOKEN)
+    try:
+        assert not any(s.startswith("access token") for s in served.stdout)  # none generated
+        cookie = login(served.url.rstrip("/"), TOKEN)
+        request = urllib.request.Request(served.url, headers={"Cookie": cookie})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert b'class="textual-terminal"' in response.read()
+    finally:
+        output = served.stop()
+    assert TOKEN not in output
+
+
 def test_public_without_a_token_generates_one_printed_once(tmp_path: Path) -> None:
     write_session(tmp_path).close()
     served = Served(tmp_path, "--port", "0", "--public")
@@ -232,18 +265,8 @@ def test_public_without_a_token_generates_one_printed_once(tmp_path: Path) -> No
             urllib.request.urlopen(base + "/ws", timeout=10)
         assert refused.value.code == 401
 
-        class NoRedirect(urllib.request.HTTPRedirectHandler):
-            def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-                return None
-
-        opener = urllib.request.build_opener(NoRedirect)
-        data = urllib.parse.urlencode({"token": token}).encode()
-        with pytest.raises(urllib.error.HTTPError) as admitted:
-            opener.open(base + "/login", data=data, timeout=10)
-        assert admitted.value.code == 303
-        cookie = admitted.value.headers["Set-Cookie"]
-        assert "HttpOnly" in cookie and token not in cookie
-        request = urllib.request.Request(base + "/", headers={"Cookie": cookie.split(";", 1)[0]})
+        cookie = login(base, token)
+        request = urllib.request.Request(base + "/", headers={"Cookie": cookie})
         with urllib.request.urlopen(request, timeout=10) as response:
             assert b'class="textual-terminal"' in response.read()
     finally:

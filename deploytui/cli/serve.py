@@ -39,8 +39,6 @@ from deploytui.cli.main import TOKEN_ENV
 from deploytui.core.errors import DeployError
 from deploytui.storage.fs import SessionStore, validate_session_id
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
 COOKIE = "deploytui_serve"
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
@@ -59,13 +57,15 @@ def is_loopback(host: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     host: str = args.host
-    token: str | None = args.token or os.environ.get(TOKEN_ENV) or None
+    # Read once and dropped: the tabs' app processes inherit this environment, and need no token.
+    env_token = os.environ.pop(TOKEN_ENV, None) or None
+    token: str | None = args.token or (env_token if args.public else None)
     if not is_loopback(host) and not args.public:
         raise DeployError(
             f"--host {host} is not a loopback address: binding it needs --public (with an access token,"
             " --token T or one generated); reviewers can also reach 127.0.0.1 through `ssh -L`"
         )
-    if token is not None and not args.public:
+    if args.token is not None and not args.public:
         raise DeployError("--token goes with --public (on 127.0.0.1 the view needs no token)")
     generated = False
     if args.public and token is None:
@@ -123,9 +123,12 @@ class SessionView:
         if self.source is not None:
             argv.append(self.source)
         elif self.session_id is not None:
-            info = next((i for i in self.store.list() if i.id == self.session_id), None)
-            if info is not None and info.error is None and info.checklist:
-                argv.append(info.checklist)
+            try:
+                recorded = self.store.load(self.session_id).checklist_path
+            except DeployError:
+                recorded = ""  # unreadable now: the app says why in its one line
+            if recorded:
+                argv.append(recorded)
         if self.config is not None:
             argv += ["--config", self.config]
         if self.theme is not None:
