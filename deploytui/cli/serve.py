@@ -37,7 +37,8 @@ from textual_serve.server import Server
 
 from deploytui.cli.main import TOKEN_ENV
 from deploytui.core.errors import DeployError
-from deploytui.storage.fs import SessionStore, validate_session_id
+from deploytui.services.sessions import open_store
+from deploytui.storage.fs import validate_session_id
 
 COOKIE = "deploytui_serve"
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
@@ -99,7 +100,9 @@ class SessionView:
         config: str | None = None,
         theme: str | None = None,
     ) -> None:
-        self.store = SessionStore(sessions_dir)
+        # Through the storage protocol: a --store URL (issue 14's PostgreSQL backend) plugs in here and
+        # in the tab's command line.
+        self.store = open_store(sessions_dir)
         self.sessions_dir = sessions_dir.resolve()
         self.session_id = validate_session_id(session_id) if session_id else None
         self.source = source
@@ -109,7 +112,7 @@ class SessionView:
     def check(self) -> None:
         """Refuse to start on a --session that is not there (one line, exit 2)."""
         if self.session_id is not None and not self.store.exists(self.session_id):
-            raise DeployError(f"no session {self.session_id} in {self.store.dir}")
+            raise DeployError(f"no session {self.session_id} in {self.store.location}")
 
     def describe(self) -> str:
         if self.session_id is not None:
