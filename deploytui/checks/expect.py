@@ -24,6 +24,7 @@ Kinds import from here instead of re-implementing comparisons or text cleaning:
 
 from __future__ import annotations
 
+import errno
 import math
 import operator
 import re
@@ -272,7 +273,11 @@ def network_reason(exc: BaseException, target: str) -> str | None:
     Walks the exception's cause/context chain, so wrapped errors (httpx, redis, psycopg) classify too.
     """
     for current in exception_chain(exc):
-        if isinstance(current, ConnectionRefusedError):
+        # aiohttp (google-genai's transport once aiohttp is installed) wraps the refusal in its own
+        # OSError subclass carrying the errno.
+        if isinstance(current, ConnectionRefusedError) or (
+            isinstance(current, OSError) and current.errno == errno.ECONNREFUSED
+        ):
             return f"connection refused by {target}"
         if isinstance(current, socket.gaierror):
             return f"DNS lookup failed for {target}"

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from deploytui import __version__
 from deploytui.core.errors import DeployError
 
+TOKEN_ENV = "DEPLOYTUI_SERVE_TOKEN"
+
 COMMANDS = {
     "list": "deploytui.cli.list",
     "check": "deploytui.cli.check",
@@ -19,6 +21,7 @@ COMMANDS = {
     "sign": "deploytui.cli.record",
     "verify": "deploytui.cli.record",
     "recover": "deploytui.cli.recover",
+    "serve": "deploytui.cli.serve",
 }
 """Sub-command -> module with `run(args) -> int` (the bare command starts the TUI)."""
 
@@ -49,7 +52,10 @@ def _add_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="F", help="deploytui.toml with variables, secrets and check bindings")
 
 
-_VALUE_OPTIONS = {"--config", "--sessions-dir", "--session", "--operator", "--theme"}
+_VALUE_OPTIONS = {
+    *("--config", "--sessions-dir", "--session", "--operator", "--theme"),
+    *("--host", "--port", "--token"),  # serve
+}
 
 
 def _first_positional(argv: Sequence[str]) -> str | None:
@@ -85,6 +91,7 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
             "  deploytui sign      sign or countersign a record with an SSH key\n"
             "  deploytui verify    verify a signed record against an allowed_signers file\n"
             "  deploytui recover   keep what parses of a damaged session (damaged files kept aside)\n"
+            "  deploytui serve     a read-only browser view of live sessions, for reviewers\n"
             "\n"
             "Without a command, the interactive app opens CHECKLIST|CONFIG.\n"
             "Exit codes: 0 ok, 1 a check or a verification failed, 2 usage, config or input error."
@@ -119,7 +126,8 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     parser.add_argument(
         "--read-only",
         action="store_true",
-        help="open a session held by someone else read-only and follow it live",
+        help="follow a session held by someone else, live, changing nothing (without --session or"
+        " --resume: choose it from a list)",
     )
 
     parser.set_defaults(command=None)
@@ -246,6 +254,42 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     )
     _add_common(p)
     p.add_argument("session", metavar="SESSION", help="session id")
+
+    p = sub.add_parser(
+        "serve",
+        help="a read-only browser view of live sessions, for reviewers",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Serve a read-only view of a live session to web browsers (textual-serve). Each browser\n"
+        "tab runs its own `deploytui --read-only --session ID` follower: it shows every change the\n"
+        "session's writer makes, and changes nothing. Without --session, a tab opens on a list of the\n"
+        "sessions (the rows of `deploytui sessions`); the one chosen is followed.\n"
+        "\n"
+        "It binds 127.0.0.1: reviewers reach it through an ssh tunnel. Binding any other address needs\n"
+        "--public, and then the page asks for an access token before it opens the view (--token T, or\n"
+        f"${{{TOKEN_ENV}}}, or one generated and printed once). The page loads nothing from outside.",
+        epilog="reach it from a reviewer's machine (then open http://127.0.0.1:8000/):\n"
+        "  ssh -L 8000:127.0.0.1:8000 jumpbox\n"
+        "\n"
+        "example: deploytui serve --sessions-dir /srv/deploy/sessions --port 8000",
+    )
+    p.add_argument(
+        "source",
+        nargs="?",
+        metavar="CHECKLIST|CONFIG",
+        help="the checklist the view shows the session with (default: the one the session recorded)",
+    )
+    p.add_argument("--config", metavar="F", help="deploytui.toml with variables, secrets and check bindings")
+    _add_common(p)
+    p.add_argument("--session", metavar="ID", help="serve this session only (default: a list to choose from)")
+    p.add_argument("--host", metavar="ADDR", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", metavar="P", type=int, default=8000, help="port (default: 8000; 0: a free one)")
+    p.add_argument(
+        "--public",
+        action="store_true",
+        help="allow a non-loopback --host; every request then needs the access token",
+    )
+    p.add_argument("--token", metavar="T", help=f"the access token with --public (or ${TOKEN_ENV})")
+    p.add_argument("--theme", metavar="NAME", help="colour theme of the view")
     _add_examples(sub)
     return parser
 

@@ -7,26 +7,8 @@ import json
 import sys
 from typing import TextIO
 
-from deploytui.core.status import Status
-from deploytui.services.sessions import open_store
+from deploytui.services.sessions import ROW_HEADERS, open_store, session_row
 from deploytui.storage.fs import SessionInfo
-
-COUNT_ORDER = [s for s in Status]
-"""Columns of the counts summary, in the order README.md ("Keys") lists the statuses."""
-
-_SHORT = {
-    Status.PENDING: "pend",
-    Status.RUNNING: "run",
-    Status.PASSED: "pass",
-    Status.FAILED: "fail",
-    Status.ERROR: "err",
-    Status.DONE: "done",
-    Status.SKIPPED: "skip",
-    Status.OVERRIDDEN: "ovr",
-    Status.INTERRUPTED: "intr",
-    Status.FLAKY: "flaky",
-    Status.BLOCKED: "blkd",
-}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,22 +23,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _counts_text(info: SessionInfo) -> str:
-    parts = [f"{info.counts[s]} {_SHORT[s]}" for s in COUNT_ORDER if info.counts.get(s, 0)]
-    return ", ".join(parts) or "no items"
-
-
-def _state(info: SessionInfo) -> str:
-    if info.finished is not None:
-        return f"finished {info.result or ''}".strip()
-    return "open"
-
-
-def _clean(text: str) -> str:
-    """One printable line (ids, names and paths come from files anyone could have edited)."""
-    return "".join(c if c.isprintable() else "?" for c in text.replace("\n", " "))
-
-
 def render_table(infos: list[SessionInfo], where: str) -> str:
     if not infos:
         return (
@@ -64,24 +30,8 @@ def render_table(infos: list[SessionInfo], where: str) -> str:
             "(sessions are kept where deploytui ran; point elsewhere with --sessions-dir D"
             " or $DEPLOYTUI_SESSIONS)\n"
         )
-    headers = ["ID", "STARTED", "UPDATED", "OPERATOR", "STATE", "CHECKLIST", "ITEMS"]
-    rows: list[list[str]] = []
-    for info in infos:
-        if info.error is not None:
-            rows.append([info.id, "-", "-", "-", "UNREADABLE", "-", info.error])
-            continue
-        rows.append(
-            [
-                info.id,
-                _short_time(info.started),
-                _short_time(info.updated),
-                info.operator,
-                _state(info),
-                info.checklist_title or info.checklist,
-                _counts_text(info),
-            ]
-        )
-    rows = [[_clean(c) for c in row] for row in rows]
+    headers = ROW_HEADERS
+    rows = [session_row(info) for info in infos]
     # The last column is free-width; the others are padded to their widest cell.
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers) - 1)]
     lines = []
@@ -89,10 +39,3 @@ def render_table(infos: list[SessionInfo], where: str) -> str:
         cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     return "\n".join(lines) + "\n"
-
-
-def _short_time(iso: str) -> str:
-    """2026-11-25T09:15:00.123Z -> 2026-11-25 09:15:00Z (UTC, to the second)."""
-    if len(iso) >= 19 and iso[10] == "T":
-        return f"{iso[:10]} {iso[11:19]}Z"
-    return iso or "-"

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from deploytui.core.errors import DeployError
 from deploytui.services.project import resolve
 
+WEB_DRIVER = "textual.drivers.web_driver:WebDriver"
+"""The driver textual-serve sets in each tab's app process."""
+
 
 def run(args: argparse.Namespace) -> int:
-    if not sys.stdin.isatty() or not sys.stdout.isatty():
+    # Under `deploytui serve` the terminal is a browser tab: textual-serve speaks to the app over pipes.
+    served = os.environ.get("TEXTUAL_DRIVER") == WEB_DRIVER
+    if not served and (not sys.stdin.isatty() or not sys.stdout.isatty()):
         raise DeployError("the interactive app needs a terminal; for CI use `deploytui check`")
     checklist, config = resolve(args.source, args.config)
-    if args.read_only and not (args.session or args.resume):
-        raise DeployError("--read-only needs --session ID or --resume")
+    if args.read_only and args.new:
+        raise DeployError("--read-only follows an existing session: it cannot start a new one")
     from deploytui.tui.app import make_app
 
-    choice = "resume" if args.resume else "new" if args.new else "ask"
+    # --read-only without --session or --resume: the app lists the sessions and follows the one chosen.
+    choice = "resume" if args.resume else "new" if args.new else "pick" if args.read_only else "ask"
     app = make_app(
         checklist,
         config,

@@ -11,8 +11,9 @@ import os
 from pathlib import Path
 
 from deploytui.core.errors import DeployError
+from deploytui.core.status import Status
 from deploytui.storage.base import SessionRepository
-from deploytui.storage.fs import EVENTS_FILE, SessionStore
+from deploytui.storage.fs import EVENTS_FILE, SessionInfo, SessionStore
 
 
 def open_store(sessions_dir: str | Path) -> SessionRepository:
@@ -34,3 +35,66 @@ def resolve_session(source: str | Path, sessions_dir: str | Path) -> tuple[Sessi
             raise DeployError(f"not a session directory (no {EVENTS_FILE})", path=path)
         raise DeployError("not a session file nor a session directory", path=path)
     return open_store(sessions_dir), text
+
+
+# ------------------------------------------------------------------ a session as one row of a listing
+
+ROW_HEADERS = ["ID", "STARTED", "UPDATED", "OPERATOR", "STATE", "CHECKLIST", "ITEMS"]
+"""The columns of `deploytui sessions` and of the app's session picker (`deploytui --read-only`)."""
+
+COUNT_ORDER = [s for s in Status]
+"""Columns of the counts summary, in the order README.md ("Keys") lists the statuses."""
+
+_SHORT = {
+    Status.PENDING: "pend",
+    Status.RUNNING: "run",
+    Status.PASSED: "pass",
+    Status.FAILED: "fail",
+    Status.ERROR: "err",
+    Status.DONE: "done",
+    Status.SKIPPED: "skip",
+    Status.OVERRIDDEN: "ovr",
+    Status.INTERRUPTED: "intr",
+    Status.FLAKY: "flaky",
+    Status.BLOCKED: "blkd",
+}
+
+
+def session_row(info: SessionInfo) -> list[str]:
+    """One session's cells under ROW_HEADERS, each one printable line (the files are anyone's to edit)."""
+    if info.error is not None:
+        row = [info.id, "-", "-", "-", "UNREADABLE", "-", info.error]
+    else:
+        row = [
+            info.id,
+            short_time(info.started),
+            short_time(info.updated),
+            info.operator,
+            _state(info),
+            info.checklist_title or info.checklist,
+            _counts_text(info),
+        ]
+    return [_clean(cell) for cell in row]
+
+
+def _counts_text(info: SessionInfo) -> str:
+    parts = [f"{info.counts[s]} {_SHORT[s]}" for s in COUNT_ORDER if info.counts.get(s, 0)]
+    return ", ".join(parts) or "no items"
+
+
+def _state(info: SessionInfo) -> str:
+    if info.finished is not None:
+        return f"finished {info.result or ''}".strip()
+    return "open"
+
+
+def _clean(text: str) -> str:
+    """One printable line (ids, names and paths come from files anyone could have edited)."""
+    return "".join(c if c.isprintable() else "?" for c in text.replace("\n", " "))
+
+
+def short_time(iso: str) -> str:
+    """2026-11-25T09:15:00.123Z -> 2026-11-25 09:15:00Z (UTC, to the second)."""
+    if len(iso) >= 19 and iso[10] == "T":
+        return f"{iso[:10]} {iso[11:19]}Z"
+    return iso or "-"

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     from deploytui.engine import Engine
     from deploytui.storage.fs import LiveSession, SessionStore
 
-SessionChoice = Literal["ask", "resume", "new"]
-"""How to pick the session when no id is given: ask when an unfinished one exists, or decide."""
+SessionChoice = Literal["ask", "resume", "new", "pick"]
+"""How to pick the session when no id is given: ask when an unfinished one exists, or decide; "pick"
+(read-only): list the sessions and follow the one chosen."""
 
 KEY_NAMES = {"slash": "/", "question_mark": "?", "space": "space", "escape": "esc"}
 
@@ -88,8 +89,7 @@ class DeployApp(App[int]):
         self.operator = operator or current_user()
         self.redactor: Redactor = config.redactor()
         self.checks_per_item: dict[str, int] = {}
-        for spec in config.checks:
-            self.checks_per_item[spec.item] = self.checks_per_item.get(spec.item, 0) + 1
+        self._use_project(checklist, config)
         self.settings = Settings(Path("settings.toml"))
         self.open_warnings: list[str] = []
         self.resumed = False
@@ -141,12 +141,22 @@ class DeployApp(App[int]):
             return MainScreen()
         return super().get_default_screen()
 
+    def _use_project(self, checklist: Checklist, config: Config) -> None:
+        self.checklist = checklist
+        self.config = config
+        self.redactor = config.redactor()
+        self.checks_per_item = {}
+        for spec in config.checks:
+            self.checks_per_item[spec.item] = self.checks_per_item.get(spec.item, 0) + 1
+
     def on_mount(self) -> None:
         self._load_settings_and_themes()
         if self.error is not None:
             self._fail(self.error)
         elif self._resume_candidate is not None:
             self._ask_resume(self._resume_candidate)
+        elif self._live is None and self.choice == "pick":
+            self._ask_pick()
 
     def _fail(self, exc: DeployError) -> None:
         """Leave the app; the CLI reports the error in one line (exit 2) like every other command."""
@@ -222,6 +232,8 @@ class DeployApp(App[int]):
         if self.choice == "new":
             self._create()
             return None
+        if self.choice == "pick":
+            return None  # on_mount shows the picker
         latest = self.store.latest_unfinished(self.checklist)
         if latest is None:
             if self.choice == "resume":
@@ -263,6 +275,34 @@ class DeployApp(App[int]):
             self.push_screen(MainScreen())
 
         self.push_screen(ResumeDialog(summary), chosen)
+
+    def _ask_pick(self) -> None:
+        """The session picker over the default screen; the chosen session opens read-only with the
+        checklist it recorded (when that file is still there), else with the one given."""
+        from deploytui.tui.screens.picker import SessionPicker
+
+        infos = self.store.list()
+
+        def chosen(session_id: str | None) -> None:
+            if session_id is None:
+                self.exit(0)
+                return
+            info = next(i for i in infos if i.id == session_id)
+            try:
+                if info.checklist and Path(info.checklist).is_file():
+                    from deploytui.services.project import resolve
+
+                    self._use_project(*resolve(info.checklist, None))
+                self._open(session_id)
+            except DeployError as exc:
+                self.notify(str(exc), title="Cannot follow it", severity="error", markup=False)
+                self._ask_pick()
+                return
+            from deploytui.tui.screens.main import MainScreen
+
+            self.push_screen(MainScreen())
+
+        self.push_screen(SessionPicker(infos, str(self.store.dir)), chosen)
 
     def _open(self, session_id: str) -> None:
         live = self.store.open(
