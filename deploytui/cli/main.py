@@ -171,6 +171,11 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
         metavar="KEY",
         help="sign as deployer with this SSH key (private key, or .pub held by ssh-agent)",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace FILE when it exists (without it, an existing record is never overwritten)",
+    )
 
     p = sub.add_parser(
         "sign",

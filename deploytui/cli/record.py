@@ -26,7 +26,7 @@ def _export(args: argparse.Namespace) -> int:
     text = export_text(args.session, args.sign, sessions_dir=sessions_dir)
     if args.output and args.output != "-":
         target = Path(args.output)
-        atomic_write_text(target, text)
+        atomic_write_text(target, text, overwrite=args.force)
         what = "signed as deployer" if args.sign else "unsigned"
         print(f"deploytui: wrote {target} ({what})", file=sys.stderr)
     else:

@@ -87,14 +87,17 @@ def finish(
     operator: str,
     *,
     acknowledged: bool,
+    reviewers: int = 1,
 ) -> str:
     """Save the fields and finish the session with their result; returns the result. DeployError
-    saying what is missing (see `problem`) or why the session refuses."""
-    why = problem(checklist, fields, len(open_items(live.session, checklist)), acknowledged)
+    saying what is missing (see `problem`) or why the session refuses. The sign-off records how many
+    items were open (acknowledged) and how many reviewers the record needs (`[signoff] reviewers`)."""
+    open_count = len(open_items(live.session, checklist))
+    why = problem(checklist, fields, open_count, acknowledged)
     if why:
         raise DeployError(why)
     result = result_of(checklist, fields)
     if not live.session.finished:
-        save(live, fields, operator)
+        live.apply(SignOff(dict(fields), operator, acknowledged_open=open_count, reviewers=reviewers))
         live.apply(Finish(result.lower(), operator))
     return result

@@ -178,6 +178,9 @@ class _Field:
     decode: Callable[[Any], Any]
     encode: Callable[[Any], Any]
     required: bool
+    omit_default: bool = False
+    """Left out of the line while it has its default (a field added after logs were written)."""
+    default: Any = None
 
 
 def _fields_of(cls: type[SessionEvent]) -> tuple[_Field, ...]:
@@ -188,7 +191,8 @@ def _fields_of(cls: type[SessionEvent]) -> tuple[_Field, ...]:
         if codec is None:  # pragma: no cover - caught at import by every test
             raise TypeError(f"{cls.__name__}.{f.name}: no codec for {hints[f.name]!r} (codec.py)")
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        out.append(_Field(f.name, codec[0], codec[1], required))
+        omit = bool(f.metadata.get("omit_default"))
+        out.append(_Field(f.name, codec[0], codec[1], required, omit, f.default))
     return tuple(out)
 
 
@@ -203,7 +207,10 @@ def encode(event: Event) -> dict[str, Any]:
     """The JSON object of an event's log line (without `prev`, which the store adds)."""
     data: dict[str, Any] = {}
     for f in _LAYOUTS[event.type]:
-        data[f.name] = f.encode(getattr(event, f.name))
+        value = getattr(event, f.name)
+        if f.omit_default and value == f.default:
+            continue
+        data[f.name] = f.encode(value)
         if f.name == "by":
             data["type"] = event.type
     return data
