@@ -434,7 +434,7 @@ def sign_record(
                 f"the {role} signs with their own key", path=target,
             )
     atomic_write_text(target, add_signature(text, role, armor, target))
-    return SignatureInfo(role, principal, sig.fingerprint, sig.key_type)
+    return SignatureInfo(role, principal, sig.key_fingerprint, sig.key_type)
 
 
 def same_principal(a: str, b: str) -> bool:
@@ -599,7 +599,7 @@ def _verify_signatures(report: VerifyReport, parsed: ParsedRecord, data: RecordD
         except (ValueError, RecordFormatError) as exc:
             entry.message = f"unreadable signature ({exc})"
             continue
-        entry.fingerprint, entry.key_type = sig.fingerprint, sig.key_type
+        entry.fingerprint, entry.key_type = sig.key_fingerprint, sig.key_type
         if not principal:
             entry.message = f"the sign-off names no {trailer.role}"
             continue
