@@ -305,7 +305,7 @@ def parse_record_data(body: str, path: str | Path | None = None) -> RecordData:
         raise RecordFormatError(f"malformed record data: {exc}", path=path, line=where) from None
     if version == 1:
         raise RecordFormatError(
-            "a format 1 record (deploytui before 0.3): its data block does not hold what its text states, "
+            "a format 1 record: its data block does not hold what its text states, "
             "so its text cannot be verified; export the session again to get a format 2 record",
             path=path, line=where,
         )

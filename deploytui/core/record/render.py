@@ -460,21 +460,48 @@ def _render_page_one(
     opened = [(i, session.status_of(i, checklist)) for i in ids]
     bad = [(i, s) for i, s in opened if s.is_bad]
     rest = [(i, s) for i, s in opened if not s.is_bad and not s.is_complete]
-    out += [f"## Failed and open items ({len(bad) + len(rest)})", ""]
+    out += [f"## Failed and open items ({len(bad)} failed, {len(rest)} open)", ""]
     if not bad and not rest:
         out.append("None: every item is complete.")
-    shown = (bad + rest)[:OPEN_ITEMS_SHOWN]
+    shown = bad[:OPEN_ITEMS_SHOWN]
     for item_id, status in shown:
         state = session.items[item_id]
-        title = state.title or (checklist.nodes[item_id].title if checklist and item_id in checklist.nodes
-                                else item_id)
-        line = f"- {status_mark(status)} — {_title(title)} · {code_span(item_id)}"
-        if status.is_bad and state.reason:
+        title = _title(_item_title(session, checklist, item_id))
+        line = f"- {status_mark(status)} — {title} · {code_span(item_id)}"
+        if state.reason:
             line += f": {escape_inline(state.reason)}"
         out.append(line)
-    if len(bad) + len(rest) > len(shown):
-        out.append(f"- and {len(bad) + len(rest) - len(shown)} more (see the checklist below)")
+    if len(bad) > len(shown):
+        out.append(f"- and {len(bad) - len(shown)} more failed (see the checklist below)")
+    groups: dict[str, list[str]] = {}
+    for item_id, _status in rest:
+        groups.setdefault(_section_of(session, checklist, item_id), []).append(
+            _title(_item_title(session, checklist, item_id))
+        )
+    for section, titles in groups.items():
+        where = f" in {section}" if section else ""
+        out.append(f"- {MARKS[Status.PENDING]} open{where} ({len(titles)}): " + " · ".join(titles))
     out.append("")
+
+
+def _item_title(session: Session, checklist: Checklist | None, item_id: str) -> str:
+    state = session.items.get(item_id)
+    if state is not None and state.title:
+        return state.title
+    if checklist is not None and item_id in checklist.nodes:
+        return checklist.nodes[item_id].title
+    return item_id
+
+
+def _section_of(session: Session, checklist: Checklist | None, item_id: str) -> str:
+    """The title of the top-level section an item is in ("" without the checklist)."""
+    if checklist is None or item_id not in checklist.nodes:
+        return ""
+    node = checklist.nodes[item_id]
+    while node.parent is not None and checklist.nodes[node.parent].parent is not None:
+        node = checklist.nodes[node.parent]
+    top = checklist.nodes[node.parent] if node.parent is not None else node
+    return _title(top.title)
 
 
 def _render_node(
