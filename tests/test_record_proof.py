@@ -158,3 +158,21 @@ def test_export_never_overwrites_a_record_unless_forced(tmp_path: Path, capsys: 
     code, _, err = run_cli(capsys, *argv, "--force")
     assert code == 0, err
     assert parse_record_data(record.read_text()).session == built.session_id
+
+
+def test_verify_session_renders_with_the_redactor_the_export_used(tmp_path: Path) -> None:
+    """An export that masked a secret in the evidence (the app passes its config's redactor) matches the
+    session only when verify masks it the same way (`verify --config F`)."""
+    from deploytui.core.redact import Redactor
+
+    built = build_session(tmp_path, hostile="connecting with token tok-5up3r-s3cr3t\nok\n")
+    alice, bob, allowed = _keys(tmp_path)
+    redactor = Redactor({"API_TOKEN": "tok-5up3r-s3cr3t"})
+    record = tmp_path / "record.md"
+    write_record(built.session_id, record, alice, sessions_dir=built.store.dir, redactor=redactor,
+                 interactive=False)
+    sign_record(record, bob, "reviewer", interactive=False)
+    assert "tok-5up3r-s3cr3t" not in record.read_text()
+    assert verify_record(record, allowed, built.session_dir, redactor=redactor).ok
+    report = verify_record(record, allowed, built.session_dir)
+    assert not report.ok and any("connecting with token" in p for p in report.problems), report.problems

@@ -209,7 +209,14 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     p.add_argument(
         "--session",
         metavar="DIR",
-        help="also check the session's event chain and log files against the record",
+        help="also check the session's event chain and log files against the record, and the text "
+        "byte for byte against the record the session renders again",
+    )
+    p.add_argument(
+        "--config",
+        metavar="F",
+        help="with --session: mask the re-rendered evidence with this deploytui.toml's secrets, as an "
+        "export from the app (or with --config) did",
     )
 
     p = sub.add_parser(

@@ -47,8 +47,14 @@ def _sign(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     sessions_dir = getattr(args, "sessions_dir", None) or "sessions"
+    redactor = None
+    if getattr(args, "config", None):
+        from deploytui.services.project import load_config
+
+        redactor = load_config(args.config).redactor()
     report = verify_record(
-        args.record, args.allowed_signers, getattr(args, "session", None), sessions_dir=sessions_dir
+        args.record, args.allowed_signers, getattr(args, "session", None), sessions_dir=sessions_dir,
+        redactor=redactor,
     )
     for line in report.lines():
         print(clean_line(line))
