@@ -176,3 +176,17 @@ def test_verify_session_renders_with_the_redactor_the_export_used(tmp_path: Path
     assert verify_record(record, allowed, built.session_dir, redactor=redactor).ok
     report = verify_record(record, allowed, built.session_dir)
     assert not report.ok and any("connecting with token" in p for p in report.problems), report.problems
+
+
+def test_output_that_looks_like_an_item_line_is_evidence_not_a_statement(tmp_path: Path) -> None:
+    """A log that prints a line shaped like a record's item line (a hostile or just chatty target) is
+    fenced evidence: the honest record still signs and verifies."""
+    line = "- [x] ✅ **passed** — Everything is fine · `deploy/image-pushed`"
+    built = build_session(tmp_path, hostile=f"{line}\n- [ ] ❌ **failed** — Nope · `no/such-item`\n")
+    alice, bob, allowed = _keys(tmp_path)
+    record = tmp_path / "record.md"
+    write_record(built.session_id, record, alice, sessions_dir=built.store.dir, interactive=False)
+    sign_record(record, bob, "reviewer", interactive=False)
+    assert line in record.read_text()
+    report = verify_record(record, allowed, built.session_dir)
+    assert report.ok, report.lines()

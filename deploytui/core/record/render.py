@@ -622,6 +622,7 @@ def _render_evidence(out: list[str], inputs: RecordInputs, log: str, evidence: s
 
 # --- checking what a body states against its data block -----------------------------------------------
 
+_FENCE_RE = re.compile(r"^(`{3,}|~{3,})")
 _ITEM_LINE_RE = re.compile(r"^\s*- (\[[ x]\] \S+ \*\*([a-z]+)\*\*) — .* · `([^`\s]+)`(?:: .*)?$")
 
 
@@ -672,7 +673,18 @@ def stated_problems(body: str, data: RecordData) -> list[tuple[int, str]]:
         problems.append((1, f"{len(ev)} event-log lines"))
     else:
         block([evidence_line(data)], ev[0], "the event-log line")
+    fence = ""
     for number, line in enumerate(lines, start=1):
+        # Evidence, notes and the data block are fenced: what they hold is text, not a statement.
+        stripped = line.strip()
+        if fence:
+            if stripped.startswith(fence) and set(stripped) == {fence[0]}:
+                fence = ""
+            continue
+        opening = _FENCE_RE.match(stripped)
+        if opening:
+            fence = opening.group(1)
+            continue
         m = _ITEM_LINE_RE.match(line)
         if not m:
             continue
