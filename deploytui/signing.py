@@ -293,8 +293,57 @@ class SshSig:
         return fingerprint_of_blob(self.public_key)
 
     @property
+    def key_fingerprint(self) -> str:
+        """The fingerprint of the key itself: for a certificate, of the key it certifies (as ssh-keygen
+        prints it), so two certificates of one key count as one key."""
+        return fingerprint_of_blob(plain_key_blob(self.public_key))
+
+    @property
     def public_key_line(self) -> str:
         return f"{self.key_type} {base64.b64encode(self.public_key).decode()}"
+
+
+CERT_SUFFIX = "-cert-v01@openssh.com"
+
+_CERT_KEY_FIELDS = {
+    "ssh-ed25519": 1,
+    "ssh-rsa": 2,
+    "ecdsa-sha2-nistp256": 2,
+    "ecdsa-sha2-nistp384": 2,
+    "ecdsa-sha2-nistp521": 2,
+    "sk-ssh-ed25519@openssh.com": 2,
+    "sk-ecdsa-sha2-nistp256@openssh.com": 3,
+}
+"""Key type -> how many wire strings its public key has in a certificate (after the nonce)."""
+
+
+def _wire_string(blob: bytes, pos: int) -> tuple[bytes, int]:
+    if pos + 4 > len(blob):
+        raise ValueError("truncated key blob")
+    (n,) = struct.unpack(">I", blob[pos : pos + 4])
+    if pos + 4 + n > len(blob):
+        raise ValueError("truncated key blob")
+    return blob[pos + 4 : pos + 4 + n], pos + 4 + n
+
+
+def plain_key_blob(blob: bytes) -> bytes:
+    """A public key blob, or for an OpenSSH certificate the blob of the key it certifies (PROTOCOL.certkeys:
+    type, nonce, then the key's own fields). A blob we cannot read is returned as it is."""
+    try:
+        key_type, pos = _wire_string(blob, 0)
+        name = key_type.decode("ascii")
+        if not name.endswith(CERT_SUFFIX):
+            return blob
+        plain = name[: -len(CERT_SUFFIX)]
+        count = _CERT_KEY_FIELDS[plain]
+        _nonce, pos = _wire_string(blob, pos)
+        start = pos
+        for _ in range(count):
+            _value, pos = _wire_string(blob, pos)
+    except (ValueError, KeyError, UnicodeDecodeError):
+        return blob
+    encoded = plain.encode("ascii")
+    return struct.pack(">I", len(encoded)) + encoded + blob[start:pos]
 
 
 def parse_sshsig(armor: str) -> SshSig:

@@ -22,6 +22,9 @@ COMMANDS = {
     "verify": "deploytui.cli.record",
     "recover": "deploytui.cli.recover",
     "serve": "deploytui.cli.serve",
+    "signoff": "deploytui.cli.signoff",
+    "tick": "deploytui.cli.tick",
+    "skip": "deploytui.cli.skip",
 }
 """Sub-command -> module with `run(args) -> int` (the bare command starts the TUI)."""
 
@@ -92,6 +95,9 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
             "  deploytui verify    verify a signed record against an allowed_signers file\n"
             "  deploytui recover   keep what parses of a damaged session (damaged files kept aside)\n"
             "  deploytui serve     a read-only browser view of live sessions, for reviewers\n"
+            "  deploytui signoff   fill the sign-off and finish a session, headless\n"
+            "  deploytui tick      mark manual items done, headless\n"
+            "  deploytui skip      skip an item with a reason, headless\n"
             "\n"
             "Without a command, the interactive app opens CHECKLIST|CONFIG.\n"
             "Exit codes: 0 ok, 1 a check or a verification failed, 2 usage, config or input error."
@@ -204,6 +210,11 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
         metavar="KEY",
         help="sign as deployer with this SSH key (private key, or .pub held by ssh-agent)",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace FILE when it exists (without it, an existing record is never overwritten)",
+    )
 
     p = sub.add_parser(
         "sign",
@@ -241,7 +252,14 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     p.add_argument(
         "--session",
         metavar="DIR",
-        help="also check the session's event chain and log files against the record",
+        help="also check the session's event chain and log files against the record, and the text "
+        "byte for byte against the record the session renders again",
+    )
+    p.add_argument(
+        "--config",
+        metavar="F",
+        help="with --session: mask the re-rendered evidence with this deploytui.toml's secrets, as an "
+        "export from the app (or with --config) did",
     )
 
     p = sub.add_parser(
@@ -290,6 +308,56 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     )
     p.add_argument("--token", metavar="T", help=f"the access token with --public (or ${TOKEN_ENV})")
     p.add_argument("--theme", metavar="NAME", help="colour theme of the view")
+
+    p = sub.add_parser(
+        "signoff",
+        help="fill the sign-off and finish a session (CI)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Fill the checklist's sign-off form and finish the session, as the app's form does: "
+        "labels are the form's own (any case), Date and Time are filled in, and open or failed items must "
+        "be acknowledged. The sign-off records how many were open, and whether a reviewer must "
+        "countersign ([signoff] reviewers of --config, or of ./deploytui.toml).",
+        epilog="example:\n"
+        '  deploytui signoff 20261125T091500Z-4f21 --set "Deployed by=alice" --set "Reviewed by=bob" \\\n'
+        '      --set "Result=Success" --acknowledge-open\n'
+        "  deploytui export 20261125T091500Z-4f21 -o record.md --sign ~/.ssh/id_ed25519",
+    )
+    _add_common(p)
+    p.add_argument("session", metavar="SESSION", help="session id (or path to its .toml)")
+    p.add_argument("--set", metavar="LABEL=VALUE", action="append", help="a field of the form (repeat)")
+    p.add_argument("--acknowledge-open", action="store_true",
+                   help="sign off although items are still open or failed (the record says how many)")
+    p.add_argument("--config", metavar="F", help="deploytui.toml whose [signoff] reviewers applies")
+    p.add_argument("--operator", metavar="NAME", help="who signs off (default: $USER)")
+
+    p = sub.add_parser(
+        "tick",
+        help="mark manual items done (CI)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Mark items done by hand, with the app's rules (an item whose check failed needs an "
+        "override in the app, not a tick). Every item is checked before any is ticked.",
+        epilog="example:\n"
+        "  deploytui tick 20261125T091500Z-4f21 pre-deployment/backup-taken --note \"pg_dump job 4711\"",
+    )
+    _add_common(p)
+    p.add_argument("session", metavar="SESSION", help="session id (or path to its .toml)")
+    p.add_argument("items", nargs="+", metavar="ITEM", help="item ids (deploytui list prints them)")
+    p.add_argument("--note", metavar="TEXT", help="a note added to each ticked item")
+    p.add_argument("--operator", metavar="NAME", help="who ticks (default: $USER)")
+
+    p = sub.add_parser(
+        "skip",
+        help="skip an item with a reason (CI)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Skip an item; the reason is required and recorded with who and when.",
+        epilog="example:\n"
+        '  deploytui skip 20261125T091500Z-4f21 post-deployment/load-test --reason "staging only"',
+    )
+    _add_common(p)
+    p.add_argument("session", metavar="SESSION", help="session id (or path to its .toml)")
+    p.add_argument("item", metavar="ITEM", help="item id (deploytui list prints it)")
+    p.add_argument("--reason", metavar="TEXT", required=True, help="why it is skipped")
+    p.add_argument("--operator", metavar="NAME", help="who skips (default: $USER)")
     _add_examples(sub)
     return parser
 

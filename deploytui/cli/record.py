@@ -28,7 +28,7 @@ def _export(args: argparse.Namespace) -> int:
     text = export_text(args.session, args.sign, sessions_dir=sessions_dir, redactor=redactor)
     if args.output and args.output != "-":
         target = Path(args.output)
-        atomic_write_text(target, text)
+        atomic_write_text(target, text, overwrite=args.force)
         what = "signed as deployer" if args.sign else "unsigned"
         print(f"deploytui: wrote {target.resolve()} ({what})", file=sys.stderr)
     else:
@@ -49,8 +49,14 @@ def _sign(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     sessions_dir = getattr(args, "sessions_dir", None) or "sessions"
+    redactor = None
+    if getattr(args, "config", None):
+        from deploytui.services.project import load_config
+
+        redactor = load_config(args.config).redactor()
     report = verify_record(
-        args.record, args.allowed_signers, getattr(args, "session", None), sessions_dir=sessions_dir
+        args.record, args.allowed_signers, getattr(args, "session", None), sessions_dir=sessions_dir,
+        redactor=redactor,
     )
     for line in report.lines():
         print(clean_line(line))

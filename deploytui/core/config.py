@@ -48,8 +48,13 @@ DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 256
 """Upper bound on [defaults] concurrency: more would only exhaust file descriptors on a jump box."""
 
-TOP_LEVEL_KEYS = ("checklist", "vars", "env", "secrets", "defaults", "check")
-TABLE_KEYS = {"env": ("files",), "secrets": ("env",), "defaults": ("timeout", "concurrency")}
+TOP_LEVEL_KEYS = ("checklist", "vars", "env", "secrets", "defaults", "signoff", "check")
+TABLE_KEYS = {
+    "env": ("files",),
+    "secrets": ("env",),
+    "defaults": ("timeout", "concurrency"),
+    "signoff": ("reviewers",),
+}
 SCHEDULE_KEYS = frozenset(
     {"after", "exclusive", "resource", "cooldown", "within", "interval", "retry", "read_only"}
 )
@@ -93,6 +98,9 @@ class Config:
     secrets_line: int | None = None
     """The line of `env = [...]` in [secrets] (where a refused secret is named when the value comes
     from the process environment)."""
+    signoff_reviewers: int = 1
+    """`[signoff] reviewers`: reviewer signatures a record needs (four eyes, the default), or 0 to
+    declare that no one countersigns. The sign-off records it, so `verify` applies the same rule."""
 
     def environment(self) -> dict[str, str]:
         """os.environ overlaid on the dotenv files (the process environment wins). Files are only read."""
@@ -399,6 +407,15 @@ def _load_config(
         raise fail(
             "check must be an array of tables: write each binding as [[check]]", lines.top_level("check")
         )
+    # sign-off
+    reviewers = data.get("signoff", {}).get("reviewers", 1)
+    if isinstance(reviewers, bool) or reviewers not in (0, 1):
+        raise fail(
+            f"signoff.reviewers must be 1 (a reviewer countersigns, the default) or 0 (no one does), "
+            f"got {reviewers!r}",
+            lines.key("reviewers", lines.table("signoff") or 0),
+        )
+
     specs = [
         _check_spec(index, entry, checklist, timeout, lines, fail, cfg_path, kinds)
         for index, entry in enumerate(raw_checks)
@@ -417,6 +434,7 @@ def _load_config(
         base_dir=base,
         env_files_line=lines.key("files", env_table),
         secrets_line=lines.key("env", secrets_table) or (secrets_table or None),
+        signoff_reviewers=int(reviewers),
     )
     return config, checklist
 

@@ -32,17 +32,20 @@ from deploytui.core.record import (
     RecordInputs,
     add_signature,
     build_trailer,
+    canonical_problem,
     decode_record,
+    history_of,
     parse_record,
     parse_record_data,
     render_record,
+    stated_problems,
 )
 from deploytui.core.record.masking import mask_session
 from deploytui.core.redact import Redactor
 from deploytui.core.session import Session
 from deploytui.core.text import clean, tail_lines, truncate_lines
 from deploytui.services.sessions import resolve_session
-from deploytui.storage.base import LiveSession, SessionRepository
+from deploytui.storage.base import EventChain, LiveSession, SessionRepository
 
 if TYPE_CHECKING:
     from deploytui.core.checklist import Checklist
@@ -118,10 +121,15 @@ def record_inputs(
     checklist_note: str = "",
     *,
     exported_at: str | None = None,
+    tool: str | None = None,
+    only_logs: set[str] | None = None,
+    chain: EventChain | None = None,
 ) -> RecordInputs:
     """Read what the record needs from the store: the event chain's head (checked intact up to the state
-    rendered), every log's sha256, and the excerpts of the logs the session refers to."""
-    chain = store.event_chain(session.id)
+    rendered), the history its events tell, every log's sha256 (only those of `only_logs` when given: a
+    record rendered again for `verify` lists the logs it listed), and the excerpts of the logs the
+    session refers to."""
+    chain = chain or store.event_chain(session.id)
     count = session.seq or chain.count
     if count > chain.count:
         raise DeployError(
@@ -137,6 +145,8 @@ def record_inputs(
     hashes: dict[str, str] = {}
     excerpts: dict[str, LogExcerpt] = {}
     for rel in store.log_names(session.id):
+        if only_logs is not None and rel not in only_logs:
+            continue
         facts = scan_stored_log(store, session.id, rel)
         hashes[rel] = facts.sha256
         if rel in referenced:
@@ -147,8 +157,9 @@ def record_inputs(
         logs=hashes,
         excerpts=excerpts,
         exported_at=exported_at or datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        tool=f"deploytui {__version__}",
+        tool=tool or f"deploytui {__version__}",
         checklist_note=checklist_note,
+        history=history_of(chain.events[:count]),
     )
 
 
@@ -182,9 +193,11 @@ def render_session(
     sessions_dir: str | Path = "sessions",
     checklist: Checklist | None = None,
     redactor: Redactor | None = None,
+    exported_at: str | None = None,
 ) -> tuple[str, Session]:
     """The record body of a session (a LiveSession, an id in `sessions_dir`, a <id>.toml path or a
-    session directory), and the session it was rendered from."""
+    session directory), and the session it was rendered from. Deterministic: the same session, logs,
+    checklist, export time and tool give the same bytes (`verify --session` relies on it)."""
     store: SessionRepository
     if isinstance(source, (str, Path)):
         store, session_id = resolve_session(source, sessions_dir)
@@ -204,8 +217,31 @@ def render_session(
     note = ""
     if checklist is None or checklist.sha256 != session.checklist_sha256:
         checklist, note = _load_checklist(session)
-    inputs = record_inputs(store, session, redactor, note)
+    inputs = record_inputs(store, session, redactor, note, exported_at=exported_at)
     return render_record(session, checklist, inputs), session
+
+
+def render_again(
+    store: SessionRepository,
+    session_id: str,
+    data: RecordData,
+    *,
+    redactor: Redactor | None = None,
+) -> str:
+    """The record body the session renders for the export `data` describes: its first
+    `data.events_count` events, the logs the record lists, its export time and tool."""
+    chain = store.event_chain(session_id)
+    if chain.count < data.events_count:
+        raise DeployError(
+            f"session {session_id} has {chain.count} events, the record counts {data.events_count}"
+        )
+    session = Session.from_events(chain.events[: data.events_count])
+    checklist, note = _load_checklist(session)
+    inputs = record_inputs(
+        store, session, redactor, note, exported_at=data.exported_at, tool=data.tool,
+        only_logs=set(data.logs), chain=chain,
+    )
+    return render_record(session, checklist, inputs)
 
 
 def write_record(
@@ -218,8 +254,10 @@ def write_record(
     redactor: Redactor | None = None,
     env: dict[str, str] | None = None,
     interactive: bool | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Export a session's record to `path` (atomically), signed as deployer when `sign_key` is given.
+    An existing file is kept (DeployError) unless `overwrite`: it may be a countersigned record.
 
     The TUI calls this from its sign-off screen (suspended around it when signing: ssh-keygen may ask
     for a passphrase). SigningError / DeployError say what went wrong in one line.
@@ -227,7 +265,7 @@ def write_record(
     text = export_text(source, sign_key, sessions_dir=sessions_dir, checklist=checklist, redactor=redactor,
                        env=env, interactive=interactive)
     target = Path(path)
-    atomic_write_text(target, text)
+    atomic_write_text(target, text, overwrite=overwrite)
     return target
 
 
@@ -255,16 +293,21 @@ def sign_body(
     interactive: bool | None = None,
 ) -> str:
     """A rendered record body signed as deployer (the body plus its deployer trailer)."""
-    data = parse_record_data(body)
+    data = rendered_record_data(body)
     if not data.signers.get("deployer"):
         raise DeployError("the sign-off names no deployer (Deployed by is empty): fill it in before signing")
     armor = signing.sign(body.encode("utf-8"), sign_key, env=env, interactive=interactive)
     return body + build_trailer("deployer", armor)
 
 
-def atomic_write_text(target: Path, text: str) -> None:
-    """Write via a temp file in the same dir, fsync, rename: a reader never sees half a record."""
+def atomic_write_text(target: Path, text: str, *, overwrite: bool = True) -> None:
+    """Write via a temp file in the same dir, fsync, rename, fsync the dir: a reader never sees half a
+    record, and a crash right after leaves the old file or the new one. `overwrite=False` refuses an
+    existing file (atomically: the temp file is hard-linked into place, which fails when it exists)."""
     directory = target.parent if str(target.parent) else Path(".")
+    if not overwrite and target.exists():
+        raise DeployError("the file exists (it may be a signed record): give --force to replace it",
+                          path=target)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
@@ -275,13 +318,50 @@ def atomic_write_text(target: Path, text: str) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                raise DeployError(
+                    "the file exists (it may be a signed record): give --force to replace it", path=target
+                ) from None
+            finally:
+                os.unlink(tmp)
+        _fsync_dir(directory)
     except OSError as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise DeployError(f"cannot write the record: {exc.strerror}", path=target) from None
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in `directory` durable (the directory entry itself is data)."""
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def rendered_record_data(body: str, path: str | Path | None = None) -> RecordData:
+    """The data block of a body deploytui rendered, or DeployError: the body must be canonical, end with
+    a format 2 data block, and state nothing its data block does not (so a hand-written or edited text
+    is never signed)."""
+    problem = canonical_problem(body)
+    if problem is not None:
+        raise RecordFormatError(f"record body is not canonical: {problem[1]}", path=path, line=problem[0])
+    data = parse_record_data(body, path)
+    stated = stated_problems(body, data)
+    if stated:
+        line, what = stated[0]
+        raise RecordFormatError(
+            f"not a record as deploytui renders it: {what}; export the session again", path=path, line=line
+        )
+    return data
 
 
 # --- sign (countersign) --------------------------------------------------------------------------------
@@ -330,11 +410,16 @@ def sign_record(
     parsed = parse_record(text, target)
     if parsed.trailer(role) is not None:
         raise DeployError(f"the record already has a {role} signature", path=target)
-    data = parse_record_data(parsed.body, target)
+    data = rendered_record_data(parsed.body, target)
     principal = data.signers.get(role, "")
     if not principal:
         what = f"the record's sign-off names no {role}: nobody is expected to sign as {role}"
         raise DeployError(what, path=target)
+    if same_principal(data.signers.get("deployer", ""), data.signers.get("reviewer", "")):
+        raise DeployError(
+            f"four eyes: the sign-off names {principal!r} as deployer and as reviewer; the reviewer must "
+            "be another person", path=target,
+        )
     body = parsed.body_bytes
     for trailer in parsed.trailers:
         verdict = signing.check_novalidate(body, trailer.armor)
@@ -345,9 +430,23 @@ def sign_record(
                 path=target, line=trailer.line,
             )
     armor = signing.sign(body, key, env=env, interactive=interactive)
-    atomic_write_text(target, add_signature(text, role, armor, target))
     sig = signing.parse_sshsig(armor)
-    return SignatureInfo(role, principal, sig.fingerprint, sig.key_type)
+    for trailer in parsed.trailers:
+        if signing.parse_sshsig(trailer.armor).key_fingerprint == sig.key_fingerprint:
+            raise DeployError(
+                f"four eyes: this key ({sig.key_fingerprint}) already signed the record as {trailer.role}; "
+                f"the {role} signs with their own key", path=target,
+            )
+    atomic_write_text(target, add_signature(text, role, armor, target))
+    return SignatureInfo(role, principal, sig.key_fingerprint, sig.key_type)
+
+
+def same_principal(a: str, b: str) -> bool:
+    """Whether two sign-off names are one person (case and spacing aside); empty names are nobody."""
+    def norm(name: str) -> str:
+        return " ".join(name.split()).casefold()
+
+    return bool(norm(a)) and norm(a) == norm(b)
 
 
 # --- verify ---------------------------------------------------------------------------------------------
@@ -401,11 +500,15 @@ def verify_record(
     session: str | Path | None = None,
     *,
     sessions_dir: str | Path = "sessions",
+    redactor: Redactor | None = None,
 ) -> VerifyReport:
     """Check a record: structure, canonical body, every signature against allowed_signers for the
-    principal its role has in the sign-off, every named role signed; with `session_dir`, the event chain
-    and every log file against the hashes in the record. DeployError (exit 2) only for unreadable input;
-    anything wrong with the record itself is a problem in the report."""
+    principal its role has in the sign-off, every named role signed, four eyes (two people, two keys, a
+    reviewer unless the record declares none), and the text against its own signed data block; with
+    `session`, the event chain and every log file against the hashes in the record, and the text byte for
+    byte against the record the session renders again (with `redactor`, as the export masked it).
+    DeployError (exit 2) only for unreadable input; anything wrong with the record itself is a problem
+    in the report."""
     target = Path(path)
     allowed = Path(allowed_signers)
     try:
@@ -428,10 +531,63 @@ def verify_record(
         report.problems.append(str(exc))
         return report
     report.data = data
+    for line, what in stated_problems(parsed.body, data):
+        report.problems.append(f"{target}:{line}: the text disagrees with its signed data: {what}")
     _verify_signatures(report, parsed, data, allowed)
+    _verify_four_eyes(report, parsed, data)
     if stored is not None:
         _verify_session(report, data, *stored)
+        _verify_text(report, parsed, data, *stored, redactor=redactor)
     return report
+
+
+def _verify_four_eyes(report: VerifyReport, parsed: ParsedRecord, data: RecordData) -> None:
+    deployer, reviewer = data.signers.get("deployer", ""), data.signers.get("reviewer", "")
+    if same_principal(deployer, reviewer):
+        report.problems.append(
+            f"four eyes: {deployer!r} is both deployer and reviewer; the reviewer must be another person"
+        )
+    if not reviewer and data.reviewers:
+        report.problems.append(
+            "four eyes: the sign-off names no reviewer, and the record needs one "
+            "(a configuration with [signoff] reviewers = 0 declares that no one countersigns)"
+        )
+    keys: dict[str, str] = {}
+    for trailer in parsed.trailers:
+        try:
+            keys[trailer.role] = signing.parse_sshsig(trailer.armor).key_fingerprint
+        except (ValueError, RecordFormatError):
+            continue
+    if len(keys) == 2 and keys["deployer"] == keys["reviewer"]:
+        report.problems.append(
+            f"four eyes: the deployer and the reviewer signed with one key ({keys['deployer']})"
+        )
+
+
+def _verify_text(
+    report: VerifyReport, parsed: ParsedRecord, data: RecordData, store: SessionRepository, session_id: str,
+    *, redactor: Redactor | None,
+) -> None:
+    """The signed body is, byte for byte, what the session renders for this export."""
+    try:
+        again = render_again(store, session_id, data, redactor=redactor)
+    except DeployError as exc:
+        report.problems.append(f"cannot render the session again: {exc}")
+        return
+    if again == parsed.body:
+        report.notes.append("the text is exactly what the session renders (every line matches)")
+        return
+    signed, rendered = parsed.body.split("\n"), again.split("\n")
+    line = next(
+        (i for i, (a, b) in enumerate(zip(signed, rendered, strict=False)) if a != b),
+        min(len(signed), len(rendered)),
+    )
+    ours = signed[line] if line < len(signed) else "(end of the record)"
+    theirs = rendered[line] if line < len(rendered) else "(end of the rendering)"
+    report.problems.append(
+        f"{report.path}:{line + 1}: the text differs from what the session renders: the record says "
+        f"{ours!r}, the session gives {theirs!r}"
+    )
 
 
 def _verify_signatures(report: VerifyReport, parsed: ParsedRecord, data: RecordData, allowed: Path) -> None:
@@ -447,7 +603,7 @@ def _verify_signatures(report: VerifyReport, parsed: ParsedRecord, data: RecordD
         except (ValueError, RecordFormatError) as exc:
             entry.message = f"unreadable signature ({exc})"
             continue
-        entry.fingerprint, entry.key_type = sig.fingerprint, sig.key_type
+        entry.fingerprint, entry.key_type = sig.key_fingerprint, sig.key_type
         if not principal:
             entry.message = f"the sign-off names no {trailer.role}"
             continue

@@ -20,7 +20,19 @@ from deploytui.core.session import Finish, Session, SignOff
 from deploytui.core.status import BAD, Status
 from deploytui.storage.base import LiveSession
 
-__all__ = ["OpenItem", "finish", "is_rollback", "open_items", "prefill", "problem", "result_of", "save"]
+__all__ = [
+    "OpenItem",
+    "checklist_of",
+    "finish",
+    "headless_fields",
+    "is_rollback",
+    "open_items",
+    "parse_sets",
+    "prefill",
+    "problem",
+    "result_of",
+    "save",
+]
 
 
 @dataclass(frozen=True)
@@ -87,14 +99,77 @@ def finish(
     operator: str,
     *,
     acknowledged: bool,
+    reviewers: int = 1,
 ) -> str:
     """Save the fields and finish the session with their result; returns the result. DeployError
-    saying what is missing (see `problem`) or why the session refuses."""
-    why = problem(checklist, fields, len(open_items(live.session, checklist)), acknowledged)
+    saying what is missing (see `problem`) or why the session refuses. The sign-off records how many
+    items were open (acknowledged) and how many reviewers the record needs (`[signoff] reviewers`)."""
+    open_count = len(open_items(live.session, checklist))
+    why = problem(checklist, fields, open_count, acknowledged)
     if why:
         raise DeployError(why)
     result = result_of(checklist, fields)
     if not live.session.finished:
-        save(live, fields, operator)
+        live.apply(SignOff(dict(fields), operator, acknowledged_open=open_count, reviewers=reviewers))
         live.apply(Finish(result.lower(), operator))
     return result
+
+
+def checklist_of(session: Session) -> Checklist:
+    """The checklist a session was run with, read from its file: the sign-off form is the checklist's.
+    DeployError when the file is gone or changed since (open the session in deploytui to adopt it)."""
+    from pathlib import Path
+
+    from deploytui.core.checklist import load_checklist
+
+    if not session.checklist_path:
+        raise DeployError(f"session {session.id} was not run from a checklist file: sign it off in deploytui")
+    path = Path(session.checklist_path)
+    if not path.is_file():
+        raise DeployError(f"the checklist of session {session.id} is no longer there", path=path)
+    checklist = load_checklist(path)
+    if checklist.sha256 != session.checklist_sha256:
+        raise DeployError(
+            f"the checklist changed since session {session.id} started: open the session in deploytui "
+            "once to adopt the change, then sign off",
+            path=path,
+        )
+    return checklist
+
+
+def parse_sets(checklist: Checklist, sets: list[str]) -> dict[str, str]:
+    """`LABEL=VALUE` assignments as field key -> value. A label is the form's own (or its key), matched
+    without regard to case; a choice takes one of its choices (any case). DeployError naming what is
+    wrong and what the form has."""
+    fields = {f.key: f for f in checklist.signoff}
+    by_label = {" ".join(f.label.split()).casefold(): f for f in checklist.signoff}
+    by_label.update({f.key.casefold(): f for f in checklist.signoff})
+    known = ", ".join(f'"{f.label}"' for f in checklist.signoff)
+    out: dict[str, str] = {}
+    for assignment in sets:
+        label, sep, value = assignment.partition("=")
+        if not sep:
+            raise DeployError(f"--set {assignment!r}: write LABEL=VALUE, e.g. \"Deployed by=alice\"")
+        f = by_label.get(" ".join(label.split()).casefold().rstrip(":"))
+        if f is None:
+            raise DeployError(f"--set {assignment!r}: the sign-off has no field {label.strip()!r} ({known})")
+        value = value.strip()
+        if f.kind == "choice":
+            choice = next((c for c in f.choices if c.casefold() == value.casefold()), None)
+            if choice is None:
+                raise DeployError(
+                    f"--set {assignment!r}: {f.label} is one of {', '.join(f.choices)}"
+                )
+            value = choice
+        out[fields[f.key].key] = value
+    return out
+
+
+def headless_fields(
+    checklist: Checklist, session: Session, operator: str, now: datetime, sets: Mapping[str, str]
+) -> dict[str, str]:
+    """Every field of the form as `deploytui signoff` fills it: what is set, else what the form starts
+    with (`prefill`: saved values, today's date and time, the operator as deployer)."""
+    fields = {f.key: prefill(f, session, operator, now) for f in checklist.signoff}
+    fields.update(sets)
+    return fields

@@ -14,7 +14,7 @@ from deploytui.services.records import verify_record
 from deploytui.tui.screens.main import MainScreen
 from deploytui.tui.screens.signoff import SignoffScreen
 from deploytui.tui.widgets.checklist_tree import ChecklistTree
-from tests.support.tui_support import FROZEN_NOW, SECRET, build_app
+from tests.support.tui_support import FROZEN_NOW, SECRET, build_app, write_project
 
 SIZE = (120, 40)
 
@@ -104,7 +104,9 @@ async def test_export_signed_with_an_ssh_key_verifies_with_ssh_keygen(tmp_path: 
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "alice@test", "-f", str(ssh / "id_test")],
         check=True,
     )
-    app = build_app(tmp_path, choice="new", ssh_dir=ssh)
+    # Nobody countersigns in this project: the sign-off records it, and verify accepts one signature.
+    project = write_project(tmp_path, extra="\n[signoff]\nreviewers = 0\n")
+    app = build_app(tmp_path, config=project, choice="new", ssh_dir=ssh)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         for node in app.checklist.items():

@@ -340,9 +340,9 @@ def test_record_shows_summary_items_signoff_and_index() -> None:
         f"Event log: `events.jsonl`, {session.seq} events, head `{'9' * 64}`.",
     ]:
         assert expected in body, expected
-    counts = body.split("**Items (", 1)[1].split("\n", 1)[0]
+    counts = body.split("Measured: ", 1)[1].split("\n", 1)[0]
     # Session.counts counts parent items too ("Config ready" derives failed from its child).
-    assert counts == "7):** ⬜ pending 3 · ❌ failed 2 · ☑️ done 1 · ⏭️ skipped 1"
+    assert counts == "2 of 7 items complete · ☑️ done 1 · ❌ failed 2 · ⏭️ skipped 1 · ⬜ pending 3"
     data = parse_record_data(body)
     assert data.signers == {"deployer": "alice", "reviewer": "bob"}
     assert (data.events_count, data.events_head, data.session) == (session.seq, "9" * 64, "s-mem")

@@ -3,15 +3,18 @@ signed data block (`parse`). Pure."""
 
 from __future__ import annotations
 
+from deploytui.core.record.history import RecordHistory, history_of
 from deploytui.core.record.parse import (
     DATA_FENCE_OPEN,
     DATA_HEADING,
     NAMESPACE,
     RECORD_FORMAT,
     ROLES,
+    SIGNATURE_FORMAT,
     ParsedRecord,
     RecordData,
     RecordFormatError,
+    SignoffEntry,
     Trailer,
     add_signature,
     build_trailer,
@@ -26,19 +29,31 @@ from deploytui.core.record.parse import (
 from deploytui.core.record.render import (
     EVIDENCE_LINES,
     MARKS,
+    PAGE_ONE_END,
     LogExcerpt,
     RecordInputs,
+    headline_lines,
     is_rollback,
+    record_data,
     render_record,
     role_labels,
     session_duration,
     session_result,
     signers_of,
     signoff_fields,
+    stated_problems,
     status_mark,
 )
 
 __all__ = [
+    "PAGE_ONE_END",
+    "RecordHistory",
+    "SIGNATURE_FORMAT",
+    "SignoffEntry",
+    "headline_lines",
+    "history_of",
+    "record_data",
+    "stated_problems",
     "DATA_FENCE_OPEN",
     "DATA_HEADING",
     "EVIDENCE_LINES",

@@ -22,8 +22,12 @@ from deploytui.core.text import (
 if TYPE_CHECKING:
     pass
 
-RECORD_FORMAT = 1
-"""Version of the record layout and of its data block."""
+RECORD_FORMAT = 2
+"""Version of the record layout and of its data block (2: the data block holds every fact the text
+states, and the export time, so the text can be verified; 1 is refused with a message)."""
+
+SIGNATURE_FORMAT = 1
+"""Version of the signature trailer (`<!-- deploytui-signature v1 … -->`): unchanged by format 2."""
 
 ROLES = ("deployer", "reviewer")
 """Who signs a record, in signing order: the deployer signs at export, the reviewer countersigns."""
@@ -109,7 +113,7 @@ def build_trailer(role: str, armor: str) -> str:
     if role not in ROLES:
         raise ValueError(f"unknown signer role {role!r}")
     lines = normalise_armor(armor).rstrip("\n").split("\n")
-    marker = f"<!-- deploytui-signature v{RECORD_FORMAT} role={role} -->"
+    marker = f"<!-- deploytui-signature v{SIGNATURE_FORMAT} role={role} -->"
     return "\n".join([marker, "```sshsig", *lines, "```"]) + "\n"
 
 
@@ -156,7 +160,7 @@ def parse_record(text: str, path: str | Path | None = None) -> ParsedRecord:
         if not m:
             what = "text after the last signature" if trailers else "a malformed signature marker"
             raise RecordFormatError(what, path=path, line=marker_line)
-        if int(m.group(1)) != RECORD_FORMAT:
+        if int(m.group(1)) != SIGNATURE_FORMAT:
             what = f"unsupported signature format v{m.group(1)}"
             raise RecordFormatError(what, path=path, line=marker_line)
         role = m.group(2)
@@ -202,9 +206,23 @@ def add_signature(record_text: str, role: str, armor: str, path: str | Path | No
 # --- the machine-readable data block at the end of the body -------------------------------------------
 
 
+@dataclass(frozen=True)
+class SignoffEntry:
+    """One field of the sign-off as the record states it."""
+
+    key: str
+    label: str
+    value: str
+    role: str = ""
+    """"deployer", "reviewer" or ""."""
+
+
 @dataclass
 class RecordData:
-    """What `deploytui verify` checks beside the signatures, signed as part of the body."""
+    """What `deploytui verify` checks beside the signatures, signed as part of the body: every fact the
+    body states (result, sign-off, counts, each item's status) so that the visible text can be checked
+    against it, and what `verify --session` needs to render the record again (the export time, the tool,
+    the number of events)."""
 
     session: str
     checklist_sha256: str
@@ -214,6 +232,20 @@ class RecordData:
     events_count: int
     logs: dict[str, str] = field(default_factory=dict)
     """Log file path relative to the session dir -> sha256."""
+    exported_at: str = ""
+    tool: str = ""
+    result: str = ""
+    """The result the session finished with ("" when not finished), as the record shows it."""
+    signed_off_by: str = ""
+    acknowledged_open: int = 0
+    """Open items the operator acknowledged at the sign-off."""
+    reviewers: int = 1
+    """Reviewer signatures the record needs: 1 (four eyes), or 0 when `[signoff] reviewers = 0`."""
+    signoff: list[SignoffEntry] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    """Status -> how many counted items have it (zeros left out)."""
+    statuses: dict[str, str] = field(default_factory=dict)
+    """Item id -> status, for every item the record lists."""
     format: int = RECORD_FORMAT
 
     def to_json(self) -> str:
@@ -221,7 +253,18 @@ class RecordData:
             "format": self.format,
             "session": self.session,
             "checklist_sha256": self.checklist_sha256,
+            "exported_at": self.exported_at,
+            "tool": self.tool,
+            "result": self.result,
+            "signed_off_by": self.signed_off_by,
+            "acknowledged_open": self.acknowledged_open,
+            "reviewers": self.reviewers,
             "signers": self.signers,
+            "signoff": [
+                {"key": e.key, "label": e.label, "value": e.value, "role": e.role} for e in self.signoff
+            ],
+            "counts": self.counts,
+            "statuses": self.statuses,
             "events": {"head": self.events_head, "count": self.events_count},
             "logs": dict(sorted(self.logs.items())),
         }
@@ -254,8 +297,21 @@ def parse_record_data(body: str, path: str | Path | None = None) -> RecordData:
     start = next((i for i in range(len(lines) - 2, -1, -1) if lines[i] == DATA_FENCE_OPEN), None)
     if start is None:
         raise RecordFormatError("the record does not end with its data block", path=path, line=len(lines))
+    where = start + 2
     try:
         raw: Any = json.loads("\n".join(lines[start + 1 : -1]))
+        version = int(raw["format"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RecordFormatError(f"malformed record data: {exc}", path=path, line=where) from None
+    if version == 1:
+        raise RecordFormatError(
+            "a format 1 record: its data block does not hold what its text states, "
+            "so its text cannot be verified; export the session again to get a format 2 record",
+            path=path, line=where,
+        )
+    if version != RECORD_FORMAT:
+        raise RecordFormatError(f"unsupported record format {version}", path=path, line=where)
+    try:
         signers = raw["signers"]
         logs = raw["logs"]
         events = raw["events"]
@@ -266,10 +322,20 @@ def parse_record_data(body: str, path: str | Path | None = None) -> RecordData:
             events_head=str(events["head"]),
             events_count=int(events["count"]),
             logs={str(k): str(v) for k, v in logs.items()},
-            format=int(raw["format"]),
+            exported_at=str(raw["exported_at"]),
+            tool=str(raw["tool"]),
+            result=str(raw["result"]),
+            signed_off_by=str(raw["signed_off_by"]),
+            acknowledged_open=int(raw["acknowledged_open"]),
+            reviewers=int(raw["reviewers"]),
+            signoff=[
+                SignoffEntry(str(e["key"]), str(e["label"]), str(e["value"]), str(e["role"]))
+                for e in raw["signoff"]
+            ],
+            counts={str(k): int(v) for k, v in raw["counts"].items()},
+            statuses={str(k): str(v) for k, v in raw["statuses"].items()},
+            format=version,
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise RecordFormatError(f"malformed record data: {exc}", path=path, line=start + 2) from None
-    if data.format != RECORD_FORMAT:
-        raise RecordFormatError(f"unsupported record format {data.format}", path=path, line=start + 2)
+        raise RecordFormatError(f"malformed record data: {exc}", path=path, line=where) from None
     return data

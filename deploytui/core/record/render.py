@@ -22,6 +22,7 @@ Pure: no I/O, no subprocess. Signing and verifying with ssh-keygen live in deplo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -42,9 +43,11 @@ from deploytui.core.text import (
 if TYPE_CHECKING:
     from deploytui.core.checklist import Checklist, SignoffField
 
+from deploytui.core.record.history import RecordHistory, RunEntry
 from deploytui.core.record.parse import (
     ROLES,
     RecordData,
+    SignoffEntry,
     canonicalise,
     render_data_block,
 )
@@ -97,6 +100,8 @@ class RecordInputs:
     tool: str = "deploytui"
     checklist_note: str = ""
     """Why the checklist's structure is not used (file missing, or changed since the session), or ""."""
+    history: RecordHistory | None = None
+    """Every run, override, actor and interruption, from the session's events (None: none known)."""
 
 
 def status_mark(status: Status) -> str:
@@ -189,62 +194,186 @@ def is_rollback(result: str) -> bool:
     return "rollback" in result.lower().replace(" ", "").replace("-", "")
 
 
+PAGE_ONE_END = "---"
+"""The rule that ends page one (the summary) and starts the checklist."""
+
+OPEN_ITEMS_SHOWN = 40
+"""Open and failed items named one by one on page one (failures first); the rest are counted."""
+
+
+def record_data(session: Session, checklist: Checklist | None, inputs: RecordInputs) -> RecordData:
+    """The facts a record states, as its signed data block holds them."""
+    counts = session.counts(checklist)
+    fields = signoff_fields(checklist)
+    statuses: dict[str, str] = {}
+    for item_id in _listed_items(session, checklist):
+        known = item_id in session.items
+        statuses[item_id] = str(session.status_of(item_id, checklist) if known else Status.PENDING)
+    return RecordData(
+        session=session.id,
+        checklist_sha256=session.checklist_sha256,
+        signers=signers_of(session, checklist),
+        events_head=inputs.events_head,
+        events_count=inputs.events_count,
+        logs=dict(inputs.logs),
+        exported_at=inputs.exported_at,
+        tool=inputs.tool,
+        result=session_result(session),
+        signed_off_by=clean_line(session.signoff_by),
+        acknowledged_open=session.signoff_acknowledged,
+        reviewers=session.signoff_reviewers,
+        signoff=[
+            SignoffEntry(f.key, clean_line(f.label), session.signoff.get(f.key, ""), f.role or "")
+            for f in fields
+        ],
+        counts={str(s): n for s, n in counts.items() if n},
+        statuses=statuses,
+    )
+
+
+def _listed_items(session: Session, checklist: Checklist | None) -> list[str]:
+    """Every item id the record shows with a status: the session's, then checklist items it lacks."""
+    ids = [i for i, s in session.items.items() if not (s.orphan and s.status is Status.PENDING)]
+    if checklist is not None:
+        ids += [n.id for n in checklist.nodes.values() if n.kind == "item" and n.id not in session.items]
+    return ids
+
+
+def _counts_of(data: RecordData) -> list[tuple[Status, int]]:
+    return [(s, data.counts.get(str(s), 0)) for s in MARKS if data.counts.get(str(s), 0)]
+
+
+def headline_lines(data: RecordData) -> list[str]:
+    """The first lines under the title: the result as chosen and as measured. Rendered from the data
+    block, so `verify` checks them against it."""
+    counts = _counts_of(data)
+    total = sum(n for _, n in counts)
+    complete = sum(n for s, n in counts if s.is_complete)
+    failed = sum(n for s, n in counts if s.is_bad)
+    still_open = total - complete - failed
+    who = escape_inline(data.signed_off_by) or "(nobody named)"
+    if not data.result:
+        first = f"**Result: not finished** · {complete} of {total} items complete"
+    elif not failed and not still_open:
+        first = f"**Result: {escape_inline(data.result)}**, signed off by {who} with every item complete."
+    elif data.acknowledged_open == failed + still_open:
+        first = (
+            f"**Result: {escape_inline(data.result)}**, signed off with {failed} failed and {still_open} "
+            f"open items acknowledged by {who}."
+        )
+    else:
+        first = (
+            f"**Result: {escape_inline(data.result)}**, signed off by {who} with {failed} failed and "
+            f"{still_open} open items ({data.acknowledged_open} acknowledged at the sign-off)."
+        )
+    present = " · ".join(f"{MARKS[s]} {s} {n}" for s, n in counts) or "no items"
+    return [first, "", f"Measured: {complete} of {total} items complete · {present}"]
+
+
+def stated_rows(data: RecordData) -> list[tuple[str, str]]:
+    """The rows of the summary table that come from the data block."""
+    verdict = escape_inline(data.result) if data.result else "not finished"
+    return [
+        ("Checklist sha256", code_span(data.checklist_sha256)),
+        ("Session", code_span(data.session)),
+        ("Result", verdict),
+        ("Exported", f"{_when(data.exported_at)} by {escape_inline(data.tool)}"),
+    ]
+
+
+def signatures_line(data: RecordData) -> str:
+    labels = {"deployer": "Deployed by", "reviewer": "Reviewed by"}
+    for entry in data.signoff:
+        if entry.role in labels:
+            labels[entry.role] = entry.label
+    deployer = escape_inline(data.signers.get("deployer", "")) or "(not named)"
+    reviewer = escape_inline(data.signers.get("reviewer", ""))
+    head = (
+        f"Signatures: the deployer **{deployer}** (sign-off “{escape_inline(labels['deployer'])}”) "
+        "signs this record; "
+    )
+    if reviewer:
+        return head + (
+            f"the reviewer **{reviewer}** (sign-off “{escape_inline(labels['reviewer'])}”) is expected to "
+            "countersign it, as another person with another key."
+        )
+    if data.reviewers == 0:
+        return head + "no reviewer countersigns (the configuration declares `[signoff] reviewers = 0`)."
+    return head + (
+        f"a reviewer must countersign, and none is named (sign-off “{escape_inline(labels['reviewer'])}” "
+        "is empty): the record does not verify until one is."
+    )
+
+
+def signoff_lines(data: RecordData) -> list[str]:
+    """The sign-off section's lines after its heading, from the data block."""
+    out: list[str] = []
+    for entry in data.signoff:
+        label = escape_inline(entry.label)
+        role_note = {"deployer": " _(signs as deployer)_", "reviewer": " _(countersigns as reviewer)_"}.get(
+            entry.role, ""
+        )
+        value = entry.value
+        if "\n" in value.strip():
+            out += [f"- **{label}:**{role_note}", "", fenced(clean(value).strip("\n"), "text", "  "), ""]
+        else:
+            out.append(f"- **{label}:** {escape_inline(value) if value.strip() else '—'}{role_note}")
+    if data.signed_off_by:
+        out.append(f"- Signed off in deploytui by {escape_inline(data.signed_off_by)}")
+    out += ["", "The sign-off requires " + (
+        "one reviewer signature beside the deployer's (four eyes)." if data.reviewers else
+        "no reviewer signature (`[signoff] reviewers = 0`)."
+    )]
+    return out
+
+
+def evidence_line(data: RecordData) -> str:
+    return (
+        f"Event log: {code_span('events.jsonl')}, {data.events_count} events, "
+        f"head {code_span(data.events_head)}."
+    )
+
+
 def render_record(session: Session, checklist: Checklist | None, inputs: RecordInputs) -> str:
     """The record body of `session`: canonical Markdown, the data block last. Pure.
 
+    Page one is the summary an auditor reads first: the result as chosen and as measured, the sign-off's
+    acknowledgement, who acted, interruptions and resumes, overrides, and the failed and open items.
+    Then the checklist with every run of each check, the sign-off, the evidence index and the data block.
     `checklist` gives the tree of sections and the sign-off form; None (file missing or changed) lists
     the session's items by themselves. Every text that came from outside (output, reasons, notes, names)
     is escaped or fenced so it cannot change the document's structure.
     """
     out: list[str] = []
     title = session.checklist_title or (checklist.title if checklist else "") or "Deployment"
-    result = session_result(session)
-    counts = session.counts(checklist)
-    signers = signers_of(session, checklist)
-    labels = role_labels(checklist)
+    data = record_data(session, checklist, inputs)
+    history = inputs.history or RecordHistory()
 
     out += [f"# Deployment record: {_title(title)}", ""]
-    verdict = escape_inline(result) if result else "not finished"
-    complete = sum(n for s, n in counts.items() if s.is_complete)
-    total = sum(counts.values())
-    out += [f"**Result: {verdict}** · {complete} of {total} items complete", ""]
-
-    out += ["## Summary", "", "| | |", "|---|---|"]
+    out += headline_lines(data)
+    out.append("")
+    stated = dict(stated_rows(data))
     rows = [
         ("Checklist", code_span(session.checklist_path or "(not from a file)")),
-        ("Checklist sha256", code_span(session.checklist_sha256)),
-        ("Session", code_span(session.id)),
+        ("Checklist sha256", stated["Checklist sha256"]),
+        ("Session", stated["Session"]),
         ("Operator", escape_inline(session.operator) or "—"),
         ("Host", escape_inline(session.host) or "—"),
         ("Started", _when(session.started)),
         ("Finished", _when(session.finished or "") if session.finished else "not finished"),
         ("Duration", session_duration(session)),
-        ("Result", verdict),
-        ("Exported", f"{_when(inputs.exported_at)} by {escape_inline(inputs.tool)}"),
+        ("Result", stated["Result"]),
+        ("Exported", stated["Exported"]),
     ]
+    out += ["## Summary", "", "| | |", "|---|---|"]
     out += [f"| {name} | {value} |" for name, value in rows]
-    out.append("")
-    present = [f"{MARKS[s]} {s} {n}" for s, n in counts.items() if n]
-    out += [f"**Items ({total}):** " + (" · ".join(present) if present else "none"), ""]
-    used = set(counts_used(session, counts))
-    out += ["Marks: " + " · ".join(_mark(s) for s in MARKS if s not in LEGEND_WHEN_USED or s in used), ""]
-
-    deployer = escape_inline(signers["deployer"]) or "(not named)"
-    reviewer = escape_inline(signers["reviewer"])
-    out.append(
-        f"Signatures: the deployer **{deployer}** (sign-off “{escape_inline(labels['deployer'])}”) "
-        "signs this record; "
-        + (
-            f"the reviewer **{reviewer}** (sign-off “{escape_inline(labels['reviewer'])}”) is expected to "
-            "countersign it."
-            if reviewer
-            else f"no reviewer is named (sign-off “{escape_inline(labels['reviewer'])}” is empty), so none "
-            "countersigns."
-        )
-    )
-    out.append("")
+    out += ["", signatures_line(data), ""]
     if inputs.checklist_note:
         out += [f"Note: {escape_inline(inputs.checklist_note)}", ""]
+    _render_page_one(out, session, checklist, history)
+    out += [PAGE_ONE_END, ""]
+    used = counts_used(session, session.counts(checklist))
+    out += ["Marks: " + " · ".join(_mark(s) for s in MARKS if s not in LEGEND_WHEN_USED or s in used), ""]
 
     out += ["## Checklist", ""]
     if checklist is not None:
@@ -266,20 +395,11 @@ def render_record(session: Session, checklist: Checklist | None, inputs: RecordI
         out.append("")
 
     out += ["## Sign-off", ""]
-    for f in signoff_fields(checklist):
-        value = session.signoff.get(f.key, "")
-        label = escape_inline(f.label)
-        role_note = {"deployer": " _(signs as deployer)_", "reviewer": " _(countersigns as reviewer)_"}.get(
-            f.role or "", ""
-        )
-        if "\n" in value.strip():
-            out += [f"- **{label}:**{role_note}", "", fenced(clean(value).strip("\n"), "text", "  "), ""]
-        else:
-            out.append(f"- **{label}:** {escape_inline(value) if value.strip() else '—'}{role_note}")
-    if session.signoff_by:
-        out.append(f"- Signed off in deploytui by {escape_inline(session.signoff_by)}")
+    out += signoff_lines(data)
     out.append("")
 
+    result = data.result
+    verdict = stated["Result"]
     rollback_ids = [s.id for s in session.items.values() if s.rollback and not s.orphan]
     if is_rollback(result):
         out += ["## Rollback", ""]
@@ -302,24 +422,104 @@ def render_record(session: Session, checklist: Checklist | None, inputs: RecordI
         out += [f"| {code_span(path)} | {code_span(sha)} |" for path, sha in sorted(inputs.logs.items())]
     else:
         out.append("No log files.")
-    out += [
-        "",
-        f"Event log: {code_span('events.jsonl')}, {inputs.events_count} events, "
-        f"head {code_span(inputs.events_head)}.",
-        "",
-    ]
+    out += ["", evidence_line(data), ""]
 
-    data = RecordData(
-        session=session.id,
-        checklist_sha256=session.checklist_sha256,
-        signers=signers,
-        events_head=inputs.events_head,
-        events_count=inputs.events_count,
-        logs=dict(inputs.logs),
-    )
     out.append(render_data_block(data))
-    body = canonicalise("\n".join(out))
-    return body
+    return canonicalise("\n".join(out))
+
+
+def _render_page_one(
+    out: list[str], session: Session, checklist: Checklist | None, history: RecordHistory
+) -> None:
+    out += ["## Who acted", ""]
+    if history.actors:
+        for actor in history.actors:
+            span = actor.first if actor.first == actor.last else f"{actor.first} to {actor.last}"
+            plural = "s" if actor.changes != 1 else ""
+            out.append(f"- {escape_inline(actor.name)}: {actor.changes} change{plural}, {_when(span)}")
+    else:
+        who = escape_inline(session.operator) or "—"
+        out.append(f"- {who} started the session at {_when(session.started)}")
+    if history.signed_off:
+        out.append(f"- signed off by {escape_inline(history.signed_off_by)} at {_when(history.signed_off)}")
+    if history.finished:
+        out.append(f"- finished by {escape_inline(history.finished_by)} at {_when(history.finished)}")
+    out.append("")
+
+    out += ["## Interruptions and resumes", ""]
+    if not history.interruptions:
+        out.append("None: no check was running when a process ended.")
+    for gap in history.interruptions:
+        checks = ", ".join(code_span(f"{item} {key}") for item, key in gap.checks[:3])
+        more = f" and {len(gap.checks) - 3} more" if len(gap.checks) > 3 else ""
+        line = f"- {_when(gap.at)}: the process had died while {len(gap.checks)} check(s) ran"
+        line += f" ({checks}{more})"
+        line += (
+            f"; resumed by {escape_inline(gap.resumed_by)} at {_when(gap.resumed_at)}" if gap.resumed_by
+            else "; not resumed since"
+        )
+        out.append(line)
+    out.append("")
+
+    out += ["## Overrides", ""]
+    if not history.overrides:
+        out.append("None.")
+    for entry in history.overrides:
+        state = session.items.get(entry.item)
+        name = _title(state.title) if state and state.title else code_span(entry.item)
+        line = f"- {name} · {code_span(entry.item)} by {escape_inline(entry.by)} at {_when(entry.at)}: "
+        line += escape_inline(entry.note.replace("\n", " "))
+        if entry.discarded:
+            line += f" — discarded: {escape_inline(entry.discarded)}"
+        out.append(line)
+    out.append("")
+
+    ids = session.counted_ids(checklist)
+    opened = [(i, session.status_of(i, checklist)) for i in ids]
+    bad = [(i, s) for i, s in opened if s.is_bad]
+    rest = [(i, s) for i, s in opened if not s.is_bad and not s.is_complete]
+    out += [f"## Failed and open items ({len(bad)} failed, {len(rest)} open)", ""]
+    if not bad and not rest:
+        out.append("None: every item is complete.")
+    shown = bad[:OPEN_ITEMS_SHOWN]
+    for item_id, status in shown:
+        state = session.items[item_id]
+        title = _title(_item_title(session, checklist, item_id))
+        line = f"- {status_mark(status)} — {title} · {code_span(item_id)}"
+        if state.reason:
+            line += f": {escape_inline(state.reason)}"
+        out.append(line)
+    if len(bad) > len(shown):
+        out.append(f"- and {len(bad) - len(shown)} more failed (see the checklist below)")
+    groups: dict[str, list[str]] = {}
+    for item_id, _status in rest:
+        groups.setdefault(_section_of(session, checklist, item_id), []).append(
+            _title(_item_title(session, checklist, item_id))
+        )
+    for section, titles in groups.items():
+        where = f" in {section}" if section else ""
+        out.append(f"- {MARKS[Status.PENDING]} open{where} ({len(titles)}): " + " · ".join(titles))
+    out.append("")
+
+
+def _item_title(session: Session, checklist: Checklist | None, item_id: str) -> str:
+    state = session.items.get(item_id)
+    if state is not None and state.title:
+        return state.title
+    if checklist is not None and item_id in checklist.nodes:
+        return checklist.nodes[item_id].title
+    return item_id
+
+
+def _section_of(session: Session, checklist: Checklist | None, item_id: str) -> str:
+    """The title of the top-level section an item is in ("" without the checklist)."""
+    if checklist is None or item_id not in checklist.nodes:
+        return ""
+    node = checklist.nodes[item_id]
+    while node.parent is not None and checklist.nodes[node.parent].parent is not None:
+        node = checklist.nodes[node.parent]
+    top = checklist.nodes[node.parent] if node.parent is not None else node
+    return _title(top.title)
 
 
 def _render_node(
@@ -385,6 +585,11 @@ def _render_item(
         if check.at:
             line += f" · at {_when(check.at)}"
         out.append(line)
+        runs = inputs.history.runs.get((item_id, check.key), []) if inputs.history else []
+        if len(runs) > 1 or any(r.end != str(check.status) for r in runs):
+            out.append(f"{sub}  - runs ({len(runs)}): " + " · ".join(
+                _run_summary(n, run) for n, run in enumerate(runs, start=1)
+            ))
         if check.values:
             values = " · ".join(code_span(f"{k}={v}") for k, v in sorted(check.values.items()))
             out.append(f"{sub}  - measured: {values}")
@@ -411,6 +616,16 @@ def _render_item(
             _render_item(out, session, None, inputs, child, sub)
 
 
+def _run_summary(number: int, run: RunEntry) -> str:
+    end = run.end or "still running"
+    text = f"#{number} {escape_inline(end)} at {_when(run.ended_at or run.started)}"
+    if run.end.startswith("cancelled") and run.ended_by:
+        text += f" by {escape_inline(run.ended_by)}"
+    if run.log:
+        text += f" ({code_span(run.log)})"
+    return text
+
+
 def _render_evidence(out: list[str], inputs: RecordInputs, log: str, evidence: str, indent: str) -> None:
     excerpt = inputs.excerpts.get(log) if log else None
     if excerpt is not None:
@@ -429,3 +644,80 @@ def _render_evidence(out: list[str], inputs: RecordInputs, log: str, evidence: s
         return
     suffix = f", {omitted} earlier lines left out" if omitted else ""
     out += [f"{indent}- evidence, {source}{suffix}:", "", fenced(text, "text", indent + "  "), ""]
+
+
+# --- checking what a body states against its data block -----------------------------------------------
+
+_FENCE_RE = re.compile(r"^(`{3,}|~{3,})")
+_ITEM_LINE_RE = re.compile(r"^\s*- (\[[ x]\] \S+ \*\*([a-z]+)\*\*) — .* · `([^`\s]+)`(?:: .*)?$")
+
+
+def stated_problems(body: str, data: RecordData) -> list[tuple[int, str]]:
+    """Where the text of a body says something its signed data block does not (1-based line, what):
+    the result and its acknowledgement, the summary rows, the signatures sentence, the counts, the
+    sign-off section, every item's status, the event-log line. Empty when they agree."""
+    lines = body.split("\n")
+    problems: list[tuple[int, str]] = []
+
+    def block(expected: list[str], start: int, what: str) -> None:
+        expected = [canonicalise(part).rstrip("\n") for text in expected for part in text.split("\n")]
+        for offset, want in enumerate(expected):
+            got = lines[start + offset] if start + offset < len(lines) else "(end of the record)"
+            if got != want:
+                problems.append((start + offset + 1, f"{what} says {got!r}; the signed data says {want!r}"))
+                return
+
+    head = next((i for i, line in enumerate(lines) if line.startswith("**Result:")), None)
+    if head is None:
+        problems.append((1, "no result line"))
+    else:
+        block(headline_lines(data), head, "the result")
+    for name, value in stated_rows(data):
+        prefix = f"| {name} |"
+        found = [i for i, line in enumerate(lines) if line.startswith(prefix)]
+        if len(found) != 1:
+            problems.append((1, f"the summary has {len(found)} {name!r} rows"))
+        else:
+            block([f"{prefix} {value} |"], found[0], f"the {name} row")
+    sig = [i for i, line in enumerate(lines) if line.startswith("Signatures: ")]
+    if len(sig) != 1:
+        problems.append((1, f"{len(sig)} signatures sentences"))
+    else:
+        block([signatures_line(data)], sig[0], "the signatures sentence")
+    signoff = [i for i, line in enumerate(lines) if line == "## Sign-off"]
+    if len(signoff) != 1:
+        problems.append((1, f"{len(signoff)} sign-off sections"))
+    else:
+        expected = [part for text in signoff_lines(data) for part in text.split("\n")]
+        block(["", *expected, ""], signoff[0] + 1, "the sign-off")
+        after = signoff[0] + 2 + len(expected) + 1
+        if after < len(lines) and not lines[after].startswith("## "):
+            what = f"the sign-off has more lines than the signed data: {lines[after]!r}"
+            problems.append((after + 1, what))
+    ev = [i for i, line in enumerate(lines) if line.startswith("Event log: ")]
+    if len(ev) != 1:
+        problems.append((1, f"{len(ev)} event-log lines"))
+    else:
+        block([evidence_line(data)], ev[0], "the event-log line")
+    fence = ""
+    for number, line in enumerate(lines, start=1):
+        # Evidence, notes and the data block are fenced: what they hold is text, not a statement.
+        stripped = line.strip()
+        if fence:
+            if stripped.startswith(fence) and set(stripped) == {fence[0]}:
+                fence = ""
+            continue
+        opening = _FENCE_RE.match(stripped)
+        if opening:
+            fence = opening.group(1)
+            continue
+        m = _ITEM_LINE_RE.match(line)
+        if not m:
+            continue
+        item, word = m.group(3), m.group(2)
+        want = data.statuses.get(item)
+        if want is None:
+            problems.append((number, f"item {item} is not in the signed data"))
+        elif word != want or m.group(1) != status_mark(Status(want)):
+            problems.append((number, f"item {item} is shown {word}; the signed data says {want}"))
+    return problems

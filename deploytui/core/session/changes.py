@@ -120,6 +120,12 @@ class ActionRan:
 class SignOff:
     fields: Mapping[str, str]
     by: str
+    acknowledged_open: int = 0
+    """How many counted items were still open (failed, pending...) when the operator acknowledged them
+    and signed off: the record says so beside the result."""
+    reviewers: int = 1
+    """Reviewer signatures the record needs (`[signoff] reviewers` of the config: 1, or 0 to declare that
+    no one countersigns)."""
 
 
 @dataclass(frozen=True)

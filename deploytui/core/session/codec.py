@@ -192,6 +192,9 @@ class _Field:
     decode: Callable[[Any], Any]
     encode: Callable[[Any], Any]
     required: bool
+    omit_default: bool = False
+    """Left out of the line while it has its default (a field added after logs were written)."""
+    default: Any = None
 
 
 def _fields_of(cls: type[SessionEvent]) -> tuple[_Field, ...]:
@@ -202,7 +205,8 @@ def _fields_of(cls: type[SessionEvent]) -> tuple[_Field, ...]:
         if codec is None:  # pragma: no cover - caught at import by every test
             raise TypeError(f"{cls.__name__}.{f.name}: no codec for {hints[f.name]!r} (codec.py)")
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        out.append(_Field(f.name, codec[0], codec[1], required))
+        omit = bool(f.metadata.get("omit_default"))
+        out.append(_Field(f.name, codec[0], codec[1], required, omit, f.default))
     return tuple(out)
 
 
@@ -218,7 +222,7 @@ def encode(event: Event) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for f in _LAYOUTS[event.type]:
         value = getattr(event, f.name)
-        if f.name in OMITTED_WHEN_EMPTY and not value:
+        if (f.omit_default and value == f.default) or (f.name in OMITTED_WHEN_EMPTY and not value):
             continue
         data[f.name] = f.encode(value)
         if f.name == "by":

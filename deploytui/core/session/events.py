@@ -8,6 +8,8 @@ is rebuilt by replaying its log. The fields mirror the JSON keys of an `events.j
 Adding a kind of event: a dataclass here with its `type`, added to `Event` (the registry the codec reads),
 and its case in `Session.apply_event` (mypy reports the missing case). A field takes a type the codec
 knows (codec.py says which); a field with a default may be absent from a line, for logs written before it.
+A field added later carries `metadata={"omit_default": True}`: its line leaves it out while it has its
+default, so a session that does not use it writes the bytes it always wrote.
 """
 
 from __future__ import annotations
@@ -156,6 +158,10 @@ class SignOffEvent(SessionEvent):
     type: ClassVar[str] = "signoff"
     fields: Mapping[str, str]
     """Sign-off field -> value, merged into what earlier sign-off events set."""
+    acknowledged_open: int = field(default=0, metadata={"omit_default": True})
+    """Open items the operator acknowledged when signing off (0: none were open, or only saved)."""
+    reviewers: int = field(default=1, metadata={"omit_default": True})
+    """Reviewer signatures the record needs: 1, or 0 when `[signoff] reviewers = 0` declares none."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -249,7 +249,14 @@ def event_for(session: Session, change: Change, at: str | None = None) -> Event:
                         f"sign-off field {key!r} is longer than {TEXT_MAX_CHARS} characters"
                     )
                 fields[key] = value
-            return SignOffEvent(seq=seq, at=when, by=by, fields=fields)
+            if change.acknowledged_open < 0:
+                raise TransitionError("the acknowledged open items cannot be negative")
+            if change.reviewers not in (0, 1):
+                raise TransitionError(f"reviewers must be 0 or 1, not {change.reviewers}")
+            return SignOffEvent(
+                seq=seq, at=when, by=by, fields=fields,
+                acknowledged_open=int(change.acknowledged_open), reviewers=int(change.reviewers),
+            )
 
         case Finish():
             result = _text(change.result, "finishing needs a result (e.g. success or rollback)")

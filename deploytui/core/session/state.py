@@ -67,6 +67,10 @@ class Session:
     items: dict[str, ItemState] = field(default_factory=dict)
     signoff: dict[str, str] = field(default_factory=dict)
     signoff_by: str = ""
+    signoff_acknowledged: int = 0
+    """Open items acknowledged at the last sign-off (see SignOffEvent)."""
+    signoff_reviewers: int = 1
+    """Reviewer signatures the record needs, as the last sign-off recorded it."""
     seq: int = 0
     """Number of events applied (the last event's `seq`)."""
     head: str = ""
@@ -331,6 +335,8 @@ class Session:
             case SignOffEvent():
                 self.signoff.update(event.fields)
                 self.signoff_by = by
+                self.signoff_acknowledged = event.acknowledged_open
+                self.signoff_reviewers = event.reviewers
             case FinishEvent():
                 self.finished = at
                 self.result = event.result
@@ -398,6 +404,10 @@ class Session:
             data["signoff"] = dict(self.signoff)
         if self.signoff_by:
             data["signoff_by"] = self.signoff_by
+        if self.signoff_acknowledged:
+            data["signoff_acknowledged"] = self.signoff_acknowledged
+        if self.signoff_reviewers != 1:
+            data["signoff_reviewers"] = self.signoff_reviewers
         items: dict[str, Any] = {}
         for item_id, s in self.items.items():
             entry: dict[str, Any] = {"status": str(s.status)}
@@ -470,6 +480,8 @@ class Session:
             result=_opt(data.get("result")),
             signoff={str(k): str(v) for k, v in data.get("signoff", {}).items()},
             signoff_by=str(data.get("signoff_by", "")),
+            signoff_acknowledged=int(data.get("signoff_acknowledged", 0)),
+            signoff_reviewers=int(data.get("signoff_reviewers", 1)),
             seq=int(data["seq"]),
             head=str(data.get("head", "")),
         )

@@ -291,7 +291,10 @@ class SignoffScreen(Screen[str | None]):
             self._error("Acknowledge the open items first (the checkbox above the form).")
             return
         try:
-            signoff.finish(app.live, app.checklist, fields, app.operator, acknowledged=True)
+            signoff.finish(
+                app.live, app.checklist, fields, app.operator, acknowledged=True,
+                reviewers=app.config.signoff_reviewers,
+            )
         except DeployError as exc:
             self._error(str(exc))
             return
