@@ -178,6 +178,10 @@ class _Field:
     decode: Callable[[Any], Any]
     encode: Callable[[Any], Any]
     required: bool
+    omit: bool = False
+    """Left out of the line when it holds its default (fields added after lines were first written, so
+    that a line without them is byte for byte what it always was)."""
+    default: Any = None
 
 
 def _fields_of(cls: type[SessionEvent]) -> tuple[_Field, ...]:
@@ -188,7 +192,11 @@ def _fields_of(cls: type[SessionEvent]) -> tuple[_Field, ...]:
         if codec is None:  # pragma: no cover - caught at import by every test
             raise TypeError(f"{cls.__name__}.{f.name}: no codec for {hints[f.name]!r} (codec.py)")
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        out.append(_Field(f.name, codec[0], codec[1], required))
+        omit = bool(f.metadata.get("omit_default"))
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if omit and f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        out.append(_Field(f.name, codec[0], codec[1], required, omit, default))
     return tuple(out)
 
 
@@ -203,7 +211,10 @@ def encode(event: Event) -> dict[str, Any]:
     """The JSON object of an event's log line (without `prev`, which the store adds)."""
     data: dict[str, Any] = {}
     for f in _LAYOUTS[event.type]:
-        data[f.name] = f.encode(getattr(event, f.name))
+        value = getattr(event, f.name)
+        if f.omit and value == f.default:
+            continue
+        data[f.name] = f.encode(value)
         if f.name == "by":
             data["type"] = event.type
     return data

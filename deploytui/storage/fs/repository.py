@@ -590,8 +590,8 @@ class SessionStore:
             remove_stale_temps(self.toml_path(session_id))
             if replayed or not self.toml_path(session_id).exists():
                 live._save()
-            if session.finished is None and session.running():
-                live.apply(MarkInterrupted())
+            if session.finished is None and (session.running() or session.running_actions()):
+                live.apply(MarkInterrupted(last_seen=session.updated))
             if live.drift is not None and session.finished is None and checklist is not None:
                 path = str(checklist.path.resolve()) if checklist.path is not None else session.checklist_path
                 live.apply(Rebase(path, checklist.sha256, checklist.title, item_specs(checklist)))
