@@ -43,7 +43,7 @@ MAX_CONCURRENCY = 256
 
 TOP_LEVEL_KEYS = ("checklist", "vars", "env", "secrets", "defaults", "check")
 TABLE_KEYS = {"env": ("files",), "secrets": ("env",), "defaults": ("timeout", "concurrency")}
-SPEC_KEYS = frozenset({"item", "kind", "timeout", "name"})
+SPEC_KEYS = frozenset({"item", "kind", "timeout", "name", "read_only"})
 """Keys of a [[check]] that are not passed to the kind as params."""
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -412,6 +412,9 @@ def _check_spec(
     name = entry.get("name", "")
     if not isinstance(name, str):
         raise fail("name must be a string", key_line("name"))
+    read_only = entry.get("read_only", False)
+    if not isinstance(read_only, bool):
+        raise fail("read_only must be true or false", key_line("read_only"))
     params = {k: v for k, v in entry.items() if k not in SPEC_KEYS}
     problems = kinds.problems(kind, params)  # None: the kind's module is not installed in this build
     if problems:
@@ -425,6 +428,7 @@ def _check_spec(
         name=name,
         line=header,
         source=str(path),
+        read_only=read_only,
     )
 
 

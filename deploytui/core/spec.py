@@ -47,6 +47,9 @@ class CheckSpec:
     name: str = ""
     line: int | None = None
     source: str | None = None
+    read_only: bool = False
+    """`read_only = true`: the item's fenced blocks only look (the confirm dialog does not say they change
+    the world)."""
 
     @property
     def key(self) -> str:

@@ -35,7 +35,16 @@ from deploytui.checks.base import CheckKind
 from deploytui.checks.expect import exception_reason
 from deploytui.checks.registry import get_kind
 from deploytui.core.durations import format_duration
-from deploytui.core.events import EngineEvent, EventHandler, RunBegan, RunEnded, RunOutput, action_key
+from deploytui.core.events import (
+    ActionLaunch,
+    BeforeAction,
+    EngineEvent,
+    EventHandler,
+    RunBegan,
+    RunEnded,
+    RunOutput,
+    action_key,
+)
 from deploytui.core.redact import Redactor
 from deploytui.core.spec import CheckContext, CheckSpec, MissingVariable
 from deploytui.core.status import Outcome, Scalar, Status
@@ -144,6 +153,12 @@ class _RunStream:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        if self.log is not None and self.pending:
+            # On disk as it arrives (flushed, not fsynced): after a kill -9 the log holds every batch.
+            try:
+                self.log.flush()
+            except OSError:
+                pass
         while self.pending:
             batch, self.pending = self.pending[:BATCH_LINES], self.pending[BATCH_LINES:]
             _deliver(self.on_event, RunOutput(self.run_id, batch))
@@ -170,6 +185,8 @@ class _RunJob:
     """The run itself: awaited with the run's context, answers an Outcome."""
     timeout: float
     action: bool
+    changes_world: bool = False
+    """A fenced block or a world-changing binding: `before_action` records it before it starts."""
 
 
 def _deliver(on_event: EventHandler, event: EngineEvent) -> None:
@@ -195,6 +212,7 @@ class Engine:
         session_started: datetime | None = None,
         log_for: Callable[[str], Path] | None = None,
         action_timeout: float = DEFAULT_ACTION_TIMEOUT,
+        before_action: BeforeAction | None = None,
     ) -> None:
         self.concurrency = max(1, int(concurrency))
         self.default_timeout = float(default_timeout)
@@ -206,6 +224,8 @@ class Engine:
         self.base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
         self.session_started = session_started
         self.action_timeout = action_timeout
+        self.before_action = before_action
+        """Told of every world-changing step before it starts (the session records it there)."""
         self._semaphore: asyncio.Semaphore | None = None
         self._semaphore_loop: asyncio.AbstractEventLoop | None = None
         self._tasks: dict[str, asyncio.Task[Outcome]] = {}
@@ -225,6 +245,14 @@ class Engine:
             session_started=self.session_started,
             timeout=self.default_timeout if timeout is None else timeout,
         )
+
+    @property
+    def cwd(self) -> Path:
+        """The absolute directory runs start in."""
+        try:
+            return self.base_dir.resolve()
+        except OSError:
+            return self.base_dir.absolute()
 
     def log_path(self, run_id: str) -> Path | None:
         if self.log_for is not None:
@@ -323,6 +351,7 @@ class Engine:
             body=body,
             timeout=timeout,
             action=False,
+            changes_world=self.is_action(spec),
         )
         return await self._run(job, on_event, group)
 
@@ -350,6 +379,7 @@ class Engine:
             body=body,
             timeout=self.action_timeout,
             action=True,
+            changes_world=True,
         )
         return await self._run(job, on_event, group)
 
@@ -446,6 +476,21 @@ class Engine:
             for line in description.rstrip("\n").split("\n"):
                 stream.write_log(f"# {line}")
             stream.write_log(f"# started {datetime.now().astimezone().isoformat(timespec='seconds')}")
+            if job.changes_world and self.before_action is not None:
+                launch = ActionLaunch(
+                    run_id, item, check_key, job.label, description, str(self.cwd), str(log_path or "")
+                )
+                try:
+                    self.before_action(launch)
+                except Exception as exc:  # noqa: BLE001 - not recorded: it must not run
+                    reason = f"not run: it could not be recorded first ({one_line(str(exc), 300)})"
+                    final = Outcome(Status.ERROR, self.redactor.redact(reason))
+                    stream.write_log(f"# {final.status.value}: {final.reason}")
+                    stream.close()
+                    _deliver(
+                        on_event, RunEnded(run_id, item, check_key, final, str(log_path or ""), action=action)
+                    )
+                    return final
             _deliver(
                 on_event,
                 RunBegan(run_id, item, check_key, job.label, str(log_path or ""), description, action=action),
