@@ -235,6 +235,7 @@ class RunRecorder:
                 self.operator,
                 kind=spec.kind if spec is not None else "",
                 label=event.label,
+                log=self.live.relative(event.log) if event.log else "",
             )
         if not isinstance(event, RunEnded):
             return None

@@ -87,6 +87,7 @@ class RunStarted:
     by: str = SYSTEM
     kind: str = ""
     label: str = ""
+    log: str = ""
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,8 @@ class RunStartedEvent(SessionEvent):
     run_id: str
     kind: str = ""
     label: str = ""
+    log: str = field(default="", metadata=NEW)
+    """The run's log as it is being written (so an interrupted run keeps its partial log)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -161,6 +161,7 @@ def event_for(session: Session, change: Change, at: str | None = None) -> Event:
                 run_id=change.run_id,
                 kind=change.kind,
                 label=change.label,
+                log=_refuse_bad_log(change.log),
             )
 
         case RunFinished():

@@ -321,6 +321,7 @@ class Session:
                     status=Status.RUNNING,
                     at=at,
                     run_id=event.run_id,
+                    log=log_path(event.log),
                     previous=replace(previous, previous=None) if previous is not None else None,
                 )
                 self._set(state.id, Status.RUNNING, at, by, f"check {event.check} started")

@@ -41,6 +41,7 @@ from deploytui.core.errors import DeployError, LockedError
 from deploytui.core.redact import Redactor
 from deploytui.core.session import (
     ActionRan,
+    ActionStarted,
     Change,
     Clock,
     CreatedEvent,
@@ -50,6 +51,7 @@ from deploytui.core.session import (
     Rebase,
     Resume,
     RunFinished,
+    RunStarted,
     Session,
     decode,
     encode,
@@ -1235,7 +1237,7 @@ class LiveSession:
         with self._mutex:
             if self._journal is None:
                 raise DeployError(f"session {self.id} is open read-only", path=self.toml_path)
-            if isinstance(change, RunFinished | ActionRan) and change.log:
+            if isinstance(change, RunFinished | ActionRan | RunStarted | ActionStarted) and change.log:
                 change = replace(change, log=self.relative(change.log))
             event = self.session.event_for(change, self.store.timestamp())
             return self._commit(event)
