@@ -176,3 +176,17 @@ def test_a_resume_is_refused_without_a_host() -> None:
     except TransitionError:
         return
     raise AssertionError("a resume without a host was accepted")
+
+
+def test_heartbeats_only_while_something_runs_and_at_most_one_per_period(tmp_path: Path) -> None:
+    from deploytui.services.runs import RunRecorder
+
+    store, sid = _store(tmp_path)
+    with store.open(sid) as live:
+        recorder = RunRecorder(live, "carol")
+        assert not recorder.beat(every=0.0)  # nothing runs: no heartbeat
+        live.apply(_started())
+        assert recorder.beat(every=0.0)
+        assert not recorder.beat(every=3600.0)  # the last one is too recent
+        types = [e.type for e in store.event_chain(sid).events]
+        assert types.count("heartbeat") == 1

@@ -34,6 +34,7 @@ from deploytui.services.actions import Step, describe, run_step, select_steps
 from deploytui.services.project import resolve
 from deploytui.services.runs import RunRecorder, build_engine
 from deploytui.services.sessions import open_store
+from deploytui.storage.base import SessionRepository
 
 
 def _split_source(words: list[str]) -> tuple[str | None, list[str]]:
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         if live.session.finished:
             live.close()
             raise DeployError(f"session {session_id} is finished: start a new one (omit --session)")
-        operator = who
+        operator = who or live.session.current_operator
     else:
         live = store.create(checklist, operator, redactor=redactor)
         operator = live.session.operator
@@ -93,13 +94,15 @@ def run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _current_operator(store: object, session_id: str) -> str:
-    """Who works in the session now (its last resume's operator, else its creator)."""
-    load = getattr(store, "load", None)
+def _current_operator(store: SessionRepository, session_id: str) -> str | None:
+    """Who works in the session now (its last resume's operator, else its creator); None when unreadable
+    (the open that follows says why)."""
+    if not store.exists(session_id):
+        return None
     try:
-        return str(load(session_id).current_operator) if load is not None else ""
+        return store.load(session_id).current_operator or None
     except DeployError:
-        return ""
+        return None
 
 
 def _interactive() -> bool:
