@@ -415,6 +415,15 @@ def _render_item(
             digest = code_span(run.command_sha256[:16])
             out.append(f"{sub}  - ran: {code_span(one_line(run.command, 500))} (sha256 {digest}…)")
         _render_evidence(out, inputs, run.log, "", sub + "  ")
+    earlier = [h for h in state.history[:-1] if h.status is not Status.RUNNING]
+    if earlier:
+        # Nothing is silently erased: every earlier run, override and cancellation stays in the record.
+        out.append(f"{sub}- before that:")
+        for h in earlier:
+            out.append(
+                f"{sub}  - {_when(h.at)} by {escape_inline(h.by)}: {h.previous} → {h.status}"
+                f" ({escape_inline(one_line(h.why, 300))})"
+            )
     if checklist is not None and item_id in checklist.nodes:
         for child in checklist.nodes[item_id].children:
             _render_item(out, session, checklist, inputs, child, sub)
