@@ -233,3 +233,42 @@ async def test_resume_keeps_the_sessions_operator_and_one_key_changes_it(tmp_pat
     session = third.store.load(third.live.id)
     assert [r.by for r in session.resumes] == ["Carol Ops", "Dave"]
     assert session.people() == ["Carol Ops", "Dave"]
+
+
+async def test_after_a_crash_mid_action_the_app_shows_it_interrupted_with_its_partial_log(
+    tmp_path: Path,
+) -> None:
+    from deploytui.core.session import ActionStarted
+    from deploytui.storage.fs import SessionStore
+    from deploytui.tui.widgets.header_bar import HeaderBar
+    from deploytui.tui.widgets.log_panes import LogPanes
+
+    config = _config(tmp_path, "postgresql://u@127.0.0.1:1/x", "http://127.0.0.1:1/h")
+    first = build_app(tmp_path, config=config, choice="new", operator="Carol Ops")
+    async with first.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+    store = SessionStore(tmp_path / "sessions")
+    live = store.open(first.live.id)
+    log = live.new_log("r-crash")
+    log.write_text("# header\nstep 1 of 3 done\nstep 2 of 3 done\n")
+    live.apply(
+        ActionStarted(LOOK, f"{LOOK}!action0", "r-crash", "bash: ls", str(tmp_path), "h1", 1, "Carol Ops",
+                      label="action 1", log=str(log))
+    )
+    live._journal.close()  # type: ignore[union-attr]  # the process dies here: no end is recorded
+    live._lock.release()  # type: ignore[union-attr]
+
+    app = build_app(tmp_path, config=config, choice="ask", operator=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await _until(pilot, lambda: isinstance(app.screen, ResumeDialog), "the resume dialog")
+        summary = _text(app.screen.summary)  # type: ignore[attr-defined]
+        assert "Interrupted world-changing steps" in summary and f"{LOOK}: action 1 started" in summary
+        await pilot.click("#resume")
+        await _until(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        header = str(app.screen.query_one(HeaderBar).render())
+        assert "1 action(s) may have partly run" in header, header
+        await _select(pilot, LOOK)
+        panes = app.screen.query_one(LogPanes)
+        await _until(pilot, lambda: "step 2 of 3 done" in list(panes.run_log.lines), "the partial log")
+        detail = _text(app.screen.query_one("#detail-body").content)  # type: ignore[attr-defined]
+        assert "interrupted at" in detail and "it may have partly run" in detail, detail
