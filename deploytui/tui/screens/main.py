@@ -275,7 +275,7 @@ class MainScreen(Screen[None]):
             hint = "No run yet."
             if self.deploy_app.checks_per_item.get(node_id):
                 hint += " Press r to run the checks."
-            if node.actions:
+            if self._steps(node_id):
                 hint += " Press x to run its command."
             logs.show_lines([hint])
             return
