@@ -272,3 +272,35 @@ async def test_after_a_crash_mid_action_the_app_shows_it_interrupted_with_its_pa
         await _until(pilot, lambda: "step 2 of 3 done" in list(panes.run_log.lines), "the partial log")
         detail = _text(app.screen.query_one("#detail-body").content)  # type: ignore[attr-defined]
         assert "interrupted at" in detail and "it may have partly run" in detail, detail
+
+
+async def test_cancelling_a_rerun_keeps_the_earlier_pass_and_the_progress(tmp_path: Path) -> None:
+    """R then C used to turn passed items back to pending (progress fell); now the re-run's cancel gives
+    each check back its previous result, marked."""
+    (tmp_path / "release.md").write_text(CHECKLIST)
+    config = tmp_path / "deploytui.toml"
+    config.write_text(
+        f"""checklist = "release.md"
+
+[[check]]
+name = "second run hangs"
+item = "{LOOK}"
+kind = "command"
+run = "if [ -f ran ]; then sleep 30; fi; touch ran; echo ok"
+timeout = "60s"
+"""
+    )
+    app = build_app(tmp_path, config=config, choice="new")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("R")
+        await _until(pilot, lambda: _status(app, LOOK) is Status.PASSED, "the first run to pass")
+        done_before = sum(n for s, n in app.live.session.counts(app.checklist).items() if s.is_complete)
+        await pilot.press("R")
+        await _until(pilot, lambda: _status(app, LOOK) is Status.RUNNING, "the re-run to start")
+        await pilot.press("C")
+        await _until(pilot, lambda: _status(app, LOOK) is not Status.RUNNING, "the cancel")
+        check = app.live.session.items[LOOK].checks[f"{LOOK}#0"]
+        assert _status(app, LOOK) is Status.PASSED and check.status is Status.PASSED
+        assert "re-run cancelled by alice" in check.reason
+        done_after = sum(n for s, n in app.live.session.counts(app.checklist).items() if s.is_complete)
+        assert done_after == done_before
