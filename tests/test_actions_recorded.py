@@ -190,3 +190,23 @@ def test_heartbeats_only_while_something_runs_and_at_most_one_per_period(tmp_pat
         assert not recorder.beat(every=3600.0)  # the last one is too recent
         types = [e.type for e in store.event_chain(sid).events]
         assert types.count("heartbeat") == 1
+
+
+def test_a_secret_in_the_command_is_masked_before_it_is_hashed(tmp_path: Path) -> None:
+    import hashlib
+
+    from deploytui.core.redact import Redactor
+
+    path = tmp_path / "c.md"
+    path.write_text(TEXT)
+    store = SessionStore(tmp_path / "sessions", clock=TickingClock())
+    redactor = Redactor({"DB_PASSWORD": "hunter2-very-secret"})
+    with store.create(parse_checklist(TEXT, path), "carol", host="h1", redactor=redactor) as live:
+        event = live.apply(
+            ActionStarted(MIGRATE, f"{MIGRATE}!action0", "a1", "psql -W hunter2-very-secret", "/", "h1", 1,
+                          "carol")
+        )
+    assert isinstance(event, ActionStartedEvent)
+    assert "hunter2" not in event.command
+    assert "hunter2" not in (store.dir / live.id / "events.jsonl").read_text()
+    assert event.command_sha256 == hashlib.sha256(event.command.encode()).hexdigest()

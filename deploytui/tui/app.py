@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import os
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -298,9 +300,6 @@ class DeployApp(App[int]):
             if self.operator_given is None and self._resume_candidate is None:
                 # Resumed without --operator: the session's operator, not whoever's $USER this is.
                 self.operator = live.session.current_operator or self.operator
-            import os
-            import socket
-
             from deploytui.core.session import Resume
 
             live.apply(Resume(self.operator, socket.gethostname(), os.getpid()))

@@ -1239,6 +1239,9 @@ class LiveSession:
                 raise DeployError(f"session {self.id} is open read-only", path=self.toml_path)
             if isinstance(change, RunFinished | ActionRan | RunStarted | ActionStarted) and change.log:
                 change = replace(change, log=self.relative(change.log))
+            if isinstance(change, ActionStarted):
+                # Masked before its sha256 is taken: the hash never depends on a secret's value.
+                change = replace(change, command=self.redactor.redact(change.command))
             event = self.session.event_for(change, self.store.timestamp())
             return self._commit(event)
 
