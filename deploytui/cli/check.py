@@ -69,7 +69,13 @@ def run(args: argparse.Namespace) -> int:
     session_id = getattr(args, "session", None) or failed_in
     operator = getattr(args, "operator", None)
     if session_id:
-        live = store.open(session_id, checklist=checklist, redactor=redactor)
+        resumer = operator
+        if resumer is None and store.exists(session_id):
+            try:
+                resumer = store.load(session_id).current_operator
+            except DeployError:
+                resumer = None  # the open below says what is wrong
+        live = store.open(session_id, checklist=checklist, redactor=redactor, resume_as=resumer)
         if live.session.finished:
             live.close()
             raise DeployError(f"session {session_id} is finished: start a new one (omit --session)")
@@ -99,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         recorder = RunRecorder.for_config(
             live,
             config,
-            operator or live.session.operator,
+            operator or live.session.current_operator,
             on_refused=lambda exc: _line(err, f"deploytui: session: {exc}"),
         )
         started, clock = iso_time(utc_now()), time.monotonic()

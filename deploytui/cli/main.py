@@ -20,6 +20,7 @@ COMMANDS = {
     "export": "deploytui.cli.record",
     "sign": "deploytui.cli.record",
     "verify": "deploytui.cli.record",
+    "run": "deploytui.cli.run",
     "recover": "deploytui.cli.recover",
     "serve": "deploytui.cli.serve",
     "signoff": "deploytui.cli.signoff",
@@ -29,6 +30,15 @@ COMMANDS = {
 """Sub-command -> module with `run(args) -> int` (the bare command starts the TUI)."""
 
 TUI_MODULE = "deploytui.cli.tui"
+
+RUN_EXAMPLE = (
+    "example:\n"
+    "  deploytui run deploytui.toml --resume \\\n"
+    "      deployment-steps/1-pre-deployment/create-backup-of-production-database:2\n"
+    "  deploytui run deploytui.toml --yes --operator 'Carol Ops' \\\n"
+    "      deployment-steps/1-pre-deployment/notify-team-of-deployment        # CI: no question asked\n"
+    "ITEM:N runs only the item's N-th step (the order `deploytui list` shows: fenced blocks, then bindings)."
+)
 
 
 def _sessions_default() -> str:
@@ -89,6 +99,7 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
             "commands (each has --help):\n"
             "  deploytui list      print the checklist's nodes, ids, actions and bound checks\n"
             "  deploytui check     run the bound checks headless (CI): text, json or junit\n"
+            "  deploytui run       run items' world-changing steps headless, after confirmation\n"
             "  deploytui sessions  list sessions, newest first\n"
             "  deploytui export    write the Markdown record of a session (optionally signed)\n"
             "  deploytui sign      sign or countersign a record with an SSH key\n"
@@ -180,6 +191,40 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
         "--dry-run",
         action="store_true",
         help="resolve every binding and print what would run (secrets masked); run nothing, write no session",
+    )
+
+    p = sub.add_parser(
+        "run",
+        help="run items' world-changing steps (fenced blocks, actions, webhooks, dumps)",
+        description=(
+            "Run the world-changing steps of the given items (their fenced blocks, then their bound\n"
+            "kind = \"action\", webhook and backup-dump checks), recorded in a session exactly as the app\n"
+            "records them: each step is logged and fsynced before it starts, its output kept as it comes.\n"
+            "\n"
+            "Before each step it shows exactly what will run (the command after substitution, or the\n"
+            "method, URL and body; secrets masked), the absolute working directory and the host, and asks\n"
+            "on the terminal. --yes answers yes; with no terminal and no --yes it refuses (exit 2).\n"
+            "Without --operator, a resumed session keeps its operator.\n"
+            "\n"
+            "Exit 0 when every step succeeded, 1 when any failed or was declined, 2 on bad input."
+        ),
+        epilog=RUN_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "words",
+        nargs="+",
+        metavar="[CONFIG] ITEM",
+        help="optionally a deploytui.toml (or checklist .md), then the item ids to run",
+    )
+    p.add_argument("--config", metavar="F", help="deploytui.toml with variables, secrets and bindings")
+    _add_common(p)
+    p.add_argument("--yes", action="store_true", help="run without asking (CI)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--session", metavar="ID", help="record into this existing session")
+    which.add_argument("--resume", action="store_true", help="record into the latest unfinished session")
+    p.add_argument(
+        "--operator", metavar="NAME", help="who runs them (default: the session's operator, else $USER)"
     )
 
     p = sub.add_parser(

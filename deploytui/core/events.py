@@ -63,6 +63,28 @@ class RunEnded:
     """Exit code of an action's process (None for checks and for actions that did not start)."""
 
 
+@dataclass(frozen=True)
+class ActionLaunch:
+    """A world-changing step about to start: what the engine hands `before_action` before it spawns the
+    process (or sends the request), so that the session records it first."""
+
+    run_id: str
+    item: str
+    check_key: str
+    label: str
+    command: str
+    """Exactly what runs, substituted, secrets masked."""
+    cwd: str
+    """Absolute working directory."""
+    log: str
+    """Absolute path of the run's log file ("" when it has none)."""
+
+
+BeforeAction = Callable[[ActionLaunch], None]
+"""Called in the engine's loop before a world-changing step starts; when it raises, the step does not
+run (it ends `error: not recorded: …`)."""
+
+
 EngineEvent = Union[RunBegan, RunOutput, RunEnded]  # noqa: UP007 - a runtime alias
 """Any event the engine sends."""
 

@@ -41,7 +41,16 @@ from deploytui.checks.base import CheckKind, Footprint, url_origin
 from deploytui.checks.expect import exception_reason
 from deploytui.checks.registry import get_kind
 from deploytui.core.durations import format_duration
-from deploytui.core.events import EngineEvent, EventHandler, RunBegan, RunEnded, RunOutput, action_key
+from deploytui.core.events import (
+    ActionLaunch,
+    BeforeAction,
+    EngineEvent,
+    EventHandler,
+    RunBegan,
+    RunEnded,
+    RunOutput,
+    action_key,
+)
 from deploytui.core.redact import Redactor
 from deploytui.core.spec import CheckContext, CheckSpec, MissingVariable
 from deploytui.core.status import Attempt, Outcome, Scalar, Status
@@ -218,6 +227,12 @@ class _RunStream:
         self.lines += len(shown)
 
     def _send(self) -> None:
+        if self.log is not None and self.pending:
+            # On disk as it arrives (flushed, not fsynced): after a kill -9 the log holds every batch.
+            try:
+                self.log.flush()
+            except OSError:
+                pass
         while self.pending:
             batch, self.pending = self.pending[:BATCH_LINES], self.pending[BATCH_LINES:]
             _deliver(self.on_event, RunOutput(self.run_id, batch))
@@ -253,6 +268,8 @@ class _RunJob:
     """How often it is tried (checks); None: once (actions)."""
     entry: Entry | None = None
     """Its place in the batch's plan (dependencies, order)."""
+    changes_world: bool = False
+    """A fenced block or a world-changing binding: `before_action` records it before it starts."""
 
 
 @dataclass
@@ -286,6 +303,7 @@ class Engine:
         log_for: Callable[[str], Path] | None = None,
         action_timeout: float = DEFAULT_ACTION_TIMEOUT,
         checks: Sequence[CheckSpec] | None = None,
+        before_action: BeforeAction | None = None,
     ) -> None:
         """`checks`: every check of the config, when a run may hold only some of them: their cooldowns
         still apply to the resources they name, and their names label dependencies outside the run."""
@@ -302,6 +320,8 @@ class Engine:
         self.catalog = list(checks or ())
         self._board_state: Board | None = None
         self._board_loop: asyncio.AbstractEventLoop | None = None
+        self.before_action = before_action
+        """Told of every world-changing step before it starts (the session records it there)."""
         self._tasks: dict[str, asyncio.Task[Outcome]] = {}
         self._groups: dict[str, set[str]] = {}
 
@@ -319,6 +339,14 @@ class Engine:
             session_started=self.session_started,
             timeout=self.default_timeout if timeout is None else timeout,
         )
+
+    @property
+    def cwd(self) -> Path:
+        """The absolute directory runs start in."""
+        try:
+            return self.base_dir.resolve()
+        except OSError:
+            return self.base_dir.absolute()
 
     def log_path(self, run_id: str) -> Path | None:
         if self.log_for is not None:
@@ -483,6 +511,7 @@ class Engine:
             footing=footing,
             policy=Policy.of(spec, cool, burst),
             entry=entry,
+            changes_world=self.is_action(spec),
         )
 
     async def run_action(
@@ -509,6 +538,7 @@ class Engine:
             body=body,
             timeout=self.action_timeout,
             action=True,
+            changes_world=True,
         )
         return await self._run(job, on_event, group)
 
@@ -656,6 +686,21 @@ class Engine:
             for line in description.rstrip("\n").split("\n"):
                 stream.write_log(f"# {line}")
             stream.write_log(f"# started {datetime.now().astimezone().isoformat(timespec='seconds')}")
+            if job.changes_world and self.before_action is not None:
+                launch = ActionLaunch(
+                    run_id, item, check_key, job.label, description, str(self.cwd), str(log_path or "")
+                )
+                try:
+                    self.before_action(launch)
+                except Exception as exc:  # noqa: BLE001 - not recorded: it must not run
+                    reason = f"not run: it could not be recorded first ({one_line(str(exc), 300)})"
+                    final = Outcome(Status.ERROR, self.redactor.redact(reason))
+                    stream.write_log(f"# {final.status.value}: {final.reason}")
+                    stream.close()
+                    _deliver(
+                        on_event, RunEnded(run_id, item, check_key, final, str(log_path or ""), action=action)
+                    )
+                    return final
             _deliver(
                 on_event,
                 RunBegan(run_id, item, check_key, job.label, str(log_path or ""), description, action=action),

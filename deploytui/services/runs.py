@@ -19,7 +19,11 @@ from the engine's callback. Both get the same events in the same order, so the s
 
 from __future__ import annotations
 
+import asyncio
 import difflib
+import os
+import socket
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,10 +32,13 @@ from typing import Any
 from deploytui.core.checklist import Checklist
 from deploytui.core.config import Config
 from deploytui.core.errors import DeployError
-from deploytui.core.events import EngineEvent, RunBegan, RunEnded
+from deploytui.core.events import ActionLaunch, EngineEvent, RunBegan, RunEnded
 from deploytui.core.session import (
+    HEARTBEAT_SECONDS,
     ActionRan,
+    ActionStarted,
     Change,
+    Heartbeat,
     RunCancelled,
     RunFinished,
     RunStarted,
@@ -86,9 +93,12 @@ def describe_checks(config: Config, specs: Sequence[CheckSpec]) -> list[tuple[Ch
 
 def is_world_changing(spec: CheckSpec) -> bool:
     """Whether a binding changes the world (kind = "action", a webhook, a backup that dumps): it runs
-    only on the operator's confirmation, never as part of a check run."""
+    only on the operator's confirmation, never as part of a check run. `read_only = true` says it only
+    looks."""
     from deploytui.checks.registry import get_kind
 
+    if spec.read_only:
+        return False
     try:
         return bool(get_kind(spec.kind).is_action(spec.params))
     except (KeyError, ImportError):
@@ -177,7 +187,48 @@ class RunRecorder:
     specs: Mapping[str, CheckSpec] = field(default_factory=dict)
     """Bound checks by key: a run's kind and label come from its binding."""
     on_refused: Refused | None = None
+    host: str = field(default_factory=socket.gethostname)
     _begun: set[str] = field(default_factory=set)
+    _last_beat: float = field(default_factory=time.monotonic)
+
+    def attach(self, engine: Engine) -> Engine:
+        """Have the engine record every world-changing step here before it starts."""
+        engine.before_action = self.before_action
+        return engine
+
+    def before_action(self, launch: ActionLaunch) -> None:
+        """ActionStarted, logged and fsynced before the step's process is spawned (or its request sent).
+        Raises when the session refuses it: the engine then does not run the step."""
+        self.live.apply(
+            ActionStarted(
+                launch.item,
+                launch.check_key,
+                launch.run_id,
+                launch.command,
+                launch.cwd,
+                self.host,
+                os.getpid(),
+                self.operator,
+                label=launch.label,
+                log=self.live.relative(launch.log) if launch.log else "",
+            )
+        )
+
+    def beat(self, every: float = HEARTBEAT_SECONDS) -> bool:
+        """A heartbeat when something runs and the last one is `every` seconds old: "interrupted at" is
+        then at most that far from a crash. True when one was logged."""
+        now = time.monotonic()
+        if now - self._last_beat < every:
+            return False
+        session = self.live.session
+        if not session.running() and not session.running_actions():
+            return False
+        self._last_beat = now
+        try:
+            self.live.apply(Heartbeat())
+        except DeployError:
+            return False
+        return True
 
     @classmethod
     def for_config(
@@ -211,6 +262,7 @@ class RunRecorder:
                 self.operator,
                 kind=spec.kind if spec is not None else "",
                 label=event.label,
+                log=self.live.relative(event.log) if event.log else "",
             )
         if not isinstance(event, RunEnded):
             return None
@@ -220,7 +272,7 @@ class RunRecorder:
         if event.action:
             index = int(event.check_key.rsplit("!action", 1)[-1]) if "!action" in event.check_key else 0
             code = event.exit_code if event.exit_code is not None else -1
-            return ActionRan(event.item, index, event.run_id, code, log, self.operator)
+            return ActionRan(event.item, index, event.run_id, code, log, self.operator, event.cancelled)
         if event.cancelled:
             return RunCancelled(event.item, event.check_key, event.run_id, self.operator) if began else None
         spec = self.specs.get(event.check_key)
@@ -260,5 +312,16 @@ async def run_checks(
             on_event(event)
 
     known = latest_statuses(recorder.live.session)
-    await engine.run_many(list(specs), handle, run_ids=run_ids, known=known)
+    beating = asyncio.ensure_future(heartbeat(recorder))
+    try:
+        await engine.run_many(list(specs), handle, run_ids=run_ids, known=known)
+    finally:
+        beating.cancel()
     return [runs[rid] for rid in run_ids]
+
+
+async def heartbeat(recorder: RunRecorder, every: float = HEARTBEAT_SECONDS) -> None:
+    """Until cancelled: a heartbeat every `every` seconds while anything runs."""
+    while True:
+        await asyncio.sleep(min(1.0, every))
+        recorder.beat(every)

@@ -110,6 +110,7 @@ class SessionRepository(Protocol):
         *,
         checklist: Checklist | None = None,
         redactor: Redactor | None = None,
+        resume_as: str | None = None,
     ) -> LiveSession: ...
 
     def load(self, session_id: str) -> Session:

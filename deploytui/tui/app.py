@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import os
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,6 +88,8 @@ class DeployApp(App[int]):
         """Where the sign-off screen looks for *.pub keys (default ~/.ssh)."""
         from deploytui.storage.fs import current_user
 
+        self.operator_given = operator
+        """--operator as given (None: a resumed session keeps its operator, a new one is $USER's)."""
         self.operator = operator or current_user()
         self.redactor: Redactor = config.redactor()
         self.checks_per_item: dict[str, int] = {}
@@ -248,6 +252,17 @@ class DeployApp(App[int]):
     def _ask_resume(self, latest: str) -> None:
         """The resume dialog over the default screen; MainScreen is pushed once the operator answers."""
         info = next((i for i in self.store.list() if i.id == latest), None)
+        cut: list[str] = []
+        try:
+            held = self.store.load(latest)
+            if self.operator_given is None:
+                self.operator = held.current_operator or self.operator
+            cut = [
+                f"{item}: {run.label or 'action'} started {run.started} by {run.by}"
+                for item, run in [*held.interrupted_actions(), *held.running_actions()]
+            ]
+        except DeployError:
+            pass
         summary = Text()
         summary.append(f"{latest}\n", "bold")
         if info is not None:
@@ -257,8 +272,18 @@ class DeployApp(App[int]):
                 f"operator {info.operator} on {info.host}\nstarted {info.started}\n"
                 f"last change {info.updated}\n{done}/{total} items complete"
             )
+        if cut:
+            summary.append(
+                "\n\nInterrupted world-changing steps (they may have partly run: check before running them"
+                " again):\n",
+                "bold",
+            )
+            summary.append("\n".join(f"  ⚠ {line}" for line in cut))
+        dialog = ResumeDialog(summary, self.operator)
 
         def chosen(answer: str | None) -> None:
+            if dialog.operator.strip():
+                self.operator = dialog.operator.strip()
             try:
                 if answer == "resume":
                     self._open(latest)
@@ -274,7 +299,7 @@ class DeployApp(App[int]):
 
             self.push_screen(MainScreen())
 
-        self.push_screen(ResumeDialog(summary), chosen)
+        self.push_screen(dialog, chosen)
 
     def _ask_pick(self) -> None:
         """The session picker over the default screen; the chosen session opens read-only with the
@@ -311,6 +336,13 @@ class DeployApp(App[int]):
         if live.drift is not None:
             self.open_warnings.append(live.drift.summary())
         self.resumed = True
+        if not live.read_only and live.session.finished is None:
+            if self.operator_given is None and self._resume_candidate is None:
+                # Resumed without --operator: the session's operator, not whoever's $USER this is.
+                self.operator = live.session.current_operator or self.operator
+            from deploytui.core.session import Resume
+
+            live.apply(Resume(self.operator, socket.gethostname(), os.getpid()))
         self._start(live)
 
     def _create(self) -> None:
@@ -328,9 +360,20 @@ class DeployApp(App[int]):
         self._live = live
         self._engine = build_engine(self.config, live)
         self.recorder = RunRecorder.for_config(live, self.config, self.operator, on_refused=self._refused)
+        # Every world-changing step is recorded (fsynced) before its process is spawned.
+        self.recorder.attach(self._engine)
         self.sub_title = live.session.id
         if live.read_only:
             self.set_interval(FOLLOW_SECONDS, self.follow_session)
+        else:
+            self.set_interval(1.0, self._heartbeat)
+
+    def _heartbeat(self) -> None:
+        """While anything runs: a heartbeat event at most every HEARTBEAT_SECONDS ("interrupted at")."""
+        try:
+            self.recorder.beat()
+        except DeployError as exc:
+            self._refused(exc)
 
     def _refused(self, exc: DeployError) -> None:
         """The session refused a change a run called for: shown, the run goes on."""

@@ -84,9 +84,23 @@ def test_run_with_passes_and_failures(snap_compare, tmp_path: Path, size: tuple[
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_action_confirmation(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
-    """You should see the confirmation dialog for Push image's command, the exact command with the
-    token masked as [secret:DEPLOY_TOKEN], Cancel focused and a red Run it button."""
+def test_action_confirmation(  # type: ignore[no-untyped-def]
+    snap_compare, tmp_path: Path, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """You should see the confirmation dialog for Push image's command: "This changes the world", the
+    exact command with the token masked as [secret:DEPLOY_TOKEN], "in /srv/release  on deploy-host", Cancel
+    focused, a Copy command button and a red Run it button."""
+    import dataclasses
+
+    from deploytui.tui.screens import main as main_screen
+
+    real = main_screen.describe
+
+    def fixed_place(engine, step):  # type: ignore[no-untyped-def]
+        # The absolute directory and the host vary by machine and run; the snapshot shows fixed ones.
+        return dataclasses.replace(real(engine, step), cwd="/srv/release", host="deploy-host")
+
+    monkeypatch.setattr(main_screen, "describe", fixed_place)
 
     async def confirm(pilot: Pilot[int]) -> None:
         await pilot.pause()

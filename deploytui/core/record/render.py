@@ -36,6 +36,7 @@ from deploytui.core.text import (
     code_span,
     escape_inline,
     fenced,
+    one_line,
     tail_lines,
     truncate_lines,
 )
@@ -368,6 +369,21 @@ def render_record(session: Session, checklist: Checklist | None, inputs: RecordI
     out += ["## Summary", "", "| | |", "|---|---|"]
     out += [f"| {name} | {value} |" for name, value in rows]
     out += ["", signatures_line(data), ""]
+    cut = session.interrupted_actions()
+    if cut:
+        out += ["## Interrupted world-changing steps", ""]
+        out.append(
+            "They started and never ended: they may have partly run. Check before running them again."
+        )
+        out.append("")
+        for item_id, run in cut:
+            out.append(
+                f"- {code_span(item_id)} · {escape_inline(run.label or 'action')} started by "
+                f"{escape_inline(run.by)} at {_when(run.started)} on {escape_inline(run.host) or '—'}, "
+                f"last seen running at {_when(run.at)}: {code_span(one_line(run.command, 200))}"
+                + (f" · log {code_span(run.log)}" if run.log else "")
+            )
+        out.append("")
     if inputs.checklist_note:
         out += [f"Note: {escape_inline(inputs.checklist_note)}", ""]
     _render_page_one(out, session, checklist, history)
@@ -603,11 +619,32 @@ def _render_item(
             out.append(line)
         _render_evidence(out, inputs, check.log, check.evidence, sub + "  ")
     for run in state.actions:
-        out.append(
-            f"{sub}- action #{run.index + 1} run by {escape_inline(run.by)} at {_when(run.at)}: "
-            f"exit code {run.exit_code}"
-        )
+        name = f"action #{run.index + 1}" if run.index >= 0 else f"action {code_span(run.label or run.check)}"
+        if not run.started:  # recorded before ActionStarted existed
+            out.append(
+                f"{sub}- {name} run by {escape_inline(run.by)} at {_when(run.at)}: exit code {run.exit_code}"
+            )
+        else:
+            if run.state == "ended" and run.index >= 0:
+                how = f"exit code {run.exit_code}"
+            else:
+                how = escape_inline(run.summary())
+            out.append(
+                f"{sub}- {name} started by {escape_inline(run.by)} at {_when(run.started)} on "
+                f"{escape_inline(run.host) or '—'} in {code_span(run.cwd)}: {how}"
+            )
+            digest = code_span(run.command_sha256[:16])
+            out.append(f"{sub}  - ran: {code_span(one_line(run.command, 500))} (sha256 {digest}…)")
         _render_evidence(out, inputs, run.log, "", sub + "  ")
+    earlier = [h for h in state.history[:-1] if h.status is not Status.RUNNING]
+    if earlier:
+        # Nothing is silently erased: every earlier run, override and cancellation stays in the record.
+        out.append(f"{sub}- before that:")
+        for h in earlier:
+            out.append(
+                f"{sub}  - {_when(h.at)} by {escape_inline(h.by)}: {h.previous} → {h.status}"
+                f" ({escape_inline(one_line(h.why, 300))})"
+            )
     if checklist is not None and item_id in checklist.nodes:
         for child in checklist.nodes[item_id].children:
             _render_item(out, session, checklist, inputs, child, sub)

@@ -16,6 +16,9 @@ from deploytui.core.status import Outcome
 if TYPE_CHECKING:
     from deploytui.core.checklist import Checklist
 
+HEARTBEAT_SECONDS = 5.0
+"""While anything runs, the session logs a heartbeat at most this often (one for all runs)."""
+
 SYSTEM = "deploytui"
 """The `by` of changes made by the program itself (check results, interruption, checklist drift)."""
 
@@ -84,6 +87,7 @@ class RunStarted:
     by: str = SYSTEM
     kind: str = ""
     label: str = ""
+    log: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,22 @@ class RunCancelled:
 
 
 @dataclass(frozen=True)
+class ActionStarted:
+    """A world-changing step is about to start (applied before its process is spawned)."""
+
+    item: str
+    check_key: str
+    run_id: str
+    command: str
+    cwd: str
+    host: str
+    pid: int
+    by: str
+    label: str = ""
+    log: str = ""
+
+
+@dataclass(frozen=True)
 class ActionRan:
     item: str
     action_index: int
@@ -114,6 +134,23 @@ class ActionRan:
     exit_code: int
     log: str
     by: str
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """Something runs and the session is alive (at most one per HEARTBEAT_SECONDS)."""
+
+    by: str = SYSTEM
+
+
+@dataclass(frozen=True)
+class Resume:
+    """The session is opened for write again, by `by`, on `host`."""
+
+    by: str
+    host: str
+    pid: int = 0
 
 
 @dataclass(frozen=True)
@@ -136,9 +173,12 @@ class Finish:
 
 @dataclass(frozen=True)
 class MarkInterrupted:
-    """Every check still `running` in a reopened session died with its process."""
+    """Every check still `running` in a reopened session died with its process, and every action that
+    started and never ended may have partly run."""
 
     by: str = SYSTEM
+    last_seen: str = ""
+    """The last moment the session knew they ran (its last event's time: the store passes it)."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +212,10 @@ Change = (
     | RunStarted
     | RunFinished
     | RunCancelled
+    | ActionStarted
     | ActionRan
+    | Heartbeat
+    | Resume
     | SignOff
     | Finish
     | MarkInterrupted

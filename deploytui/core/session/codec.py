@@ -161,10 +161,6 @@ def _attempt(value: Any) -> Attempt:
         raise _Bad("an attempt with a status", value) from None
 
 
-OMITTED_WHEN_EMPTY = frozenset({"attempts"})
-"""Fields written only when they hold something (lines without them keep the shape they always had)."""
-
-
 def _same(value: Any) -> Any:
     return value
 
@@ -192,8 +188,9 @@ class _Field:
     decode: Callable[[Any], Any]
     encode: Callable[[Any], Any]
     required: bool
-    omit_default: bool = False
-    """Left out of the line while it has its default (a field added after logs were written)."""
+    omit: bool = False
+    """Left out of the line when it holds its default (fields added after lines were first written, so
+    that a line without them is byte for byte what it always was)."""
     default: Any = None
 
 
@@ -206,7 +203,10 @@ def _fields_of(cls: type[SessionEvent]) -> tuple[_Field, ...]:
             raise TypeError(f"{cls.__name__}.{f.name}: no codec for {hints[f.name]!r} (codec.py)")
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         omit = bool(f.metadata.get("omit_default"))
-        out.append(_Field(f.name, codec[0], codec[1], required, omit, f.default))
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if omit and f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        out.append(_Field(f.name, codec[0], codec[1], required, omit, default))
     return tuple(out)
 
 
@@ -222,7 +222,7 @@ def encode(event: Event) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for f in _LAYOUTS[event.type]:
         value = getattr(event, f.name)
-        if (f.omit_default and value == f.default) or (f.name in OMITTED_WHEN_EMPTY and not value):
+        if f.omit and value == f.default:
             continue
         data[f.name] = f.encode(value)
         if f.name == "by":

@@ -21,6 +21,9 @@ from typing import ClassVar, get_args
 from deploytui.core.session.changes import SYSTEM, ItemSpec
 from deploytui.core.status import Attempt, Scalar, Status
 
+NEW = {"omit_default": True}
+"""Metadata of a field added after lines were written: left out of a line while it holds its default."""
+
 SCHEMA_VERSION = 1
 """Version of the session TOML and event formats; bumped on an incompatible change."""
 
@@ -102,6 +105,8 @@ class RunStartedEvent(SessionEvent):
     run_id: str
     kind: str = ""
     label: str = ""
+    log: str = field(default="", metadata=NEW)
+    """The run's log as it is being written (so an interrupted run keeps its partial log)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,7 +123,7 @@ class RunFinishedEvent(SessionEvent):
     duration_ms: int = 0
     log: str = ""
     """The run's log, relative to the session dir."""
-    attempts: tuple[Attempt, ...] = ()
+    attempts: tuple[Attempt, ...] = field(default=(), metadata=NEW)
     """Every attempt when the run tried more than once (retry, within); written only when there are."""
 
 
@@ -134,11 +139,42 @@ class RunCancelledEvent(SessionEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class InterruptedEvent(SessionEvent):
-    """The checks that were running when the process died (found when the session is reopened)."""
+    """The checks and actions that were running when the process died (found when the session is
+    reopened)."""
 
     type: ClassVar[str] = "interrupted"
     checks: tuple[tuple[str, str], ...]
     """(item, check key) of each."""
+    actions: tuple[str, ...] = field(default=(), metadata=NEW)
+    """Run ids of the world-changing steps that had started (ActionStarted) and never ended."""
+    last_seen: str = field(default="", metadata=NEW)
+    """The last moment the session knew they were running (its last event before this one, a heartbeat
+    at most HEARTBEAT_SECONDS old while anything ran); empty in logs written before it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionStartedEvent(SessionEvent):
+    """A world-changing step is about to start: logged and fsynced before its process is spawned (or its
+    request sent), so a crash in the middle of it still leaves a trace. Its end is the ActionRan (a fenced
+    block) or the RunFinished / RunCancelled (a bound action) with the same run id."""
+
+    type: ClassVar[str] = "action_started"
+    item: str
+    check: str
+    """`<item>!action<index>` for a fenced block, the binding's key for a bound action."""
+    run_id: str
+    label: str = ""
+    command: str
+    """Exactly what runs (the command after substitution, or the HTTP method, URL and body), secrets
+    masked."""
+    command_sha256: str
+    """sha256 of `command` as recorded (masked: the hash never depends on a secret's value)."""
+    cwd: str
+    """Absolute working directory."""
+    host: str
+    pid: int
+    """deploytui's own process id (the child's is not known before it is spawned)."""
+    log: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,6 +187,26 @@ class ActionRanEvent(SessionEvent):
     run_id: str
     exit_code: int
     log: str
+    cancelled: bool = field(default=False, metadata=NEW)
+    """Cancelled by the operator (`by`) while it ran: `exit_code` is meaningless then."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeartbeatEvent(SessionEvent):
+    """The session is alive and something runs: at most one every HEARTBEAT_SECONDS, so that a crash's
+    "interrupted at" is at most that far from the moment the process died."""
+
+    type: ClassVar[str] = "heartbeat"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResumedEvent(SessionEvent):
+    """The session was opened for write again: by whom (`operator`, also `by`), from which host."""
+
+    type: ClassVar[str] = "resumed"
+    operator: str
+    host: str
+    pid: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,7 +251,10 @@ Event = (
     | RunFinishedEvent
     | RunCancelledEvent
     | InterruptedEvent
+    | ActionStartedEvent
     | ActionRanEvent
+    | HeartbeatEvent
+    | ResumedEvent
     | SignOffEvent
     | FinishEvent
     | RebaseEvent

@@ -44,18 +44,63 @@ class CheckResult:
     run_id: str = ""
     attempts: list[Attempt] = field(default_factory=list)
     """Every attempt of the run when it tried more than once (retry, within, a wait after a 429)."""
+    previous: CheckResult | None = None
+    """While it runs: the result it had before (a cancelled re-run gives it back)."""
+
+
+ACTION_RUNNING = "running"
+ACTION_ENDED = "ended"
+ACTION_CANCELLED = "cancelled"
+ACTION_INTERRUPTED = "interrupted"
+"""The states of an ActionRun."""
+
+ACTION_INTERRUPTED_WHY = "it may have partly run: check before running it again"
 
 
 @dataclass
 class ActionRun:
-    """One run of a fenced action (a shell block) of an item, after the operator confirmed it."""
+    """One run of a world-changing step of an item (a fenced block, or a bound action), after the operator
+    confirmed it: recorded when it starts (ActionStarted), completed when it ends."""
 
     index: int
     run_id: str
     exit_code: int
     log: str
     at: str
+    """When it ended (when it started, while it runs)."""
     by: str
+    state: str = ACTION_ENDED
+    check: str = ""
+    label: str = ""
+    command: str = ""
+    command_sha256: str = ""
+    cwd: str = ""
+    host: str = ""
+    pid: int = 0
+    started: str = ""
+    reason: str = ""
+    """How it ended, in words: "exit 0", "cancelled by X at T", "interrupted: it may have partly run…"."""
+
+    @property
+    def running(self) -> bool:
+        return self.state == ACTION_RUNNING
+
+    def summary(self) -> str:
+        """One line: how this run ended (or that it runs)."""
+        if self.state == ACTION_RUNNING:
+            return f"running since {self.started}"
+        if self.reason:
+            return self.reason
+        return f"exit {self.exit_code}"
+
+
+@dataclass
+class Resumed:
+    """The session opened for write again: who, when, from which host."""
+
+    at: str
+    by: str
+    host: str
 
 
 @dataclass
@@ -72,6 +117,8 @@ class ItemState:
     duration_ms: int = 0
     reason: str = ""
     """Why it was skipped (or the failing check's reason)."""
+    overridden: bool = False
+    """An override is in force: it stands while re-runs fail; a pass or an untick ends it."""
     notes: list[Note] = field(default_factory=list)
     checks: dict[str, CheckResult] = field(default_factory=dict)
     actions: list[ActionRun] = field(default_factory=list)

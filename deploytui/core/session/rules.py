@@ -9,6 +9,11 @@ Rules for items (who may change what):
 - `Untick` undoes a tick, a skip or an override: the status falls back to what the checks say.
 - `Skip` needs a non-empty reason; `Override` applies only to failed/error/interrupted items and needs a note.
 - A finished check run replaces any manual status: the newest evidence wins, and the history keeps the rest.
+- A finished check run replaces any manual status, but an override stands while re-runs keep failing
+  ("overridden; failed again at …"): only a pass (or an untick) ends it. A cancelled re-run gives the
+  check back the result it had before, marked "re-run cancelled".
+- A world-changing step is recorded when it starts (ActionStarted, before its process is spawned) and when
+  it ends; one still running when the process died is `interrupted` on resume: it may have partly run.
 - Notes append; they never change a status.
 - A finished session (`Finish`) refuses every further change; `Finish` waits until no check runs.
 """
@@ -16,18 +21,22 @@ Rules for items (who may change what):
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, assert_never
 
 from deploytui.core.session.changes import (
     ActionRan,
+    ActionStarted,
     AddNote,
     Change,
     Finish,
+    Heartbeat,
     MarkInterrupted,
     Override,
     Rebase,
+    Resume,
     RunCancelled,
     RunFinished,
     RunStarted,
@@ -40,12 +49,15 @@ from deploytui.core.session.changes import (
 )
 from deploytui.core.session.events import (
     ActionRanEvent,
+    ActionStartedEvent,
     Event,
     FinishEvent,
+    HeartbeatEvent,
     InterruptedEvent,
     NoteEvent,
     OverrideEvent,
     RebaseEvent,
+    ResumedEvent,
     RunCancelledEvent,
     RunFinishedEvent,
     RunStartedEvent,
@@ -164,6 +176,7 @@ def event_for(session: Session, change: Change, at: str | None = None) -> Event:
                 run_id=change.run_id,
                 kind=change.kind,
                 label=change.label,
+                log=_refuse_bad_log(change.log),
             )
 
         case RunFinished():
@@ -226,6 +239,30 @@ def event_for(session: Session, change: Change, at: str | None = None) -> Event:
                 started=started,
             )
 
+        case ActionStarted():
+            state = session.item(change.item)
+            _need(change.check_key, "an action needs its key")
+            _need(change.run_id, "an action needs a run id")
+            _need(change.command, "an action needs the command it runs")
+            if any(a.run_id == change.run_id for a in state.actions):
+                raise TransitionError(f"action run {change.run_id} already started")
+            command = _clip(change.command, TEXT_MAX_CHARS)
+            return ActionStartedEvent(
+                seq=seq,
+                at=when,
+                by=by,
+                item=change.item,
+                check=change.check_key,
+                run_id=change.run_id,
+                label=change.label,
+                command=command,
+                command_sha256=hashlib.sha256(command.encode("utf-8", "replace")).hexdigest(),
+                cwd=change.cwd,
+                host=change.host,
+                pid=int(change.pid),
+                log=_refuse_bad_log(change.log),
+            )
+
         case ActionRan():
             session.item(change.item)
             return ActionRanEvent(
@@ -237,7 +274,17 @@ def event_for(session: Session, change: Change, at: str | None = None) -> Event:
                 run_id=change.run_id,
                 exit_code=int(change.exit_code),
                 log=_refuse_bad_log(change.log),
+                cancelled=bool(change.cancelled),
             )
+
+        case Heartbeat():
+            if not session.running() and not session.running_actions():
+                raise TransitionError("nothing is running: no heartbeat to record")
+            return HeartbeatEvent(seq=seq, at=when, by=by)
+
+        case Resume():
+            host = _text(change.host, "a resume needs the host it happens on")
+            return ResumedEvent(seq=seq, at=when, by=by, operator=by, host=host, pid=int(change.pid))
 
         case SignOff():
             fields: dict[str, str] = {}
@@ -270,9 +317,12 @@ def event_for(session: Session, change: Change, at: str | None = None) -> Event:
 
         case MarkInterrupted():
             running = session.running()
-            if not running:
-                raise TransitionError("no check is running")
-            return InterruptedEvent(seq=seq, at=when, by=by, checks=tuple(running))
+            actions = tuple(run.run_id for _item, run in session.running_actions())
+            if not running and not actions:
+                raise TransitionError("no check or action is running")
+            return InterruptedEvent(
+                seq=seq, at=when, by=by, checks=tuple(running), actions=actions, last_seen=change.last_seen
+            )
 
         case Rebase():
             old = {i for i, s in session.items.items() if not s.orphan}

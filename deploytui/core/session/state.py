@@ -11,7 +11,7 @@ events alone.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, assert_never
 
 from deploytui.core.session.changes import Change, TransitionError, item_specs, now_iso
@@ -19,13 +19,16 @@ from deploytui.core.session.codec import decode
 from deploytui.core.session.events import (
     SCHEMA_VERSION,
     ActionRanEvent,
+    ActionStartedEvent,
     CreatedEvent,
     Event,
     FinishEvent,
+    HeartbeatEvent,
     InterruptedEvent,
     NoteEvent,
     OverrideEvent,
     RebaseEvent,
+    ResumedEvent,
     RunCancelledEvent,
     RunFinishedEvent,
     RunStartedEvent,
@@ -36,10 +39,16 @@ from deploytui.core.session.events import (
     UntickEvent,
 )
 from deploytui.core.session.items import (
+    ACTION_CANCELLED,
+    ACTION_ENDED,
+    ACTION_INTERRUPTED,
+    ACTION_INTERRUPTED_WHY,
+    ACTION_RUNNING,
     ActionRun,
     CheckResult,
     ItemState,
     Note,
+    Resumed,
     StatusChange,
     aggregate,
     log_path,
@@ -71,6 +80,8 @@ class Session:
     """Open items acknowledged at the last sign-off (see SignOffEvent)."""
     signoff_reviewers: int = 1
     """Reviewer signatures the record needs, as the last sign-off recorded it."""
+    resumes: list[Resumed] = field(default_factory=list)
+    """Every time the session was opened for write again: who, when, from which host."""
     seq: int = 0
     """Number of events applied (the last event's `seq`)."""
     head: str = ""
@@ -210,6 +221,35 @@ class Session:
             result[self.status_of(item_id, checklist)] += 1
         return result
 
+    @property
+    def current_operator(self) -> str:
+        """Who the session is run by now: the last resume's operator, else the creator."""
+        return self.resumes[-1].by if self.resumes else self.operator
+
+    def running_actions(self) -> list[tuple[str, ActionRun]]:
+        """(item, run) of every world-changing step that started and has not ended."""
+        return [(i, a) for i, s in self.items.items() for a in s.actions if a.state == ACTION_RUNNING]
+
+    def interrupted_actions(self) -> list[tuple[str, ActionRun]]:
+        """(item, run) of every world-changing step the death of a process cut: it may have partly run."""
+        return [(i, a) for i, s in self.items.items() for a in s.actions if a.state == ACTION_INTERRUPTED]
+
+    def people(self) -> list[str]:
+        """Everyone who acted in the session (created, resumed, changed, ran, signed), first act first."""
+        seen: dict[str, None] = {}
+        from deploytui.core.session.changes import SYSTEM
+
+        for who in [self.operator, *(r.by for r in self.resumes)]:
+            seen.setdefault(who, None)
+        for state in self.items.values():
+            for who in [*(h.by for h in state.history), *(n.by for n in state.notes)]:
+                seen.setdefault(who, None)
+            for run in state.actions:
+                seen.setdefault(run.by, None)
+        if self.signoff_by:
+            seen.setdefault(self.signoff_by, None)
+        return [w for w in seen if w and w != SYSTEM]
+
     def running(self) -> list[tuple[str, str]]:
         """(item, check_key) of every check currently running."""
         return [
@@ -258,10 +298,12 @@ class Session:
                 self._children = None  # parents and orphans may have changed in place
             case TickEvent():
                 self.items[event.item].reason = ""
+                self.items[event.item].overridden = False
                 self._set(event.item, Status.DONE, at, by, "ticked")
             case UntickEvent():
                 state = self.items[event.item]
                 state.reason = ""
+                state.overridden = False
                 self._set(state.id, state.status_from_checks(), at, by, f"{state.status} undone")
             case SkipEvent():
                 self.items[event.item].reason = event.reason
@@ -269,6 +311,7 @@ class Session:
             case OverrideEvent():
                 state = self.items[event.item]
                 state.notes.append(Note(at, by, event.note))
+                state.overridden = True
                 self._set(state.id, Status.OVERRIDDEN, at, by, event.note)
             case NoteEvent():
                 self.items[event.item].notes.append(Note(at, by, event.text))
@@ -282,6 +325,8 @@ class Session:
                     status=Status.RUNNING,
                     at=at,
                     run_id=event.run_id,
+                    log=log_path(event.log),
+                    previous=replace(previous, previous=None) if previous is not None else None,
                 )
                 self._set(state.id, Status.RUNNING, at, by, f"check {event.check} started")
             case RunFinishedEvent():
@@ -306,32 +351,122 @@ class Session:
                 status = state.status_from_checks()
                 why = f"check {result.key} {result.status}" + (f": {result.reason}" if result.reason else "")
                 state.reason = result.reason if result.status is not Status.PASSED else ""
-                self._set(state.id, status, at, by, why)
+                self._end_action(state, event.run_id, at, by, result.reason or str(result.status))
+                if state.overridden and status in (Status.FAILED, Status.ERROR, Status.INTERRUPTED):
+                    # The override stands: a failing re-run does not silently erase an accepted failure.
+                    why = f"overridden; failed again at {at}: {why}"
+                    state.reason = f"overridden; failed again at {at}" + (
+                        f": {result.reason}" if result.reason else ""
+                    )
+                    self._set(state.id, Status.OVERRIDDEN, at, by, why, always=True)
+                else:
+                    if status is Status.PASSED:
+                        state.overridden = False  # a pass replaces the override
+                    self._set(state.id, status, at, by, why)
             case RunCancelledEvent():
                 state = self.items[event.item]
                 if event.started:
                     check = state.checks[event.check]
-                    check.status = Status.PENDING
-                    check.reason = f"cancelled by {by}"
-                    check.at = at
-                    self._set(state.id, state.status_from_checks(), at, by, f"check {check.key} cancelled")
+                    if check.previous is not None:
+                        # A cancelled re-run gives back the result it would have replaced.
+                        before = check.previous
+                        marker = f"re-run cancelled by {by} at {at}"
+                        restored = replace(
+                            before, reason=f"{before.reason} ({marker})" if before.reason else marker
+                        )
+                        state.checks[event.check] = restored
+                        why = f"check {check.key} re-run cancelled: back to {restored.status}"
+                    else:
+                        check.status = Status.PENDING
+                        check.reason = f"cancelled by {by}"
+                        check.at = at
+                        why = f"check {check.key} cancelled"
+                    cancelled = f"cancelled by {by} at {at}"
+                    self._end_action(state, event.run_id, at, by, cancelled, cancelled=True)
+                    status = state.status_from_checks()
+                    if state.overridden and status in (Status.FAILED, Status.ERROR, Status.INTERRUPTED):
+                        status = Status.OVERRIDDEN
+                    self._set(state.id, status, at, by, why, always=True)
             case InterruptedEvent():
                 touched: list[str] = []
+                seen = event.last_seen or at
                 for item_id, key in event.checks:
                     check = self.items[item_id].checks[key]
                     check.status = Status.INTERRUPTED
                     check.reason = "the process died while it ran"
-                    check.at = at
+                    if event.last_seen:
+                        check.reason += f" (last seen running at {seen})"
+                    check.at = seen
+                    check.previous = None
                     if item_id not in touched:
                         touched.append(item_id)
+                wanted = set(event.actions)
+                for item_id, state in self.items.items():
+                    for run in state.actions:
+                        if run.run_id in wanted and run.state == ACTION_RUNNING:
+                            run.state = ACTION_INTERRUPTED
+                            run.at = seen
+                            run.reason = (
+                                f"interrupted (last seen running at {seen}): {ACTION_INTERRUPTED_WHY}"
+                            )
+                            why = f"{run.label or 'action'} interrupted: {ACTION_INTERRUPTED_WHY}"
+                            self._set(item_id, state.status, at, by, why, always=True)
                 for item_id in touched:
                     state = self.items[item_id]
                     why = "interrupted: the process died while a check ran"
-                    self._set(item_id, state.status_from_checks(), at, by, why)
-            case ActionRanEvent():
-                self.items[event.item].actions.append(
-                    ActionRun(event.index, event.run_id, event.exit_code, log_path(event.log), at, by)
+                    status = state.status_from_checks()
+                    if state.overridden and status in (Status.FAILED, Status.ERROR, Status.INTERRUPTED):
+                        status = Status.OVERRIDDEN
+                    self._set(item_id, status, at, by, why)
+            case ActionStartedEvent():
+                state = self.items[event.item]
+                index = int(event.check.rsplit("!action", 1)[-1]) if "!action" in event.check else -1
+                state.actions.append(
+                    ActionRun(
+                        index,
+                        event.run_id,
+                        0,
+                        log_path(event.log),
+                        at,
+                        by,
+                        state=ACTION_RUNNING,
+                        check=event.check,
+                        label=event.label,
+                        command=event.command,
+                        command_sha256=event.command_sha256,
+                        cwd=event.cwd,
+                        host=event.host,
+                        pid=event.pid,
+                        started=at,
+                    )
                 )
+                first = event.command.splitlines()[0] if event.command else ""
+                why = f"{event.label or 'action'} started: {first}"
+                self._set(state.id, state.status, at, by, why, always=True)
+            case ActionRanEvent():
+                state = self.items[event.item]
+                found = next((a for a in state.actions if a.run_id == event.run_id), None)
+                if found is None:  # a log written before ActionStarted existed
+                    found = ActionRun(event.index, event.run_id, event.exit_code, log_path(event.log), at, by)
+                    state.actions.append(found)
+                run = found
+                run.exit_code = event.exit_code
+                run.log = log_path(event.log) or run.log
+                run.at = at
+                run.by = by
+                if event.cancelled:
+                    run.state = ACTION_CANCELLED
+                    run.reason = f"cancelled by {by} at {at}"
+                else:
+                    run.state = ACTION_ENDED
+                    run.reason = ""
+                if run.started:
+                    why = f"{run.label or 'action'} ended: {run.summary()}"
+                    self._set(state.id, state.status, at, by, why, always=True)
+            case HeartbeatEvent():
+                pass
+            case ResumedEvent():
+                self.resumes.append(Resumed(at, event.operator, event.host))
             case SignOffEvent():
                 self.signoff.update(event.fields)
                 self.signoff_by = by
@@ -364,9 +499,20 @@ class Session:
         self.seq = event.seq
         self.updated = at
 
-    def _set(self, item_id: str, status: Status, at: str, by: str, why: str) -> None:
+    def _end_action(
+        self, state: ItemState, run_id: str, at: str, by: str, reason: str, cancelled: bool = False
+    ) -> None:
+        """A bound world-changing step ends with its check run (RunFinished / RunCancelled)."""
+        for run in state.actions:
+            if run.run_id == run_id and run.state == ACTION_RUNNING:
+                run.state = ACTION_CANCELLED if cancelled else ACTION_ENDED
+                run.reason = reason
+                run.at = at
+                run.by = by
+
+    def _set(self, item_id: str, status: Status, at: str, by: str, why: str, always: bool = False) -> None:
         state = self.items[item_id]
-        if status is not state.status:
+        if always or status is not state.status:
             state.history.append(StatusChange(at, by, status, state.status, why))
         state.status = status
         state.by = by
@@ -408,6 +554,8 @@ class Session:
             data["signoff_acknowledged"] = self.signoff_acknowledged
         if self.signoff_reviewers != 1:
             data["signoff_reviewers"] = self.signoff_reviewers
+        if self.resumes:
+            data["resumes"] = [{"at": r.at, "by": r.by, "host": r.host} for r in self.resumes]
         items: dict[str, Any] = {}
         for item_id, s in self.items.items():
             entry: dict[str, Any] = {"status": str(s.status)}
@@ -424,6 +572,8 @@ class Session:
                 entry["duration_ms"] = s.duration_ms
             if s.rollback:
                 entry["rollback"] = True
+            if s.overridden and s.status is not Status.OVERRIDDEN:
+                entry["overridden"] = True  # a re-run of an overridden item runs (else: the status says it)
             if s.orphan:
                 entry["orphan"] = True
             if s.notes:
@@ -431,17 +581,7 @@ class Session:
             if s.checks:
                 entry["checks"] = {k: _check_dict(c) for k, c in s.checks.items()}
             if s.actions:
-                entry["actions"] = [
-                    {
-                        "index": a.index,
-                        "run_id": a.run_id,
-                        "exit_code": a.exit_code,
-                        "log": a.log,
-                        "at": a.at,
-                        "by": a.by,
-                    }
-                    for a in s.actions
-                ]
+                entry["actions"] = [_action_dict(a) for a in s.actions]
             if history and s.history:
                 entry["history"] = [
                     {
@@ -484,6 +624,7 @@ class Session:
             signoff_reviewers=int(data.get("signoff_reviewers", 1)),
             seq=int(data["seq"]),
             head=str(data.get("head", "")),
+            resumes=[Resumed(str(r["at"]), str(r["by"]), str(r["host"])) for r in data.get("resumes", [])],
         )
         for item_id, e in data.get("items", {}).items():
             session.items[item_id] = ItemState(
@@ -497,19 +638,10 @@ class Session:
                 at=str(e.get("at", "")),
                 duration_ms=int(e.get("duration_ms", 0)),
                 reason=str(e.get("reason", "")),
+                overridden=bool(e.get("overridden", False)) or e["status"] == Status.OVERRIDDEN.value,
                 notes=[Note(str(n["at"]), str(n["by"]), str(n["text"])) for n in e.get("notes", [])],
                 checks={k: _check_from(k, c) for k, c in e.get("checks", {}).items()},
-                actions=[
-                    ActionRun(
-                        int(a["index"]),
-                        str(a["run_id"]),
-                        int(a["exit_code"]),
-                        log_path(str(a["log"])),
-                        str(a["at"]),
-                        str(a["by"]),
-                    )
-                    for a in e.get("actions", [])
-                ],
+                actions=[_action_from(a) for a in e.get("actions", [])],
                 history=[
                     StatusChange(
                         str(h["at"]), str(h["by"]), Status(h["status"]), Status(h["previous"]), str(h["why"])
@@ -539,7 +671,46 @@ def _check_dict(c: CheckResult) -> dict[str, Any]:
         data["values"] = dict(c.values)
     if c.attempts:
         data["attempts"] = [a.to_dict() for a in c.attempts]
+    if c.previous is not None:
+        data["previous"] = _check_dict(c.previous)
     return data
+
+
+_ACTION_TEXT = ("state", "check", "label", "command", "command_sha256", "cwd", "host", "started", "reason")
+
+
+def _action_dict(a: ActionRun) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "index": a.index,
+        "run_id": a.run_id,
+        "exit_code": a.exit_code,
+        "log": a.log,
+        "at": a.at,
+        "by": a.by,
+    }
+    for key in _ACTION_TEXT:
+        value = getattr(a, key)
+        if value and not (key == "state" and value == ACTION_ENDED):
+            data[key] = value
+    if a.pid:
+        data["pid"] = a.pid
+    return data
+
+
+def _action_from(a: Mapping[str, Any]) -> ActionRun:
+    run = ActionRun(
+        int(a["index"]),
+        str(a["run_id"]),
+        int(a["exit_code"]),
+        log_path(str(a["log"])),
+        str(a["at"]),
+        str(a["by"]),
+        pid=int(a.get("pid", 0)),
+    )
+    for key in _ACTION_TEXT:
+        if key in a:
+            setattr(run, key, str(a[key]))
+    return run
 
 
 def _check_from(key: str, c: Mapping[str, Any]) -> CheckResult:
@@ -556,6 +727,7 @@ def _check_from(key: str, c: Mapping[str, Any]) -> CheckResult:
         evidence=str(c.get("evidence", "")),
         run_id=str(c.get("run_id", "")),
         attempts=[Attempt.from_dict(a) for a in c.get("attempts", ())],
+        previous=_check_from(key, c["previous"]) if isinstance(c.get("previous"), Mapping) else None,
     )
 
 

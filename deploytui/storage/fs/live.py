@@ -14,9 +14,11 @@ from deploytui.core.errors import DeployError
 from deploytui.core.redact import Redactor
 from deploytui.core.session import (
     ActionRan,
+    ActionStarted,
     Change,
     Event,
     RunFinished,
+    RunStarted,
     Session,
     decode,
     encode,
@@ -81,8 +83,11 @@ class LiveSession:
         with self._mutex:
             if self._journal is None:
                 raise DeployError(f"session {self.id} is open read-only", path=self.toml_path)
-            if isinstance(change, RunFinished | ActionRan) and change.log:
+            if isinstance(change, RunFinished | ActionRan | RunStarted | ActionStarted) and change.log:
                 change = replace(change, log=self.relative(change.log))
+            if isinstance(change, ActionStarted):
+                # Masked before its sha256 is taken: the hash never depends on a secret's value.
+                change = replace(change, command=self.redactor.redact(change.command))
             event = self.session.event_for(change, self.store.timestamp())
             return self._commit(event)
 

@@ -36,6 +36,7 @@ from deploytui.core.session import (
     CreatedEvent,
     MarkInterrupted,
     Rebase,
+    Resume,
     Session,
     decode,
     iso_time,
@@ -234,9 +235,12 @@ class SessionStore:
         *,
         checklist: Checklist | None = None,
         redactor: Redactor | None = None,
+        resume_as: str | None = None,
     ) -> LiveSession:
-        """Load a session. For write: lock it, replay events the TOML missed, mark dead runs interrupted,
-        and adopt a changed checklist (mapped by id; `LiveSession.drift` says what changed)."""
+        """Load a session. For write: lock it, replay events the TOML missed, mark dead runs (and actions
+        that started and never ended) interrupted, and adopt a changed checklist (mapped by id;
+        `LiveSession.drift` says what changed). `resume_as`: who resumes it (a `resumed` event names them
+        and this host), for the faces that resume a session to work in it."""
         validate_session_id(session_id)
         if not self.exists(session_id):
             raise DeployError(f"no session {session_id} in {self.dir}")
@@ -258,11 +262,13 @@ class SessionStore:
             remove_stale_temps(self.toml_path(session_id))
             if replayed or not self.toml_path(session_id).exists():
                 live._save()
-            if session.finished is None and session.running():
-                live.apply(MarkInterrupted())
+            if session.finished is None and (session.running() or session.running_actions()):
+                live.apply(MarkInterrupted(last_seen=session.updated))
             if live.drift is not None and session.finished is None and checklist is not None:
                 path = str(checklist.path.resolve()) if checklist.path is not None else session.checklist_path
                 live.apply(Rebase(path, checklist.sha256, checklist.title, item_specs(checklist)))
+            if resume_as and session.finished is None:
+                live.apply(Resume(resume_as, socket.gethostname(), os.getpid()))
             return live
         except BaseException:
             if lock is not None:

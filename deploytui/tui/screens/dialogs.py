@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.console import RenderableType
 from textual import on
@@ -19,6 +19,7 @@ class ConfirmDialog(ModalScreen[bool]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Close without doing anything"),
+        Binding("c", "copy", "Copy", id="dialog.copy", tooltip="Copy the command to the clipboard"),
     ]
 
     def __init__(
@@ -28,6 +29,7 @@ class ConfirmDialog(ModalScreen[bool]):
         *,
         confirm: str = "Run",
         danger: bool = True,
+        copy: str | None = None,
         id: str | None = None,  # noqa: A002 - Textual names it id
     ) -> None:
         super().__init__(id=id)
@@ -35,6 +37,8 @@ class ConfirmDialog(ModalScreen[bool]):
         self.body = body
         self.confirm_label = confirm
         self.danger = danger
+        self.copy_text = copy
+        """Offered to the clipboard (`c`, or the Copy button): the exact command, secrets masked."""
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -43,6 +47,8 @@ class ConfirmDialog(ModalScreen[bool]):
                 yield Static(self.body, id="confirm-body")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
+                if self.copy_text is not None:
+                    yield Button("Copy command", id="copy", compact=True)
                 yield Button(
                     self.confirm_label,
                     id="confirm",
@@ -57,6 +63,13 @@ class ConfirmDialog(ModalScreen[bool]):
     @on(Button.Pressed, "#confirm")
     def _confirm(self) -> None:
         self.dismiss(True)
+
+    @on(Button.Pressed, "#copy")
+    def action_copy(self) -> None:
+        if self.copy_text is None:
+            return
+        self.app.copy_to_clipboard(self.copy_text)
+        self.notify("Command copied to the clipboard.")
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
@@ -119,25 +132,32 @@ class TextDialog(ModalScreen[str | None]):
 
 
 class ResumeDialog(ModalScreen[str]):
-    """An unfinished session exists: resume it, start a new one, or quit."""
+    """An unfinished session exists: resume it (as its operator, or as another: `o`), start new, or quit."""
 
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "quit_app", "Quit", id="resume.quit", tooltip="Quit without opening a session"),
+        Binding("o", "change_operator", "Operator", id="resume.operator", tooltip="Change who resumes it"),
     ]
 
-    def __init__(self, summary: RenderableType) -> None:
+    def __init__(self, summary: RenderableType, operator: str = "") -> None:
         super().__init__()
         self.summary = summary
+        self.operator = operator
+        """Who resumes the session (the session's operator unless changed here)."""
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("Unfinished session found", classes="dialog-title")
             yield Static(self.summary, classes="dialog-prompt")
+            yield Static(self._operator_text(), id="resume-operator", classes="dialog-prompt", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Quit", id="quit", compact=True)
                 yield Button("Start new", id="new", compact=True)
                 yield Button("Resume", id="resume", variant="primary", compact=True)
+
+    def _operator_text(self) -> str:
+        return f"Resume as: {self.operator or '(nobody)'}   (o: change)"
 
     def on_mount(self) -> None:
         self.query_one("#resume", Button).focus()
@@ -148,3 +168,62 @@ class ResumeDialog(ModalScreen[str]):
 
     def action_quit_app(self) -> None:
         self.dismiss("quit")
+
+    def action_change_operator(self) -> None:
+        def done(name: str | None) -> None:
+            if name:
+                self.operator = name
+                self.query_one("#resume-operator", Static).update(self._operator_text())
+
+        self.app.push_screen(
+            TextDialog(
+                "Who resumes this session?",
+                "Every change from now on is recorded under this name.",
+                initial=self.operator,
+                confirm="Use this name",
+                id="operator-dialog",
+            ),
+            done,
+        )
+
+
+class ChoiceDialog(ModalScreen[int | None]):
+    """Pick one of several entries (e.g. which world-changing step of a node to run). Escape: none."""
+
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Close without choosing"),
+    ]
+
+    def __init__(
+        self,
+        title: str,
+        entries: list[str],
+        id: str | None = None,  # noqa: A002 - Textual names it id
+    ) -> None:
+        super().__init__(id=id)
+        self.title_text = title
+        self.entries = entries
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import OptionList
+        from textual.widgets.option_list import Option
+
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title", markup=False)
+            yield OptionList(
+                *(Option(f"{n + 1}. {text}", id=str(n)) for n, text in enumerate(self.entries)),
+                id="choice-list",
+            )
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#choice-list").focus()
+
+    def on_option_list_option_selected(self, event: Any) -> None:
+        self.dismiss(int(event.option.id))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.console import Group
@@ -43,12 +42,13 @@ from deploytui.core.session import (
 from deploytui.core.spec import CheckSpec
 from deploytui.core.status import BAD, Status
 from deploytui.core.text import one_line
+from deploytui.services.actions import Step, describe, steps_of
 from deploytui.services.runs import failed_checks, parse_iso, runnable_checks
 from deploytui.tui.messages import EngineEventPosted
 from deploytui.tui.present import GLYPHS
 from deploytui.tui.presenters.filter import matching_ids
 from deploytui.tui.presenters.runs import RunBoard, RunBuffer
-from deploytui.tui.screens.dialogs import ConfirmDialog, TextDialog
+from deploytui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, TextDialog
 from deploytui.tui.themes import status_colors
 from deploytui.tui.widgets.checklist_tree import ChecklistTree, NodeView
 from deploytui.tui.widgets.detail_pane import DetailPane, render_detail
@@ -264,13 +264,14 @@ class MainScreen(Screen[None]):
         header.info = HeaderInfo(
             checklist=app.redactor.redact(app.checklist.title or "Checklist"),
             session_id=session.id,
-            operator=session.operator,
+            operator=app.operator,
             done=done,
             total=total,
             failed=failed,
             interrupted=counts[Status.INTERRUPTED],
             flaky=counts[Status.FLAKY],
             blocked=counts[Status.BLOCKED],
+            interrupted_actions=len(session.interrupted_actions()),
             running=len(self.pending_runs),
             read_only=app.read_only,
             finished=bool(session.finished),
@@ -311,7 +312,7 @@ class MainScreen(Screen[None]):
             hint = "No run yet."
             if self.deploy_app.checks_per_item.get(node_id):
                 hint += " Press r to run the checks."
-            if node.actions:
+            if self._steps(node_id):
                 hint += " Press x to run its command."
             logs.show_lines([hint])
             return
@@ -407,7 +408,7 @@ class MainScreen(Screen[None]):
             return False
         if action == "rerun_failed" and node is not None and not self._failed_under(node.id):
             return False
-        if action == "action" and node is not None and not node.actions:
+        if action == "action" and node is not None and not self._steps(node.id):
             return False
         if action == "override" and node is not None and self._view(node.id).status not in BAD:
             return False
@@ -735,53 +736,61 @@ class MainScreen(Screen[None]):
         if not count:
             self.notify("Nothing is running.")
 
+    def _steps(self, node_id: str) -> list[Step]:
+        """The node's world-changing steps (fenced blocks, bound actions, webhooks, dumps)."""
+        app = self.deploy_app
+        try:
+            return steps_of(app.checklist, app.config, node_id)
+        except KeyError:
+            return []
+
     @work(exclusive=True, group="action-confirm", exit_on_error=False)
     async def action_action(self) -> None:
         node = self._selected()
-        if node is None or not node.actions:
-            self.notify("This node has no command to run.")
+        steps = self._steps(node.id) if node is not None else []
+        if node is None or not steps:
+            self.notify("This node has nothing to run.")
             return
         app = self.deploy_app
         index = 0
-        if len(node.actions) > 1:
+        if len(steps) > 1:
             choice = await app.push_screen_wait(
-                TextDialog(
-                    f"Run which command of {node.title}?",
-                    f"Enter 1–{len(node.actions)} (the detail pane lists them).",
-                    initial="1",
-                    confirm="Choose",
+                ChoiceDialog(
+                    f"Run which step of {node.title}?",
+                    [f"{s.label}  ·  {describe(app.engine, s).command.splitlines()[0][:80]}" for s in steps],
                     id="action-choice",
                 )
             )
             if choice is None:
                 return
-            try:
-                index = int(choice) - 1
-                node.actions[index]
-            except (ValueError, IndexError):
-                self.notify(f"No command {choice!r} here.", severity="warning")
-                return
-        action = node.actions[index]
-        command = app.engine.describe_action(action)
+            index = choice
+        step = steps[index]
+        what = describe(app.engine, step)
+        headline = ("This changes the world. " if what.world_changing else "") + "It runs exactly:\n"
         body = Group(
             Text.assemble(
-                ("This changes the world. It runs exactly:\n", "bold"),
-                (f"{node.id}  ·  {action.lang or 'shell'}  ·  line {action.line}", "dim"),
+                (headline, "bold"),
+                (f"{node.id}  ·  {step.label}  ·  {step.kind}", "dim"),
             ),
             Text(""),
             Syntax(
-                command,
-                "bash",
+                what.command,
+                "bash" if step.action is not None else "text",
                 theme="ansi_dark" if app.current_theme.dark else "ansi_light",
                 word_wrap=True,
                 background_color="default",
             ),
             Text(""),
-            Text(f"in {_where(app.engine.base_dir)}", style="dim"),
+            Text(f"in {what.cwd}  on {what.host}", style="dim"),
         )
         confirmed = await app.push_screen_wait(
             ConfirmDialog(
-                f"Run action {index + 1} of “{node.title}”?", body, confirm="Run it", id="action-dialog"
+                f"Run {step.label} of “{node.title}”?",
+                body,
+                confirm="Run it",
+                danger=what.world_changing,
+                copy=what.command,
+                id="action-dialog",
             )
         )
         if not confirmed:
@@ -791,12 +800,13 @@ class MainScreen(Screen[None]):
         run_id = new_run_id()
         self.runs.submitted(run_id, node.id)
         self._refresh_header()
-        self.run_worker(
-            app.engine.run_action(node.id, action, run_id, self._post_event, group=f"action:{node.id}"),
-            name=f"action:{node.id}:{index}",
-            group=f"action:{node.id}",
-            exit_on_error=False,
-        )
+        group = f"action:{node.id}"
+        if step.action is not None:
+            job = app.engine.run_action(node.id, step.action, run_id, self._post_event, group=group)
+        else:
+            assert step.spec is not None
+            job = app.engine.run_check(step.spec, run_id, self._post_event, group=group)
+        self.run_worker(job, name=f"action:{node.id}:{index}", group=group, exit_on_error=False)
 
     # engine events -----------------------------------------------------------------------------
 
@@ -908,12 +918,3 @@ class MainScreen(Screen[None]):
                 await asyncio.sleep(0.05)
         app.exit(0)
 
-
-def _where(directory: Path) -> str:
-    """A run directory as the operator reads it: `.` for the current one, `~/…` under home."""
-    try:
-        if directory.resolve() == Path.cwd().resolve():
-            return ". (the current directory)"
-        return "~/" + str(directory.resolve().relative_to(Path.home().resolve()))
-    except (OSError, ValueError):
-        return str(directory)

@@ -114,14 +114,19 @@ def render_detail(
         if runs:
             # The command's outcome does not decide the item (the operator ticks it), so say it here.
             last = runs[-1]
-            ok = last.exit_code == 0
-            mark = Status.PASSED if ok else Status.FAILED
+            if last.state == "running":
+                mark, how = Status.RUNNING, f"running since {_fmt_time(last.started)}, by {last.by}"
+            elif last.state == "interrupted":
+                mark, how = Status.INTERRUPTED, f"interrupted at {_fmt_time(last.at)}: {last.reason}"
+            elif last.state == "cancelled":
+                mark, how = Status.INTERRUPTED, f"cancelled by {last.by} at {_fmt_time(last.at)}"
+            else:
+                ok = last.exit_code == 0
+                mark = Status.PASSED if ok else Status.FAILED
+                how = f"exit {last.exit_code} by {last.by} at {_fmt_time(last.at)}"
             title.append("\n")
             title.append(f"{GLYPHS[mark]} ", Style(color=colors.get(mark), bold=True))
-            title.append(
-                f"last run: exit {last.exit_code} by {last.by} at {_fmt_time(last.at)}"
-                + (f" ({len(runs)} runs)" if len(runs) > 1 else "")
-            )
+            title.append(f"last run: {how}" + (f" ({len(runs)} runs)" if len(runs) > 1 else ""))
         parts.append(Padding(title, (1, 0, 0, 0)))
         lexer = LEXERS.get(action.lang.lower(), action.lang.lower() or "bash")
         parts.append(

@@ -32,6 +32,8 @@ class HeaderInfo:
     running: int
     read_only: bool = False
     finished: bool = False
+    interrupted_actions: int = 0
+    """World-changing steps cut by a crash: they may have partly run (shown apart, they need a look)."""
     interrupted: int = 0
     """Items whose run was cut short (the app was killed): shown apart from failures, they need a rerun."""
     flaky: int = 0
@@ -77,6 +79,11 @@ class HeaderBar(Widget):
             right.append(
                 f"  {GLYPHS[Status.INTERRUPTED]} {info.interrupted} interrupted",
                 Style(color=self.status_palette.get(Status.INTERRUPTED)),
+            )
+        if info.interrupted_actions:
+            right.append(
+                f"  ⚠ {info.interrupted_actions} action(s) may have partly run",
+                Style(color=self.status_palette.get(Status.FAILED), bold=True),
             )
         if info.running:
             right.append(
