@@ -296,7 +296,7 @@ async def test_filter_by_text_and_by_status(tmp_path: Path) -> None:
         assert any("Nothing matches 'is:error'" in n.message for n in app._notifications)
 
 
-async def test_f_jumps_to_the_next_failed_or_pending_item_skipping_complete_ones(tmp_path: Path) -> None:
+async def test_f_jumps_to_the_next_failure_first_then_to_pending_items(tmp_path: Path) -> None:
     config = write_project(tmp_path, quick=True)
     app = build_app(tmp_path, config=config, choice="new")
     async with app.run_test(size=SIZE) as pilot:
@@ -308,13 +308,22 @@ async def test_f_jumps_to_the_next_failed_or_pending_item_skipping_complete_ones
         for _ in range(4):
             await pilot.press("f")
             visited.append(main(app).selected_id)
-        # passed items (slow probe, flood output) are stepped over; the search wraps around
+        # the failure comes before any pending item: from elsewhere f goes to it, from it to the next pending
+        # item (passed items are stepped over)
         assert visited == [
             "preflight/config-valid",
             "preflight/notify-team",
-            "deploy/push-image",
             "preflight/config-valid",
+            "preflight/notify-team",
         ]
+        await select(pilot, "preflight/config-valid")
+        await pilot.press("o", *"accepted", "enter")  # overridden: no failure is left
+        await settle(pilot)
+        visited = []
+        for _ in range(3):
+            await pilot.press("f")
+            visited.append(main(app).selected_id)
+        assert visited == ["preflight/notify-team", "deploy/push-image", "preflight/notify-team"]
 
 
 async def test_resume_after_sigkill_shows_finished_items_and_running_ones_interrupted(tmp_path: Path) -> None:
