@@ -59,6 +59,12 @@ from deploytui.core.session import (
 )
 from deploytui.core.status import Status
 from deploytui.storage.base import EventChain
+from deploytui.storage.chain import FREE_TEXT_KEYS as FREE_TEXT_KEYS  # re-exported (storage.fs)
+from deploytui.storage.chain import DriftReport as DriftReport
+from deploytui.storage.chain import describe as _describe
+from deploytui.storage.chain import drift as _drift
+from deploytui.storage.chain import replay as _replay
+from deploytui.storage.chain import sanitize_event as _sanitize_event
 
 if TYPE_CHECKING:
     from deploytui.core.checklist import Checklist
@@ -143,7 +149,7 @@ class EventScan:
     total_lines: int
 
 
-def scan_events(path: Path, data: bytes) -> EventScan:
+def scan_events(path: str | Path, data: bytes) -> EventScan:
     """Verify the chain line by line, stopping at the first garbled, reordered or unlinked line."""
     lines = data.split(b"\n")
     tail = lines.pop()  # b"" when the file ends with LF
@@ -426,22 +432,6 @@ def describe_holder(path: Path) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- sessions
-
-
-@dataclass
-class DriftReport:
-    """The checklist changed since the session started: items are mapped by id."""
-
-    old_sha256: str
-    new_sha256: str
-    added: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        return (
-            f"the checklist changed since this session started (sha256 {self.old_sha256[:12]} → "
-            f"{self.new_sha256[:12]}): items kept by id; {len(self.added)} added, {len(self.removed)} removed"
-        )
 
 
 @dataclass
@@ -1039,19 +1029,6 @@ def _event_of(raw: bytes) -> dict[str, Any] | None:
     return event if isinstance(event, dict) else None
 
 
-def _replay(events: list[Event], path: Path) -> tuple[Session, int, DeployError | None]:
-    """The state after `events`, how many replayed, and the first that did not (None: all did)."""
-    session = Session()
-    for number, event in enumerate(events, start=1):
-        try:
-            session.apply_event(event)
-        except (KeyError, ValueError, TypeError, AttributeError, IndexError, DeployError) as exc:
-            # The failed event may have changed part of the state: the state is that of the ones before.
-            problem = DeployError(f"event cannot be replayed: {_describe(exc)}", path=path, line=number)
-            return Session.from_events(events[: number - 1]), number - 1, problem
-    return session, len(events), None
-
-
 def _same_state(snapshot: Session, replayed: Session) -> bool:
     """The session file says what the log says, but for the head."""
     saved, rebuilt = snapshot.to_dict(), replayed.to_dict()
@@ -1166,24 +1143,6 @@ def _first_difference(a: Any, b: Any) -> list[str]:
             if key not in a or key not in b or not _same(a[key], b[key]):
                 return [str(key), *_first_difference(a.get(key), b.get(key))]
     return []
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, KeyError):
-        return f"missing key {exc.args[0]!r}"
-    return str(exc) or type(exc).__name__
-
-
-def _drift(session: Session, checklist: Checklist) -> DriftReport:
-    old = {i for i, s in session.items.items() if not s.orphan}
-    new_specs = item_specs(checklist)
-    new = {s.id for s in new_specs}
-    return DriftReport(
-        old_sha256=session.checklist_sha256,
-        new_sha256=checklist.sha256,
-        added=[s.id for s in new_specs if s.id not in old],
-        removed=sorted(old - new),
-    )
 
 
 class LiveSession:
@@ -1326,24 +1285,3 @@ def _relative_path(path: Path, base: Path) -> str:
         return str(path.resolve().relative_to(base.resolve()))
     except (ValueError, OSError):
         return str(path)
-
-
-FREE_TEXT_KEYS = frozenset({"reason", "evidence", "note", "text", "label", "values", "fields", "result"})
-"""Event keys holding free text (where a secret could appear); ids, types and times are left alone."""
-
-
-def _sanitize_event(event: Event, redactor: Redactor) -> Event:
-    """Secrets masked in free text; every string made encodable (lone surrogates replaced)."""
-    record = encode(event)
-    return decode({k: _sanitize(v, redactor if k in FREE_TEXT_KEYS else None) for k, v in record.items()})
-
-
-def _sanitize(value: Any, redactor: Redactor | None) -> Any:
-    if isinstance(value, str):
-        text = value.encode("utf-8", "replace").decode("utf-8")
-        return redactor.redact(text) if redactor else text
-    if isinstance(value, list):
-        return [_sanitize(v, redactor) for v in value]
-    if isinstance(value, dict):
-        return {k: _sanitize(v, redactor) for k, v in value.items()}
-    return value
