@@ -34,7 +34,7 @@ from deploytui.core.status import Status
 from deploytui.services import reports
 from deploytui.services.project import resolve
 from deploytui.services.runs import RunRecorder, build_engine, run_checks, select_checks
-from deploytui.services.sessions import open_store
+from deploytui.services.sessions import open_store, store_location
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
     if output:
         _check_writable(Path(output))
 
-    store = open_store(getattr(args, "sessions_dir", "sessions"))
+    store = open_store(
+        store_location(getattr(args, "store", None), getattr(args, "sessions_dir", "sessions"), config)
+    )
     session_id = getattr(args, "session", None)
     operator = getattr(args, "operator", None)
     if session_id:

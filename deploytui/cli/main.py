@@ -19,6 +19,7 @@ COMMANDS = {
     "sign": "deploytui.cli.record",
     "verify": "deploytui.cli.record",
     "recover": "deploytui.cli.recover",
+    "store": "deploytui.cli.store",
 }
 """Sub-command -> module with `run(args) -> int` (the bare command starts the TUI)."""
 
@@ -36,6 +37,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="where sessions are kept (default: ./sessions, or $DEPLOYTUI_SESSIONS)",
     )
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="keep sessions in PostgreSQL (postgresql://user@host/db) instead of the sessions dir"
+        " (default: $DEPLOYTUI_STORE, or [store] url in deploytui.toml)",
+    )
 
 
 def _add_source(p: argparse.ArgumentParser) -> None:
@@ -49,7 +57,7 @@ def _add_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="F", help="deploytui.toml with variables, secrets and check bindings")
 
 
-_VALUE_OPTIONS = {"--config", "--sessions-dir", "--session", "--operator", "--theme"}
+_VALUE_OPTIONS = {"--config", "--sessions-dir", "--store", "--session", "--operator", "--theme"}
 
 
 def _first_positional(argv: Sequence[str]) -> str | None:
@@ -85,6 +93,7 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
             "  deploytui sign      sign or countersign a record with an SSH key\n"
             "  deploytui verify    verify a signed record against an allowed_signers file\n"
             "  deploytui recover   keep what parses of a damaged session (damaged files kept aside)\n"
+            "  deploytui store     copy a session into a PostgreSQL store (push) or out of it (pull)\n"
             "\n"
             "Without a command, the interactive app opens CHECKLIST|CONFIG.\n"
             "Exit codes: 0 ok, 1 a check or a verification failed, 2 usage, config or input error."
@@ -211,6 +220,17 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     )
     _add_common(p)
     p.add_argument("session", metavar="SESSION", help="session id")
+
+    p = sub.add_parser(
+        "store",
+        help="copy sessions between the sessions dir and a PostgreSQL store",
+        description="push: copy a session of the sessions dir into the --store database, verifying its"
+        " chain; pull: copy a session of the store into the sessions dir. The events are copied byte"
+        " for byte, so the record exported from either is the same. Exit 0 when copied, 2 otherwise.",
+    )
+    _add_common(p)
+    p.add_argument("action", choices=["push", "pull"])
+    p.add_argument("session", metavar="SESSION", help="session id")
     return parser
 
 
@@ -222,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not hasattr(args, "sessions_dir"):
         args.sessions_dir = _sessions_default()
+    if not hasattr(args, "store"):
+        args.store = None
     module_name = COMMANDS.get(args.command or "", TUI_MODULE)
     try:
         module = importlib.import_module(module_name)

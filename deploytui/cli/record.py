@@ -9,6 +9,7 @@ from pathlib import Path
 from deploytui.core.errors import DeployError
 from deploytui.core.text import clean_line
 from deploytui.services.records import atomic_write_text, export_text, sign_record, verify_record
+from deploytui.services.sessions import store_location
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,7 +23,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    sessions_dir = getattr(args, "sessions_dir", None) or "sessions"
+    sessions_dir = store_location(
+        getattr(args, "store", None), getattr(args, "sessions_dir", None) or "sessions"
+    )
     text = export_text(args.session, args.sign, sessions_dir=sessions_dir)
     if args.output and args.output != "-":
         target = Path(args.output)
@@ -46,7 +49,9 @@ def _sign(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    sessions_dir = getattr(args, "sessions_dir", None) or "sessions"
+    sessions_dir = store_location(
+        getattr(args, "store", None), getattr(args, "sessions_dir", None) or "sessions"
+    )
     report = verify_record(
         args.record, args.allowed_signers, getattr(args, "session", None), sessions_dir=sessions_dir
     )

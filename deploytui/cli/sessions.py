@@ -8,7 +8,8 @@ import sys
 from typing import TextIO
 
 from deploytui.core.status import Status
-from deploytui.storage.fs import SessionInfo, SessionStore
+from deploytui.services.sessions import open_store, store_location
+from deploytui.storage.fs import SessionInfo
 
 COUNT_ORDER = [s for s in Status]
 """Columns of the counts summary, in the order README.md ("Keys") lists the statuses."""
@@ -27,14 +28,15 @@ _SHORT = {
 
 
 def run(args: argparse.Namespace) -> int:
-    store = SessionStore(args.sessions_dir)
+    store = open_store(store_location(getattr(args, "store", None), args.sessions_dir))
     infos = store.list()
     out: TextIO = sys.stdout
     if getattr(args, "format", "text") == "json":
         json.dump({"sessions": [info.to_json() for info in infos]}, out, indent=2, ensure_ascii=False)
         out.write("\n")
     else:
-        out.write(render_table(infos, str(store.dir)))
+        where = store.location.removeprefix("sessions dir ")
+        out.write(render_table(infos, where))
     return 0
 
 

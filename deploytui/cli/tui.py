@@ -7,6 +7,7 @@ import sys
 
 from deploytui.core.errors import DeployError
 from deploytui.services.project import resolve
+from deploytui.services.sessions import store_location
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     app = make_app(
         checklist,
         config,
-        args.sessions_dir,
+        store_location(getattr(args, "store", None), args.sessions_dir, config),
         session_id=args.session,
         choice=choice,
         operator=args.operator,

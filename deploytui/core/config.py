@@ -41,8 +41,13 @@ DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 256
 """Upper bound on [defaults] concurrency: more would only exhaust file descriptors on a jump box."""
 
-TOP_LEVEL_KEYS = ("checklist", "vars", "env", "secrets", "defaults", "check")
-TABLE_KEYS = {"env": ("files",), "secrets": ("env",), "defaults": ("timeout", "concurrency")}
+TOP_LEVEL_KEYS = ("checklist", "vars", "env", "secrets", "defaults", "check", "store")
+TABLE_KEYS = {
+    "env": ("files",),
+    "secrets": ("env",),
+    "defaults": ("timeout", "concurrency"),
+    "store": ("url",),
+}
 SPEC_KEYS = frozenset({"item", "kind", "timeout", "name"})
 """Keys of a [[check]] that are not passed to the kind as params."""
 
@@ -74,6 +79,8 @@ class Config:
     concurrency: int = DEFAULT_CONCURRENCY
     checks: list[CheckSpec] = field(default_factory=list)
     base_dir: Path = field(default_factory=Path.cwd)
+    store_url: str | None = None
+    """[store] url: where sessions live (a postgresql:// URL); None: the sessions dir."""
     """Directory relative paths in checks resolve against: the config's, else the checklist's."""
     env_files_line: int | None = None
 
@@ -333,6 +340,16 @@ def _load_config(
         for index, entry in enumerate(raw_checks)
     ]
 
+    # store
+    store_url = data.get("store", {}).get("url")
+    if store_url is not None and (
+        not isinstance(store_url, str) or not store_url.startswith(("postgresql://", "postgres://"))
+    ):
+        raise fail(
+            'store.url must be a PostgreSQL URL, like url = "postgresql://deploy@db.internal/team"',
+            lines.key("url", lines.table("store") or 0),
+        )
+
     config = Config(
         path=cfg_path,
         checklist_path=checklist_path,
@@ -344,6 +361,7 @@ def _load_config(
         checks=specs,
         base_dir=base,
         env_files_line=lines.key("files", env_table),
+        store_url=store_url,
     )
     return config, checklist
 

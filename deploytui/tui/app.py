@@ -6,7 +6,7 @@ import gc
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 from rich.text import Text
 from textual.app import App
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from deploytui.core.checklist import Checklist
     from deploytui.core.config import Config
     from deploytui.engine import Engine
-    from deploytui.storage.fs import LiveSession, SessionStore
+    from deploytui.storage.base import SessionRepository
+    from deploytui.storage.fs import LiveSession
 
 SessionChoice = Literal["ask", "resume", "new"]
 """How to pick the session when no id is given: ask when an unfinished one exists, or decide."""
@@ -56,7 +57,7 @@ class DeployApp(App[int]):
         self,
         checklist: Checklist,
         config: Config,
-        store: SessionStore,
+        store: SessionRepository,
         *,
         session_id: str | None = None,
         choice: SessionChoice = "ask",
@@ -271,16 +272,16 @@ class DeployApp(App[int]):
         if live.drift is not None:
             self.open_warnings.append(live.drift.summary())
         self.resumed = True
-        self._start(live)
+        # Every store's live session has `dir`, the local directory its run logs are read from.
+        self._start(cast("LiveSession", live))
 
     def _create(self) -> None:
         if self.read_only:
             raise DeployError("--read-only needs an existing session (--session ID or --resume)")
-        self._start(
-            self.store.create(
-                self.checklist, self.operator, redactor=self.redactor, session_id=self.new_session_id
-            )
+        live = self.store.create(
+            self.checklist, self.operator, redactor=self.redactor, session_id=self.new_session_id
         )
+        self._start(cast("LiveSession", live))
 
     def _start(self, live: LiveSession) -> None:
         from deploytui.services.runs import RunRecorder, build_engine
@@ -349,6 +350,6 @@ def make_app(
     **options: Any,
 ) -> DeployApp:
     """The app factory the CLI and the tests share. Options: see DeployApp."""
-    from deploytui.storage.fs import SessionStore
+    from deploytui.services.sessions import open_store
 
-    return DeployApp(checklist, config, SessionStore(sessions_dir), **options)
+    return DeployApp(checklist, config, open_store(sessions_dir), **options)

@@ -44,6 +44,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import urlsplit
 
 import psycopg
 
@@ -145,11 +146,10 @@ class PostgresStore:
         self.shown_url = mask_url_password(url)
         key = hashlib.sha256(self.shown_url.encode()).hexdigest()[:16]
         self.local_dir = Path(local_dir) if local_dir is not None else default_local_dir() / key
-        self._secrets = Redactor()
+        self._password: str | None = None
         with contextlib.suppress(ValueError):
-            from urllib.parse import urlsplit
-
-            self._secrets.add("store password", urlsplit(url).password)
+            self._password = urlsplit(url).password
+        self._secrets = Redactor({"store password": self._password} if self._password else None)
         self._reader: psycopg.Connection | None = None
         self._mutex = threading.RLock()
         self._schema_ready = False
@@ -162,6 +162,12 @@ class PostgresStore:
 
     def timestamp(self) -> str:
         return iso_time(self.clock())
+
+    def _with_password(self, redactor: Redactor | None) -> Redactor:
+        """The session's redactor, masking the store's password too (it is a secret like any other)."""
+        redactor = redactor or Redactor()
+        redactor.add("store password", self._password)
+        return redactor
 
     def events_where(self, session_id: str) -> str:
         """How messages name a session's events (as a file store message names events.jsonl)."""
@@ -246,7 +252,9 @@ class PostgresStore:
             event = Session.created_event(
                 sid, checklist, who, host or socket.gethostname(), at=self.timestamp(), checklist_path=path
             )
-            live = PgLiveSession(self, sid, Session(), GENESIS_HASH, conn=conn, redactor=redactor)
+            live = PgLiveSession(
+                self, sid, Session(), GENESIS_HASH, conn=conn, redactor=self._with_password(redactor)
+            )
             live._commit(event, create=True)
             return live
         except psycopg.Error as exc:
@@ -281,7 +289,13 @@ class PostgresStore:
                 ) from None
             session = loaded.session
             live = PgLiveSession(
-                self, session_id, session, loaded.log.head, conn=conn, redactor=redactor, read_only=read_only
+                self,
+                session_id,
+                session,
+                loaded.log.head,
+                conn=conn,
+                redactor=self._with_password(redactor),
+                read_only=read_only,
             )
             if checklist is not None and checklist.sha256 != session.checklist_sha256:
                 live.drift = drift(session, checklist)
