@@ -30,6 +30,7 @@ BENCHES = {
     "streaming": "bench_streaming.py",
     "saves": "bench_saves.py",
     "scale": "bench_scale.py",
+    "store": "bench_store.py",
 }
 """Name -> script, in the order they run and appear."""
 

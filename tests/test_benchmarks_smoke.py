@@ -18,6 +18,7 @@ SCRIPTS = [
     "bench_streaming.py",
     "bench_saves.py",
     "bench_scale.py",
+    "bench_store.py",
 ]
 
 
