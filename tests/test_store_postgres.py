@@ -308,3 +308,91 @@ def test_store_url_in_the_config_is_validated(tmp_path: Path, checklist: Checkli
     config_path.write_text(f'checklist = "{checklist.path}"\n\n[store]\nurl = "/srv/sessions"\n')
     with pytest.raises(DeployError, match=r"deploytui.toml:4: store.url must be a PostgreSQL URL"):
         load_config(config_path)
+
+
+def _stop_fast(server: Any) -> None:
+    """`pg_ctl stop -m fast`: the server ends every session and shuts down cleanly."""
+    proc = server._run(str(server.bin_dir / "pg_ctl"), "-D", str(server.data_dir), "-m", "fast", "-w", "stop")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _poll(lambda: not server.running, 10)
+
+
+def test_the_server_stopped_for_ten_changes_loses_none(
+    postgres_restart_guard: Any, tmp_path: Path, checklist: Checklist
+) -> None:
+    server = postgres_restart_guard
+    url = fresh_database(server)
+    store = pg_store(server, tmp_path, url)
+    live = store.create(checklist, "alice", session_id="s-1")
+    try:
+        live.apply(Tick(ITEMS[0], "alice"))
+        assert live.store_status is None
+        _stop_fast(server)
+        for n in range(10):  # never blocked: each is acknowledged from the local spool
+            live.apply(AddNote(ITEMS[1], "alice", f"offline note {n}"))
+            assert live.store_status == f"store offline: {n + 1} changes held locally"
+        spooled = live.spool_path.read_bytes().splitlines()
+        assert len(spooled) == 10 and all(b"offline note" in line for line in spooled)
+        server.start()
+        assert _poll(lambda: live.held == 0, 30), live.store_status
+        assert live.store_status is None and not live.spool_path.exists()
+        live.apply(Tick(ITEMS[2], "alice"))  # and the store takes changes again, in the same chain
+    finally:
+        live.close()
+    loaded = store.load("s-1")  # the chain verified as on every load
+    assert loaded.seq == 13
+    assert [n.text for n in loaded.items[ITEMS[1]].notes] == [f"offline note {n}" for n in range(10)]
+    assert store.event_chain("s-1").count == 13
+
+
+def test_held_changes_are_not_merged_when_another_writer_took_the_session(
+    postgres_server: Any, url: str, tmp_path: Path, checklist: Checklist
+) -> None:
+    store = pg_store(postgres_server, tmp_path, url)
+    live = store.create(checklist, "alice", session_id="s-1")
+    live.offline_backoff = (3600.0,)  # this test reconnects by hand
+    try:
+        assert live._conn is not None
+        pid = live._conn.info.backend_pid
+        postgres_server.execute(f"SELECT pg_terminate_backend({pid})", url.rsplit("/", 1)[1])
+        live.apply(AddNote(ITEMS[0], "alice", "held 1"))
+        live.apply(AddNote(ITEMS[0], "alice", "held 2"))
+        assert live.held == 2
+        other = pg_store(postgres_server, tmp_path / "b", url)
+        with other.open("s-1") as taken:  # the lock went with the dead connection: B takes over
+            assert not live.try_reconnect()
+            assert (
+                live.conflict is not None
+                and "was taken by" in live.conflict
+                and "not merged" in live.conflict
+            )
+            taken.apply(Tick(ITEMS[1], "bob"))
+        assert not live.try_reconnect()  # B let go, but the session moved on without these changes
+        assert live.conflict is not None and "changed in the store while it was unreachable" in live.conflict
+        assert live.store_status is not None and live.store_status.startswith("store offline: 2 changes")
+        assert len(live.spool_path.read_bytes().splitlines()) == 2  # kept
+    finally:
+        live.close()
+    assert [n.text for n in store.load("s-1").items[ITEMS[0]].notes] == []
+    with pytest.raises(DeployError, match="not merged"):
+        store.open("s-1")  # the spool is still there: the operator decides
+
+
+def test_changes_held_by_a_writer_that_died_offline_are_merged_on_the_next_open(
+    postgres_server: Any, url: str, tmp_path: Path, checklist: Checklist
+) -> None:
+    store = pg_store(postgres_server, tmp_path, url)
+    live = store.create(checklist, "alice", session_id="s-1")
+    live.offline_backoff = (3600.0,)
+    assert live._conn is not None
+    postgres_server.execute(
+        f"SELECT pg_terminate_backend({live._conn.info.backend_pid})", url.rsplit("/", 1)[1]
+    )
+    live.apply(Tick(ITEMS[0], "alice"))
+    live.apply(AddNote(ITEMS[1], "alice", "held"))
+    live.close()  # as a kill would leave it: the spool on disk, nothing in the store
+    assert store.load("s-1").seq == 1
+    with store.open("s-1") as again:
+        assert again.session.seq == 3 and again.session.items[ITEMS[1]].notes[0].text == "held"
+        assert not again.spool_path.exists()
+    assert store.load("s-1").seq == 3

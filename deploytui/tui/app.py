@@ -101,6 +101,7 @@ class DeployApp(App[int]):
         self._engine: Engine | None = None
         self._theme_applied: str | None = None
         self._follow_problem: str | None = None
+        self._store_shown = ""
         self._resume_candidate: str | None = None
         """The unfinished session the resume dialog offers (None: the session was decided at start)."""
         # The theme is chosen before the app runs: set in on_mount, it re-parsed every stylesheet once
@@ -292,6 +293,22 @@ class DeployApp(App[int]):
         self.sub_title = live.session.id
         if live.read_only:
             self.set_interval(FOLLOW_SECONDS, self.follow_session)
+        elif hasattr(live, "store_status"):  # a database store: the header says when it is offline
+            self.set_interval(1.0, self._watch_store)
+
+    def store_status(self) -> str:
+        """What the header says about the store ("" when all is well; only database stores go offline)."""
+        return str(getattr(self._live, "store_status", None) or "")
+
+    def _watch_store(self) -> None:
+        from deploytui.tui.screens.main import MainScreen
+
+        status = self.store_status()
+        if status != self._store_shown:
+            self._store_shown = status
+            for screen in self.screen_stack:
+                if isinstance(screen, MainScreen):
+                    screen.refresh_all()
 
     def _refused(self, exc: DeployError) -> None:
         """The session refused a change a run called for: shown, the run goes on."""

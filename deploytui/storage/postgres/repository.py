@@ -70,10 +70,12 @@ from deploytui.storage.fs import (
     GENESIS_HASH,
     LOGS_DIR,
     EventLog,
+    Journal,
     Recovery,
     SessionInfo,
     current_user,
     event_line,
+    fsync_dir,
     line_hash,
     new_session_id,
     recover_hint,
@@ -100,6 +102,12 @@ RESYNC_SECONDS = 5.0
 """A follower reads the session's seq at least this often, notified or not."""
 
 CONNECT_TIMEOUT = 10
+
+SPOOL_FILE = "spool.jsonl"
+"""In a session's local dir: the changes made while the store was unreachable."""
+
+OFFLINE_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)
+"""Seconds between reconnection attempts while offline (the last repeats)."""
 
 _UNSAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
 _LOG_NAME_RE = re.compile(r"^logs/[A-Za-z0-9._-]+$")
@@ -182,7 +190,15 @@ class PostgresStore:
         """A new autocommit connection, the schema created or migrated first if needed."""
         try:
             conn = psycopg.connect(
-                self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name="deploytui"
+                self.url,
+                autocommit=True,
+                connect_timeout=CONNECT_TIMEOUT,
+                application_name="deploytui",
+                keepalives=1,
+                keepalives_idle=5,
+                keepalives_interval=2,
+                keepalives_count=3,
+                tcp_user_timeout=10_000,
             )
         except psycopg.Error as exc:
             raise self.unreachable(exc) from None
@@ -297,6 +313,8 @@ class PostgresStore:
                 redactor=self._with_password(redactor),
                 read_only=read_only,
             )
+            if not read_only and live.spool_path.exists():
+                live._merge_spool(conn)  # changes a writer held while the store was away, then died
             if checklist is not None and checklist.sha256 != session.checklist_sha256:
                 live.drift = drift(session, checklist)
             if read_only:
@@ -329,6 +347,10 @@ class PostgresStore:
                 f"session {session_id} is open by {self.describe_holder(conn, session_id)}; "
                 "close it there, or open it with --read-only to follow it"
             )
+        self._lock_record(conn, session_id)
+
+    def _lock_record(self, conn: psycopg.Connection, session_id: str) -> None:
+        """Record this process as the holder of the session's lock (taken on `conn`)."""
         conn.execute(
             "INSERT INTO deploytui.writers (session_id, username, host, pid, since, backend_pid)"
             " VALUES (%s, %s, %s, %s, %s, pg_backend_pid())"
@@ -621,6 +643,23 @@ def _write_session_row(conn: psycopg.Connection, session: Session, *, checkpoint
         )
 
 
+def _connection_lost(conn: psycopg.Connection, exc: psycopg.Error) -> bool:
+    """The error means the store is unreachable (not that it refused the change)."""
+    return conn.broken or conn.closed or isinstance(exc, psycopg.OperationalError)
+
+
+def _first_seq(data: bytes) -> int | None:
+    """The seq of a spool's first whole line (None: it has none)."""
+    end = data.find(b"\n")
+    if end <= 0:
+        return None
+    try:
+        seq = json.loads(data[:end]).get("seq")
+    except (ValueError, AttributeError):
+        return None
+    return seq if isinstance(seq, int) and seq > 1 else None
+
+
 def _verify_rows(where: str, rows: list[Any], prev: str, first: int) -> _Loaded:
     """Verify event rows continuing a chain at (`prev`, seq `first`): the lines as the file store
     verifies events.jsonl, and each row's seq, prev_hash and hash against its line."""
@@ -666,12 +705,9 @@ class _LogPump:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def add(self, name: str, path: Path, conn: psycopg.Connection) -> None:
-        conn.execute(
-            "INSERT INTO deploytui.logs (session_id, name, chunk, data) VALUES (%s, %s, 0, '')",
-            (self.live.id, name),
-        )
-        self.files[name] = [path, 0, 1]
+    def add(self, name: str, path: Path) -> None:
+        """Start copying a new log (its chunk 0, empty, names it in the store at the next copy)."""
+        self.files[name] = [path, 0, 0]
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name=f"log-pump-{self.live.id}", daemon=True)
             self._thread.start()
@@ -685,6 +721,12 @@ class _LogPump:
             if entry is None:
                 continue
             path, done, chunk = entry
+            if chunk == 0:
+                conn.execute(
+                    "INSERT INTO deploytui.logs (session_id, name, chunk, data) VALUES (%s, %s, 0, '')",
+                    (self.live.id, name),
+                )
+                chunk = 1
             try:
                 with open(path, "rb") as f:
                     f.seek(done)
@@ -717,8 +759,8 @@ class _LogPump:
             try:
                 with self.live._mutex:
                     conn = self.live._conn
-                    if conn is None or conn.closed:
-                        return
+                    if conn is None or conn.closed:  # offline: the held changes' merge copies them
+                        continue
                     with conn.transaction():
                         copied = self.copy(conn)
                     self.done(copied)
@@ -765,6 +807,13 @@ class PgLiveSession:
         self._log_seen = 0
         """Followers: the `logs.id` of the last chunk fetched."""
         self._log_sizes: dict[str, int] = {}
+        self._spool: Journal | None = None
+        self._spool_base: tuple[int, str] = (0, "")
+        self.conflict: str | None = None
+        """Why held changes were not merged into the store (another writer took the session)."""
+        self.offline_backoff: tuple[float, ...] = OFFLINE_BACKOFF
+        self._closing = threading.Event()
+        self._reconnector: threading.Thread | None = None
         if read_only:
             self._listen_start()
             self._fetch_logs()
@@ -779,18 +828,22 @@ class PgLiveSession:
         """Validate, commit, apply; returns the event as recorded (secrets masked). TransitionError when
         refused; DeployError when the store could not take it (nothing was recorded then)."""
         with self._mutex:
-            if self.read_only or self._conn is None:
+            if self.read_only:
                 raise DeployError(
                     f"session {self.id} is open read-only", path=self.store.events_where(self.id)
                 )
+            if self._conn is None and self._spool is None:
+                raise DeployError(f"session {self.id} is closed", path=self.store.events_where(self.id))
             if isinstance(change, RunFinished | ActionRan) and change.log:
                 change = replace(change, log=self.relative(change.log))
             event = self.session.event_for(change, self.store.timestamp())
             return self._commit(event)
 
     def _commit(self, event: Event, *, create: bool = False) -> Event:
-        assert self._conn is not None
         event = sanitize_event(event, self.redactor)
+        if self._spool is not None:
+            return self._hold(event)
+        assert self._conn is not None
         line = event_line(event, self.head)
         hash_ = line_hash(line)
         self.session.apply_event(event)
@@ -813,6 +866,14 @@ class PgLiveSession:
                     _write_session_row(self._conn, self.session, checkpoint=checkpoint)
                 self._conn.execute("SELECT pg_notify(%s, %s)", (channel(self.id), str(self.session.seq)))
         except psycopg.Error as exc:
+            if not create and _connection_lost(self._conn, exc):
+                # The store went away: the change is held in the local spool (same line, same chain,
+                # fsynced) and sent when the store is back. The state in memory already has it.
+                self._go_offline(self.session.seq - 1, self.head)
+                assert self._spool is not None
+                self._spool.append(event)
+                self.head = hash_
+                return event
             # Not recorded: the state in memory went one change ahead, so it is rebuilt from the store.
             self._resync()
             raise self.store.unreachable(exc, "the change was not recorded: store error at") from None
@@ -822,6 +883,166 @@ class PgLiveSession:
         if log:
             self._pump.finish(log)
         return event
+
+    # ------------------------------------------------------------- the store going away
+
+    @property
+    def spool_path(self) -> Path:
+        """Changes made while the store is unreachable: event lines as events.jsonl holds them."""
+        return self.dir / SPOOL_FILE
+
+    @property
+    def held(self) -> int:
+        """Changes acknowledged locally (in the spool) and not yet in the store."""
+        return self._spool.count - self._spool_base[0] if self._spool is not None else 0
+
+    @property
+    def store_status(self) -> str | None:
+        """What the app's header says about the store: None while it takes every change."""
+        if self._spool is None:
+            return None
+        text = f"store offline: {self.held} changes held locally"
+        return f"{text}; {self.conflict}" if self.conflict else text
+
+    def _hold(self, event: Event) -> Event:
+        """Offline: the event appended (fsynced) to the spool, then applied."""
+        assert self._spool is not None
+        self._spool.append(event)
+        self.session.apply_event(event)
+        self.head = self._spool.head
+        self.session.head = self.head
+        return event
+
+    def _go_offline(self, seq: int, head: str) -> None:
+        """Start holding changes locally after event `seq` (hash `head`), the last the store has."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._spool = Journal(self.spool_path, seq, head)
+        except OSError as exc:
+            raise DeployError(
+                f"the store is unreachable and the local spool cannot be written: {exc.strerror}",
+                path=self.spool_path,
+            ) from None
+        self._spool_base = (seq, head)
+        self.conflict = None
+        self._reconnector = threading.Thread(
+            target=self._reconnect_loop, name=f"reconnect-{self.id}", daemon=True
+        )
+        self._reconnector.start()
+
+    def _reconnect_loop(self) -> None:
+        delays = list(self.offline_backoff)
+        attempt = 0
+        while not self._closing.wait(delays[min(attempt, len(delays) - 1)]):
+            attempt += 1
+            with contextlib.suppress(Exception):  # a failed attempt is retried; the operator goes on
+                if self.try_reconnect() or self.conflict:
+                    return
+
+    def try_reconnect(self) -> bool:
+        """Reconnect, retake the lock, and send the held changes in order, in one transaction; True when
+        the session is back in the store. Refuses to merge (and keeps the spool, saying why in `conflict`)
+        when another writer holds the session or changed it meanwhile."""
+        with self._mutex:
+            if self._spool is None:
+                return True
+            try:
+                conn = self.store.connect()
+            except DeployError:
+                return False
+            try:
+                got = conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(self.id),)).fetchone()
+                if not got or not got[0]:
+                    holder = self.store.describe_holder(conn, self.id)
+                    self.conflict = (
+                        f"session {self.id} was taken by {holder} meanwhile: {self.held} changes kept in"
+                        f" {self.spool_path}, not merged"
+                    )
+                    conn.close()
+                    return False
+                self.store._lock_record(conn, self.id)
+                self._merge_spool(conn)
+            except DeployError as exc:
+                self.conflict = exc.message
+                conn.close()
+                return False
+            except psycopg.Error:
+                with contextlib.suppress(psycopg.Error):
+                    conn.close()
+                return False
+            self._spool.close()
+            self._spool = None
+            self.conflict = None
+            self._conn = conn
+            return True
+
+    def _merge_spool(self, conn: psycopg.Connection) -> int:
+        """Send the spool's events to the store (one transaction), then remove the spool; how many were
+        sent. DeployError (the spool kept) when they do not follow the store's head."""
+        try:
+            data = self.spool_path.read_bytes()
+        except FileNotFoundError:
+            return 0
+        row = conn.execute("SELECT seq, head FROM deploytui.sessions WHERE id = %s", (self.id,)).fetchone()
+        if row is None:
+            raise DeployError(f"session {self.id} is no longer in {self.store.location}")
+        db_seq, db_head = int(row[0]), str(row[1])
+        first = _first_seq(data)
+        if first is None:  # an empty spool, or only a line a kill cut: nothing was acknowledged
+            self.spool_path.unlink()
+            return 0
+        known = conn.execute(
+            "SELECT hash FROM deploytui.events WHERE session_id = %s AND seq = %s", (self.id, first - 1)
+        ).fetchone()
+        prev = str(known[0]) if known else GENESIS_HASH
+        scan = scan_events(self.spool_path, data, prev=prev, first=first)
+        lines, hashes = scan.lines, scan.log.hashes
+        if scan.problem is not None or not lines:
+            raise DeployError(
+                f"the {len(lines)} changes held locally do not follow the store's events (another writer"
+                f" changed session {self.id} meanwhile): kept in {self.spool_path}, not merged",
+            )
+        # A commit whose answer was lost may be in the store already: skip what it has, byte for byte.
+        done = conn.execute(
+            "SELECT seq, hash FROM deploytui.events WHERE session_id = %s AND seq >= %s ORDER BY seq",
+            (self.id, first),
+        ).fetchall()
+        have = [str(h) for _seq, h in done]
+        if have != hashes[: len(have)] or (db_seq, db_head) != (
+            (first - 1 + len(have)),
+            (have[-1] if have else prev),
+        ):
+            raise DeployError(
+                f"session {self.id} changed in the store while it was unreachable (another writer):"
+                f" {len(lines) - len(have)} changes kept in {self.spool_path}, not merged"
+            )
+        with conn.transaction():
+            copied = self._pump.copy(conn)
+            rows = []
+            before = have[-1] if have else prev
+            for n in range(len(have), len(lines)):
+                rows.append((self.id, first + n, before, hashes[n], lines[n].decode("ascii")))
+                before = hashes[n]
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO deploytui.events (session_id, seq, prev_hash, hash, line)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    rows,
+                )
+            if self.session.seq < first - 1 + len(lines):  # opening: the state is the store's, without them
+                for event in scan.log.events[self.session.seq - (first - 1) :]:
+                    self.session.apply_event(event)
+                self.head = self.session.head = hashes[-1]
+            _write_session_row(conn, self.session, checkpoint=True)
+            conn.execute("SELECT pg_notify(%s, %s)", (channel(self.id), str(first - 1 + len(lines))))
+        self._pump.done(copied)
+        self.spool_path.unlink()
+        fsync_dir(self.dir)
+        return len(rows)
 
     def _resync(self) -> None:
         """After a failed commit: the state as committed, or (the connection gone, and the lock with it)
@@ -843,25 +1064,26 @@ class PgLiveSession:
     def new_log(self, run_id: str) -> Path:
         """A fresh local log file for a run (its bytes reach the store as they are written)."""
         with self._mutex:
-            if self._conn is None or self.read_only:
+            if self.read_only:
                 raise DeployError(
                     f"session {self.id} is open read-only", path=self.store.events_where(self.id)
                 )
             self.logs_dir.mkdir(parents=True, exist_ok=True)
             stem = _UNSAFE_RE.sub("-", run_id).strip(".-") or "run"
-            taken = {
-                str(r[0])
-                for r in self._conn.execute(
-                    "SELECT DISTINCT name FROM deploytui.logs WHERE session_id = %s", (self.id,)
-                ).fetchall()
-            }
+            taken = set(self._pump.files)
+            if self._conn is not None:  # offline: the names this box made are all it can know
+                with contextlib.suppress(psycopg.Error):
+                    rows = self._conn.execute(
+                        "SELECT DISTINCT name FROM deploytui.logs WHERE session_id = %s", (self.id,)
+                    ).fetchall()
+                    taken |= {str(r[0]) for r in rows}
             name, n = f"{stem}.log", 2
             while f"{LOGS_DIR}/{name}" in taken or (self.logs_dir / name).exists():
                 name = f"{stem}-{n}.log"
                 n += 1
             path = self.logs_dir / name
             path.touch(mode=0o666)
-            self._pump.add(f"{LOGS_DIR}/{name}", path, self._conn)
+            self._pump.add(f"{LOGS_DIR}/{name}", path)
             return path
 
     def relative(self, path: str | Path) -> str:
@@ -962,8 +1184,15 @@ class PgLiveSession:
                 f.write(bytes(data))
 
     def close(self) -> None:
+        """Release the session. Changes still held locally stay in the spool: the next open of the
+        session merges them (or refuses, keeping them, when another writer changed it)."""
+        self._closing.set()
+        if self._reconnector is not None:
+            self._reconnector.join(timeout=CONNECT_TIMEOUT + 5)
         with self._mutex:
             self._pump.stop()
+            if self._spool is not None:
+                self._spool.close()
             conn, self._conn = self._conn, None
             if conn is not None and not conn.closed:
                 with contextlib.suppress(psycopg.Error):

@@ -34,6 +34,8 @@ class HeaderInfo:
     finished: bool = False
     interrupted: int = 0
     """Items whose run was cut short (the app was killed): shown apart from failures, they need a rerun."""
+    store_status: str = ""
+    """What is wrong with the store, when something is (`store offline: 3 changes held locally`)."""
 
 
 class HeaderBar(Widget):
@@ -71,6 +73,8 @@ class HeaderBar(Widget):
                 f"  {GLYPHS[Status.RUNNING]} {info.running} running",
                 Style(color=self.status_palette.get(Status.RUNNING)),
             )
+        if info.store_status:
+            right.append(f"  {info.store_status}", Style(reverse=True, bold=True))
         right.append("  elapsed ", Style(dim=True))
         right.append(clock_text(self.elapsed))
         left = Text(no_wrap=True, overflow="ellipsis")
