@@ -396,3 +396,21 @@ def test_changes_held_by_a_writer_that_died_offline_are_merged_on_the_next_open(
         assert again.session.seq == 3 and again.session.items[ITEMS[1]].notes[0].text == "held"
         assert not again.spool_path.exists()
     assert store.load("s-1").seq == 3
+
+
+def test_an_edited_checkpoint_is_not_believed_and_recover_rebuilds_it(
+    postgres_server: Any, url: str, tmp_path: Path, checklist: Checklist
+) -> None:
+    store = pg_store(postgres_server, tmp_path, url)
+    with store.create(checklist, "alice", session_id="s-1") as live:
+        live.apply(Tick(ITEMS[0], "alice"))
+    name = url.rsplit("/", 1)[1]
+    postgres_server.execute("UPDATE deploytui.sessions SET state = replace(state, 'alice', 'mallory')", name)
+    assert store.load("s-1").operator == "alice"  # the state comes from the events, never the checkpoint
+    report = store.recover("s-1")  # the checkpoint is the witness there: compared, found edited, rebuilt
+    assert not report.intact and report.kept_events == 2 and report.dropped_lines == 0
+    assert "checkpoint state disagrees" in report.problem
+    assert store.recover("s-1").intact
+    postgres_server.execute("UPDATE deploytui.sessions SET checkpoint_head = 'f00'", name)
+    with pytest.raises(DeployError, match="the checkpoint names event 2"):
+        store.load("s-1")

@@ -379,8 +379,11 @@ class PostgresStore:
         with self.reading() as conn:
             return self._load(conn, session_id).session
 
-    def _load(self, conn: psycopg.Connection, session_id: str) -> _Loaded:
-        """Read and verify a session: the chain, the rows against their lines, the head, the checkpoint.
+    def _load(self, conn: psycopg.Connection, session_id: str, *, check_state: bool = False) -> _Loaded:
+        """Read and verify a session: the chain, the rows against their lines, the head, and that the
+        checkpoint names an event of the chain. The state is rebuilt from the events (the checkpoint's
+        state is not used by a load); `check_state` also compares it with the replayed state where it
+        stands (recover does: it is the witness there; a load skips it, ~0.5 s on 100,000 events).
         The session row is read first: the events are never behind it."""
         where = self.events_where(session_id)
         row = conn.execute(
@@ -406,8 +409,14 @@ class PostgresStore:
                 path=where,
                 line=min(log.count + 1, seq),
             )
-        if state is not None and not 1 <= checkpoint <= log.count:
-            raise DeployError(f"the checkpoint names event {checkpoint}, which is not there", path=where)
+        if state is not None and (
+            not 1 <= checkpoint <= log.count or log.hashes[checkpoint - 1] != checkpoint_head
+        ):
+            raise DeployError(
+                f"the checkpoint names event {checkpoint} ({checkpoint_head[:12]}…), which is not there",
+                path=where,
+                line=checkpoint or None,
+            )
         session = Session()
         for number, event in enumerate(log.events, start=1):
             try:
@@ -416,9 +425,9 @@ class PostgresStore:
                 raise DeployError(
                     f"event cannot be replayed: {describe(exc)}", path=where, line=number
                 ) from None
-            if state is not None and number == checkpoint:
+            if check_state and state is not None and number == checkpoint:
                 session.head = log.hashes[number - 1]
-                if checkpoint_head != session.head or state_text(session) != state:
+                if state_text(session) != state:
                     raise DeployError(
                         f"the checkpoint state disagrees with the events at event {checkpoint} (edited?);"
                         " the events are the record",
@@ -481,7 +490,7 @@ class PostgresStore:
             if not self._exists_on(conn, session_id):
                 raise DeployError(f"no session {session_id} in {self.location}")
             try:
-                self._load(conn, session_id)
+                self._load(conn, session_id, check_state=True)
                 return Recovery(session_id, intact=True)
             except DeployError as exc:
                 problem = exc

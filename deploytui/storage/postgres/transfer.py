@@ -84,7 +84,7 @@ def push(source: SessionStore, target: PostgresStore, session_id: str) -> int:
                                 " VALUES (%s, %s, %s, %s)",
                                 [(session_id, name, n, data) for n, data in enumerate(chunks)],
                             )
-                    copied = target._load(conn, session_id)  # verified as every load is, before commit
+                    copied = target._load(conn, session_id, check_state=True)  # verified before commit
                     if state_text(copied.session) != state_text(session) or copied.lines != scan.lines:
                         raise DeployError(
                             f"session {session_id}: the copy in the store differs from the source"
