@@ -257,6 +257,8 @@ def test_push_and_pull_keep_the_exported_record_byte_identical(
     assert (back.session_dir("s-1") / "events.jsonl").read_bytes() == (
         files.session_dir("s-1") / "events.jsonl"
     ).read_bytes()
+    exported = run_deploytui("export", "s-1", "--store", url, cwd=tmp_path)  # the command, on the store
+    assert exported.returncode == 0 and exported.stdout == record, exported.stderr
     with database.open("s-1") as again:  # and it goes on in the store
         again.apply(Tick(ITEMS[1], "bob"))
 
@@ -295,6 +297,16 @@ def test_the_store_is_chosen_by_flag_environment_or_config(
     assert "s-1" not in files.stdout  # no store given: the sessions dir
     pushed = run_deploytui("store", "push", "nope", "--store", url, cwd=tmp_path)
     assert "no session nope" in one_line_error(pushed)
+    config = tmp_path / "deploytui.toml"
+    config.write_text(
+        f'checklist = "{checklist.path}"\n\n[store]\nurl = "{url}"\n\n'
+        '[[check]]\nitem = "pre/tests-pass"\nkind = "command"\nrun = "echo fine"\n'
+    )
+    checked = run_deploytui("check", str(config), cwd=tmp_path)  # [store] url in the config
+    assert checked.returncode == 0, checked.stderr
+    [new] = [info for info in database.list() if info.id != "s-1"]
+    assert new.counts.get("passed") == 1
+    assert not (tmp_path / "sessions").exists()
 
 
 def test_store_url_in_the_config_is_validated(tmp_path: Path, checklist: Checklist) -> None:
