@@ -56,3 +56,27 @@ async def test_the_header_says_the_store_is_offline_and_changes_are_held(
             await pilot.pause(0.1)
         assert "store offline" not in header()
     assert app.store.load(live.id).items["preflight/tests-pass"].notes[0].text.startswith("noted")
+
+
+async def test_a_read_only_app_on_the_store_shows_the_writers_changes(
+    postgres_server: Any, tmp_path: Path
+) -> None:
+    from deploytui.core.session import Tick
+    from deploytui.storage.postgres import PostgresStore
+
+    url = fresh_database(postgres_server)
+    checklist, config = resolve(str(write_project(tmp_path)), None)
+    writer = PostgresStore(url, local_dir=tmp_path / "writer").create(checklist, "bob", session_id="s-1")
+    try:
+        app = make_app(checklist, config, url, session_id="s-1", read_only=True, operator="alice")
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert app.live.read_only
+            writer.apply(Tick("preflight/tests-pass", "bob"))
+            for _ in range(50):
+                if app.live.session.seq == 2:
+                    break
+                await pilot.pause(0.1)
+            assert app.live.session.items["preflight/tests-pass"].by == "bob"
+    finally:
+        writer.close()

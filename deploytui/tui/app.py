@@ -37,6 +37,10 @@ FOLLOW_SECONDS = 0.5
 session only when the log grew)."""
 
 
+LISTEN_FOLLOW_SECONDS = 0.1
+"""How often a read-only app on the PostgreSQL store looks for a notification of the writer's changes."""
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -292,7 +296,10 @@ class DeployApp(App[int]):
         self.recorder = RunRecorder.for_config(live, self.config, self.operator, on_refused=self._refused)
         self.sub_title = live.session.id
         if live.read_only:
-            self.set_interval(FOLLOW_SECONDS, self.follow_session)
+            # A database follower's reload is a look at its LISTEN socket until a NOTIFY came: cheap
+            # enough to look often, so a change shows within ~0.1 s instead of FOLLOW_SECONDS.
+            every = LISTEN_FOLLOW_SECONDS if hasattr(live, "wait") else FOLLOW_SECONDS
+            self.set_interval(every, self.follow_session)
         elif hasattr(live, "store_status"):  # a database store: the header says when it is offline
             self.set_interval(1.0, self._watch_store)
 
