@@ -652,6 +652,19 @@ def _write_session_row(conn: psycopg.Connection, session: Session, *, checkpoint
         )
 
 
+def _pause(stop: threading.Event, seconds: float) -> bool:
+    """Wait `seconds` unless `stop` is set first (True then). Short relative sleeps, not
+    `Event.wait(timeout)`: that waits for an absolute time, which a shifted clock (faketime in the
+    tests, a clock step on the box) can put a year away."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(0.05, remaining))
+    return True
+
+
 def _connection_lost(conn: psycopg.Connection, exc: psycopg.Error) -> bool:
     """The error means the store is unreachable (not that it refused the change)."""
     return conn.broken or conn.closed or isinstance(exc, psycopg.OperationalError)
@@ -762,7 +775,7 @@ class _LogPump:
         self.files.pop(name, None)
 
     def _run(self) -> None:
-        while not self._stop.wait(LOG_PUMP_SECONDS):
+        while not _pause(self._stop, LOG_PUMP_SECONDS):
             if not self.files:
                 continue
             try:
@@ -946,7 +959,7 @@ class PgLiveSession:
     def _reconnect_loop(self) -> None:
         delays = list(self.offline_backoff)
         attempt = 0
-        while not self._closing.wait(delays[min(attempt, len(delays) - 1)]):
+        while not _pause(self._closing, delays[min(attempt, len(delays) - 1)]):
             attempt += 1
             with contextlib.suppress(Exception):  # a failed attempt is retried; the operator goes on
                 if self.try_reconnect() or self.conflict:
