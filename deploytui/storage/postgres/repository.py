@@ -101,7 +101,7 @@ LOG_CHUNK = 256 * 1024
 RESYNC_SECONDS = 5.0
 """A follower reads the session's seq at least this often, notified or not."""
 
-CONNECT_TIMEOUT = 10
+CONNECT_TIMEOUT = 5
 
 SPOOL_FILE = "spool.jsonl"
 """In a session's local dir: the changes made while the store was unreachable."""
@@ -293,6 +293,8 @@ class PostgresStore:
         validate_session_id(session_id)
         conn = self.connect()
         try:
+            if not self._exists_on(conn, session_id):
+                raise DeployError(f"no session {session_id} in {self.location}")
             if not read_only:
                 self._lock(conn, session_id)
             try:
@@ -835,6 +837,7 @@ class PgLiveSession:
         """Why held changes were not merged into the store (another writer took the session)."""
         self.offline_backoff: tuple[float, ...] = OFFLINE_BACKOFF
         self._closing = threading.Event()
+        self._listen_tried = float("-inf")
         self._reconnector: threading.Thread | None = None
         if read_only:
             self._listen_start()
@@ -1133,6 +1136,10 @@ class PgLiveSession:
         listen = self._listen
         if listen is None or listen.closed or listen.broken:
             self._listen = None
+            now = time.monotonic()
+            if now - self._listen_tried < RESYNC_SECONDS:  # the store is away: try again later
+                return False
+            self._listen_tried = now
             self._listen_start()
             return True
         got = False
