@@ -13,7 +13,8 @@ Figures, each for both stores (`pg` and `file`):
   FOLLOW_SECONDS) — target p99 < 300 ms;
 - `sessions` listing of N sessions (`store.list()`) — target < 300 ms;
 - resume of a session of E events (`store.open` for write, then close) — target < 2 s;
-- a change on an item that already has K notes (p99) — target < 10 ms.
+- a change on an item that already has K notes (p99 of 100, after the first change since opening,
+  reported apart: the file store serialises the item once then) — target < 10 ms.
 Each figure is the median over --repeat runs (the spread, min..max of the runs, is in the note).
 Sessions for the listing, resume and notes figures are written directly as event lines (the same lines
 `apply` writes), then pushed to PostgreSQL with `store push`, so building them costs seconds.
@@ -207,11 +208,15 @@ def main() -> None:
                     )
                     with store.open("notes-1") as live:
                         item = [n.id for n in checklist.items() if not n.children][0]
-                        count = 100 if kind == "pg" else max(5, min(20, args.changes))
+                        # The first change after opening serialises the item once (the file store's
+                        # cache of its text starts empty): reported apart, the rest is the steady state.
+                        first = timed(lambda item=item: live.apply(AddNote(item, "bench", "first")))
                         samples = [
                             timed(lambda k=k, item=item: live.apply(AddNote(item, "bench", f"more {k}")))
-                            for k in range(count)
+                            for k in range(100)
                         ]
+                    add(f"{kind} first change after open, {args.notes:,} notes", first)
+                    add(f"{kind} change with {args.notes:,} notes p50", percentile(samples, 50))
                     add(f"{kind} change with {args.notes:,} notes p99", percentile(samples, 99))
                 pg.close()
     finally:
