@@ -31,6 +31,7 @@ BENCHES = {
     "saves": "bench_saves.py",
     "scale": "bench_scale.py",
     "critical": "bench_critical_path.py",
+    "store": "bench_store.py",
 }
 """Name -> script, in the order they run and appear."""
 

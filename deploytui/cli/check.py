@@ -46,7 +46,7 @@ from deploytui.services.runs import (
     run_checks,
     select_checks,
 )
-from deploytui.services.sessions import open_store
+from deploytui.services.sessions import open_store, store_location
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     if output:
         _check_writable(Path(output))
 
-    store = open_store(getattr(args, "sessions_dir", "sessions"))
+    store = open_store(
+        store_location(getattr(args, "store", None), getattr(args, "sessions_dir", "sessions"), config)
+    )
     session_id = getattr(args, "session", None) or failed_in
     operator = getattr(args, "operator", None)
     if session_id:

@@ -26,6 +26,7 @@ COMMANDS = {
     "signoff": "deploytui.cli.signoff",
     "tick": "deploytui.cli.tick",
     "skip": "deploytui.cli.skip",
+    "store": "deploytui.cli.store",
 }
 """Sub-command -> module with `run(args) -> int` (the bare command starts the TUI)."""
 
@@ -52,6 +53,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="where sessions are kept (default: ./sessions, or $DEPLOYTUI_SESSIONS)",
     )
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="keep sessions in PostgreSQL (postgresql://user@host/db) instead of the sessions dir"
+        " (default: $DEPLOYTUI_STORE, or [store] url in deploytui.toml)",
+    )
 
 
 def _add_source(p: argparse.ArgumentParser) -> None:
@@ -66,7 +74,7 @@ def _add_source(p: argparse.ArgumentParser) -> None:
 
 
 _VALUE_OPTIONS = {
-    *("--config", "--sessions-dir", "--session", "--operator", "--theme"),
+    *("--config", "--sessions-dir", "--store", "--session", "--operator", "--theme"),
     *("--host", "--port", "--token"),  # serve
 }
 
@@ -109,6 +117,7 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
             "  deploytui signoff   fill the sign-off and finish a session, headless\n"
             "  deploytui tick      mark manual items done, headless\n"
             "  deploytui skip      skip an item with a reason, headless\n"
+            "  deploytui store     copy a session into a PostgreSQL store (push) or out of it (pull)\n"
             "\n"
             "Without a command, the interactive app opens CHECKLIST|CONFIG.\n"
             "Exit codes: 0 ok, 1 a check or a verification failed, 2 usage, config or input error."
@@ -404,6 +413,21 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--reason", metavar="TEXT", required=True, help="why it is skipped")
     p.add_argument("--operator", metavar="NAME", help="who skips (default: $USER)")
     _add_examples(sub)
+
+    p = sub.add_parser(
+        "store",
+        help="copy sessions between the sessions dir and a PostgreSQL store",
+        description="push: copy a session of the sessions dir into the --store database, verifying its"
+        " chain; pull: copy a session of the store into the sessions dir. The events are copied byte"
+        " for byte, so the record exported from either is the same. Exit 0 when copied, 2 otherwise.",
+    )
+    _add_common(p)
+    p.add_argument(
+        "action",
+        choices=["push", "pull"],
+        help="push: a file session into the --store; pull: a session of the store into --sessions-dir",
+    )
+    p.add_argument("session", metavar="SESSION", help="session id")
     return parser
 
 
@@ -415,6 +439,7 @@ EXAMPLES: dict[str, str] = {
     "sign": "deploytui sign record.md --key ~/.ssh/id_ed25519.pub --role reviewer",
     "verify": "deploytui verify record.md --allowed-signers allowed_signers --session 20261201T212643Z-3fa2",
     "recover": "deploytui recover 20261201T212643Z-3fa2",
+    "store": "deploytui store push 20261201T212643Z-3fa2 --store postgresql://deploy@db.internal/deploytui",
 }
 """One example per command, shown at the end of its --help."""
 
@@ -444,6 +469,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not hasattr(args, "sessions_dir"):
         args.sessions_dir = _sessions_default()
+    if not hasattr(args, "store"):
+        args.store = None
     module_name = COMMANDS.get(args.command or "", TUI_MODULE)
     try:
         module = importlib.import_module(module_name)

@@ -10,6 +10,7 @@ from deploytui.core.errors import DeployError
 from deploytui.core.text import clean_line
 from deploytui.services.project import load_config
 from deploytui.services.records import atomic_write_text, export_text, sign_record, verify_record
+from deploytui.services.sessions import store_location
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,7 +24,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    sessions_dir = getattr(args, "sessions_dir", None) or "sessions"
+    sessions_dir = store_location(
+        getattr(args, "store", None), getattr(args, "sessions_dir", None) or "sessions"
+    )
     redactor = load_config(args.config).redactor() if getattr(args, "config", None) else None
     text = export_text(args.session, args.sign, sessions_dir=sessions_dir, redactor=redactor)
     if args.output and args.output != "-":
@@ -48,7 +51,9 @@ def _sign(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    sessions_dir = getattr(args, "sessions_dir", None) or "sessions"
+    sessions_dir = store_location(
+        getattr(args, "store", None), getattr(args, "sessions_dir", None) or "sessions"
+    )
     redactor = None
     if getattr(args, "config", None):
         from deploytui.services.project import load_config

@@ -14,14 +14,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from deploytui.storage.fs import SessionStore
+from deploytui.services.sessions import open_store, store_location
 
 SHOWN_DROPPED = 20
 """Dropped lines named one by one; the rest are counted (they are all in the log kept aside)."""
 
 
 def run(args: argparse.Namespace) -> int:
-    store = SessionStore(args.sessions_dir)
+    store = open_store(store_location(getattr(args, "store", None), args.sessions_dir))
     report = store.recover(args.session)
     out = sys.stdout
     if report.intact:

@@ -33,7 +33,7 @@ from deploytui.engine import Engine
 from deploytui.services.actions import Step, describe, run_step, select_steps
 from deploytui.services.project import resolve
 from deploytui.services.runs import RunRecorder, build_engine
-from deploytui.services.sessions import open_store
+from deploytui.services.sessions import open_store, store_location
 from deploytui.storage.base import SessionRepository
 
 
@@ -53,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
         raise DeployError("run: no terminal to confirm on: pass --yes to run without asking")
     checklist, config = resolve(source, getattr(args, "config", None))
     steps = select_steps(checklist, config, items)
-    store = open_store(getattr(args, "sessions_dir", "sessions"))
+    store = open_store(
+        store_location(getattr(args, "store", None), getattr(args, "sessions_dir", "sessions"), config)
+    )
     redactor = config.redactor()
     operator = getattr(args, "operator", None)
     session_id = getattr(args, "session", None)

@@ -7,12 +7,12 @@ import json
 import sys
 from typing import TextIO
 
-from deploytui.services.sessions import ROW_HEADERS, open_store, session_row
+from deploytui.services.sessions import ROW_HEADERS, open_store, session_row, store_location
 from deploytui.storage.fs import SessionInfo
 
 
 def run(args: argparse.Namespace) -> int:
-    store = open_store(args.sessions_dir)
+    store = open_store(store_location(getattr(args, "store", None), args.sessions_dir))
     infos = store.list()
     out: TextIO = sys.stdout
     if getattr(args, "format", "text") == "json":
@@ -25,11 +25,13 @@ def run(args: argparse.Namespace) -> int:
 
 def render_table(infos: list[SessionInfo], where: str) -> str:
     if not infos:
-        return (
-            f"no sessions in the {where}\n"
+        hint = (
             "(sessions are kept where deploytui ran; point elsewhere with --sessions-dir D"
-            " or $DEPLOYTUI_SESSIONS)\n"
+            " or $DEPLOYTUI_SESSIONS, or use a team store with --store URL)\n"
+            if where.startswith("sessions dir")
+            else ""
         )
+        return f"no sessions in the {where}\n{hint}"
     headers = ROW_HEADERS
     rows = [session_row(info) for info in infos]
     # The last column is free-width; the others are padded to their widest cell.

@@ -14,14 +14,16 @@ from pathlib import Path
 from deploytui.core.errors import DeployError
 from deploytui.core.text import clean_line
 from deploytui.services import signoff
-from deploytui.services.sessions import resolve_session
+from deploytui.services.sessions import resolve_session, store_location
 
 SHOWN_OPEN = 5
 """Open items named in the refusal (the rest are counted)."""
 
 
 def run(args: argparse.Namespace) -> int:
-    store, session_id = resolve_session(args.session, args.sessions_dir)
+    store, session_id = resolve_session(
+        args.session, store_location(getattr(args, "store", None), args.sessions_dir)
+    )
     if not store.exists(session_id):
         raise DeployError(f"no session {session_id} in {store.location}")
     session = store.load(session_id)

@@ -10,11 +10,13 @@ import sys
 
 from deploytui.core.errors import DeployError
 from deploytui.core.session import AddNote, Tick
-from deploytui.services.sessions import resolve_session
+from deploytui.services.sessions import resolve_session, store_location
 
 
 def run(args: argparse.Namespace) -> int:
-    store, session_id = resolve_session(args.session, args.sessions_dir)
+    store, session_id = resolve_session(
+        args.session, store_location(getattr(args, "store", None), args.sessions_dir)
+    )
     if not store.exists(session_id):
         raise DeployError(f"no session {session_id} in {store.location}")
     with store.open(session_id) as live:

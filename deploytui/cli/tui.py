@@ -8,6 +8,7 @@ import sys
 
 from deploytui.core.errors import DeployError
 from deploytui.services.project import resolve
+from deploytui.services.sessions import store_location
 
 WEB_DRIVER = "textual.drivers.web_driver:WebDriver"
 """The driver textual-serve sets in each tab's app process."""
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     app = make_app(
         checklist,
         config,
-        args.sessions_dir,
+        store_location(getattr(args, "store", None), args.sessions_dir, config),
         session_id=args.session,
         choice=choice,
         operator=args.operator,

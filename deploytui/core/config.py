@@ -48,12 +48,13 @@ DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 256
 """Upper bound on [defaults] concurrency: more would only exhaust file descriptors on a jump box."""
 
-TOP_LEVEL_KEYS = ("checklist", "vars", "env", "secrets", "defaults", "signoff", "check")
+TOP_LEVEL_KEYS = ("checklist", "vars", "env", "secrets", "defaults", "signoff", "check", "store")
 TABLE_KEYS = {
     "env": ("files",),
     "secrets": ("env",),
     "defaults": ("timeout", "concurrency"),
     "signoff": ("reviewers",),
+    "store": ("url",),
 }
 SCHEDULE_KEYS = frozenset(
     {"after", "exclusive", "resource", "cooldown", "within", "interval", "retry", "read_only"}
@@ -93,6 +94,8 @@ class Config:
     concurrency: int = DEFAULT_CONCURRENCY
     checks: list[CheckSpec] = field(default_factory=list)
     base_dir: Path = field(default_factory=Path.cwd)
+    store_url: str | None = None
+    """[store] url: where sessions live (a postgresql:// URL); None: the sessions dir."""
     """Directory relative paths in checks resolve against: the config's, else the checklist's."""
     env_files_line: int | None = None
     secrets_line: int | None = None
@@ -422,6 +425,16 @@ def _load_config(
     ]
     specs = _resolve_after(specs, raw_checks, checklist, lines, fail)
 
+    # store
+    store_url = data.get("store", {}).get("url")
+    if store_url is not None and (
+        not isinstance(store_url, str) or not store_url.startswith(("postgresql://", "postgres://"))
+    ):
+        raise fail(
+            'store.url must be a PostgreSQL URL, like url = "postgresql://deploy@db.internal/team"',
+            lines.key("url", lines.table("store") or 0),
+        )
+
     config = Config(
         path=cfg_path,
         checklist_path=checklist_path,
@@ -435,6 +448,7 @@ def _load_config(
         env_files_line=lines.key("files", env_table),
         secrets_line=lines.key("env", secrets_table) or (secrets_table or None),
         signoff_reviewers=int(reviewers),
+        store_url=store_url,
     )
     return config, checklist
 

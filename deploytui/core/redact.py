@@ -367,3 +367,18 @@ def _minimal_needles(candidates: list[str]) -> list[str]:
         if value and not any(k in value for k in kept):
             kept.append(value)
     return kept
+
+
+def mask_url_password(url: str) -> str:
+    """`url` as it may be shown: its password (if any) replaced with `***` (a store URL in a message,
+    the app's header or a log); the URL is returned unchanged when it has none or does not parse."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if not password or "@" not in parts.netloc:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return parts._replace(netloc=f"{user}:***@{hostport}").geturl()

@@ -8,7 +8,7 @@ import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 from rich.text import Text
 from textual.app import App
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from deploytui.core.checklist import Checklist
     from deploytui.core.config import Config
     from deploytui.engine import Engine
-    from deploytui.storage.fs import LiveSession, SessionStore
+    from deploytui.storage.base import SessionRepository
+    from deploytui.storage.fs import LiveSession
 
 SessionChoice = Literal["ask", "resume", "new", "pick"]
 """How to pick the session when no id is given: ask when an unfinished one exists, or decide; "pick"
@@ -37,6 +38,10 @@ KEY_NAMES = {"slash": "/", "question_mark": "?", "space": "space", "escape": "es
 FOLLOW_SECONDS = 0.5
 """How often a read-only app looks for the writer's new changes (a stat of events.jsonl; it re-reads the
 session only when the log grew)."""
+
+
+LISTEN_FOLLOW_SECONDS = 0.1
+"""How often a read-only app on the PostgreSQL store looks for a notification of the writer's changes."""
 
 
 def _utc_now() -> datetime:
@@ -59,7 +64,7 @@ class DeployApp(App[int]):
         self,
         checklist: Checklist,
         config: Config,
-        store: SessionStore,
+        store: SessionRepository,
         *,
         session_id: str | None = None,
         choice: SessionChoice = "ask",
@@ -104,6 +109,7 @@ class DeployApp(App[int]):
         self._engine: Engine | None = None
         self._theme_applied: str | None = None
         self._follow_problem: str | None = None
+        self._store_shown = ""
         self._resume_candidate: str | None = None
         """The unfinished session the resume dialog offers (None: the session was decided at start)."""
         # The theme is chosen before the app runs: set in on_mount, it re-parsed every stylesheet once
@@ -327,7 +333,7 @@ class DeployApp(App[int]):
 
             self.push_screen(MainScreen())
 
-        self.push_screen(SessionPicker(infos, str(self.store.dir)), chosen)
+        self.push_screen(SessionPicker(infos, self.store.location), chosen)
 
     def _open(self, session_id: str) -> None:
         live = self.store.open(
@@ -343,16 +349,16 @@ class DeployApp(App[int]):
             from deploytui.core.session import Resume
 
             live.apply(Resume(self.operator, socket.gethostname(), os.getpid()))
-        self._start(live)
+        # Every store's live session has `dir`, the local directory its run logs are read from.
+        self._start(cast("LiveSession", live))
 
     def _create(self) -> None:
         if self.read_only:
             raise DeployError("--read-only needs an existing session (--session ID or --resume)")
-        self._start(
-            self.store.create(
-                self.checklist, self.operator, redactor=self.redactor, session_id=self.new_session_id
-            )
+        live = self.store.create(
+            self.checklist, self.operator, redactor=self.redactor, session_id=self.new_session_id
         )
+        self._start(cast("LiveSession", live))
 
     def _start(self, live: LiveSession) -> None:
         from deploytui.services.runs import RunRecorder, build_engine
@@ -364,9 +370,14 @@ class DeployApp(App[int]):
         self.recorder.attach(self._engine)
         self.sub_title = live.session.id
         if live.read_only:
-            self.set_interval(FOLLOW_SECONDS, self.follow_session)
+            # A database follower's reload is a look at its LISTEN socket until a NOTIFY came: cheap
+            # enough to look often, so a change shows within ~0.1 s instead of FOLLOW_SECONDS.
+            every = LISTEN_FOLLOW_SECONDS if hasattr(live, "wait") else FOLLOW_SECONDS
+            self.set_interval(every, self.follow_session)
         else:
             self.set_interval(1.0, self._heartbeat)
+            if hasattr(live, "store_status"):  # a database store: the header says when it is offline
+                self.set_interval(1.0, self._watch_store)
 
     def _heartbeat(self) -> None:
         """While anything runs: a heartbeat event at most every HEARTBEAT_SECONDS ("interrupted at")."""
@@ -374,6 +385,20 @@ class DeployApp(App[int]):
             self.recorder.beat()
         except DeployError as exc:
             self._refused(exc)
+
+    def store_status(self) -> str:
+        """What the header says about the store ("" when all is well; only database stores go offline)."""
+        return str(getattr(self._live, "store_status", None) or "")
+
+    def _watch_store(self) -> None:
+        from deploytui.tui.screens.main import MainScreen
+
+        status = self.store_status()
+        if status != self._store_shown:
+            self._store_shown = status
+            for screen in self.screen_stack:
+                if isinstance(screen, MainScreen):
+                    screen.refresh_all()
 
     def _refused(self, exc: DeployError) -> None:
         """The session refused a change a run called for: shown, the run goes on."""
@@ -432,6 +457,6 @@ def make_app(
     **options: Any,
 ) -> DeployApp:
     """The app factory the CLI and the tests share. Options: see DeployApp."""
-    from deploytui.storage.fs import SessionStore
+    from deploytui.services.sessions import open_store
 
-    return DeployApp(checklist, config, SessionStore(sessions_dir), **options)
+    return DeployApp(checklist, config, open_store(sessions_dir), **options)

@@ -19,6 +19,7 @@ SCRIPTS = [
     "bench_saves.py",
     "bench_scale.py",
     "bench_critical_path.py",
+    "bench_store.py",
 ]
 
 

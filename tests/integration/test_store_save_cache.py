@@ -74,3 +74,33 @@ def test_a_save_that_cannot_serialise_leaves_the_previous_file(tmp_path: Path) -
         with pytest.raises(DeployError, match="could not be written"):
             live._save()
         assert live.toml_path.read_bytes() == before
+
+
+def test_notes_are_serialised_once_and_the_bytes_stay_a_whole_serialisation(tmp_path: Path) -> None:
+    """An item's notes: only new ones are serialised (a change on an item with 10,000 notes took ~1 s),
+    and the text equals tomli_w's of the whole session, for short notes (an inline array) and once a
+    long one turns the whole list into an array of tables, before the item's checks."""
+    checklist = parse_checklist(TEXT, tmp_path / "checklist.md")
+    store = SessionStore(tmp_path / "sessions")
+    ids = [n.id for n in checklist.items()]
+
+    def same() -> None:
+        assert live.toml_path.read_text() == tomli_w.dumps(live.session.to_dict())
+
+    with store.create(checklist, "alice") as live:
+        live.apply(RunStarted(ids[0], f"{ids[0]}#0", "r1", label="probe"))
+        live.apply(RunFinished(ids[0], f"{ids[0]}#0", "r1", Outcome(Status.PASSED, "ok", {"n": 1}, "", 3)))
+        texts = ["short", 'quote " and \\ back', "tab\there \u00e9\u2713", "x" * 40]
+        for n, text in enumerate(texts * 5):
+            live.apply(AddNote(ids[n % 2], "alice", f"{n}: {text}"))
+            same()
+        assert len(live._tables._notes[ids[0]]) == 10  # each note's text kept for the next save
+        live.apply(AddNote(ids[0], "alice", "long " * 30))  # now an array of tables
+        same()
+        live.apply(AddNote(ids[0], "alice", "and one more"))
+        same()
+        assert len(live._tables._notes[ids[0]]) == 12
+        live.apply(Tick(ids[1], "alice"))  # the other item's notes still inline, its table changed
+        same()
+        sid = live.id
+    assert len(tomllib.loads((store.dir / f"{sid}.toml").read_text())["items"][ids[0]]["notes"]) == 12

@@ -3,6 +3,7 @@ sessions dir, on one machine (the embedded default)."""
 
 from __future__ import annotations
 
+from deploytui.storage.chain import FREE_TEXT_KEYS, DriftReport
 from deploytui.storage.fs.atomic import (
     FILE_MODE,
     TomlTables,
@@ -21,7 +22,7 @@ from deploytui.storage.fs.journal import (
     scan_events,
     verify_chain,
 )
-from deploytui.storage.fs.live import FREE_TEXT_KEYS, LiveSession
+from deploytui.storage.fs.live import LiveSession
 from deploytui.storage.fs.lock import (
     SessionLock,
     current_user,
@@ -32,7 +33,6 @@ from deploytui.storage.fs.recovery import (
     Recovery,
 )
 from deploytui.storage.fs.repository import (
-    DriftReport,
     SessionInfo,
     SessionStore,
     new_session_id,

@@ -45,14 +45,17 @@ class TomlTables:
     `repr` of its data (repr, not ==, because True == 1 == 1.0 yet TOML writes them differently) and
     serialised and re-parsed again only when the repr differs. The document is assembled exactly as
     tomli_w lays it out (the header, a blank line, the item tables separated by blank lines): the bytes
-    equal `tomli_w.dumps(data)` (tests/integration/test_store_save_cache.py), and every byte written has
-    been through tomllib: the header and each item table parse alone, and item tables have distinct
-    names, so the whole parses too.
+    equal `tomli_w.dumps(data)` (tests/test_store_save_cache.py), and every byte written has been through
+    tomllib: the header and each item table parse alone, and item tables have distinct names, so the
+    whole parses too.
     """
 
     def __init__(self) -> None:
         self._items: dict[str, tuple[str, str]] = {}
         """item id -> (repr of its data, its verified TOML text)."""
+        self._notes: dict[str, list[tuple[str, str | None, str]]] = {}
+        """item id -> for each of its notes: its repr, its verified inline line (None: too long for
+        one) and its verified keys as an array-of-tables entry writes them."""
 
     def dumps(self, data: Mapping[str, Any]) -> str:
         """TOML text of `data` (the Session.to_dict layout); every new part re-parsed before it is used."""
@@ -66,7 +69,14 @@ class TomlTables:
         tomllib.loads(head)
         parts = [head]
         kept: dict[str, tuple[str, str]] = {}
+        kept_notes: dict[str, list[tuple[str, str | None, str]]] = {}
         for item_id, entry in items.items():
+            notes = entry.get("notes") if isinstance(entry, Mapping) else None
+            if isinstance(notes, list) and notes:
+                inline = self._with_notes(item_id, entry, notes, kept, kept_notes)
+                if inline is not None:
+                    parts.append(inline)
+                    continue
             key = repr(entry)
             cached = self._items.get(item_id)
             if cached is None or cached[0] != key:
@@ -76,7 +86,75 @@ class TomlTables:
             kept[item_id] = cached
             parts.append(cached[1])
         self._items = kept
+        self._notes = kept_notes
         return "\n".join(parts)
+
+    def _with_notes(
+        self,
+        item_id: str,
+        entry: Mapping[str, Any],
+        notes: list[Any],
+        kept: dict[str, tuple[str, str]],
+        kept_notes: dict[str, list[tuple[str, str | None, str]]],
+    ) -> str | None:
+        """The table of an item with notes, serialising and re-parsing only the notes not seen before:
+        a change used to serialise and re-parse all of an item's notes (~1 s per change at 10,000 notes;
+        bench_store.py). None: the caller serialises the item whole, as before.
+
+        tomli_w lays notes out in one of two ways. When every note fits an inline table (a line of at
+        most 100 characters), the list is an inline array in the key's place, one `    { … },` line per
+        note: the item's text with `notes = []` has that line replaced by the notes' lines. Otherwise
+        the list is an array of tables, `[[items."<id>".notes]]` then the note's keys, each after a blank
+        line, before the item's other sub-tables (`checks`; the keys before `notes` are never tables):
+        the item's text without `notes` has them inserted after its own keys."""
+        keys = list(entry)
+        before = keys[: keys.index("notes")]
+        if any(isinstance(entry[k], Mapping | list) for k in before):
+            return None
+        old = self._notes.get(item_id, [])
+        lines: list[tuple[str, str | None, str]] = []
+        for n, note in enumerate(notes):
+            note_key = repr(note)
+            if n < len(old) and old[n][0] == note_key:
+                lines.append(old[n])
+                continue
+            if not isinstance(note, Mapping) or not all(isinstance(v, str) for v in note.values()):
+                return None
+            one = tomli_w.dumps({"notes": [note]})
+            tomllib.loads(one)
+            inline = one[len("notes = [\n") : -len("]\n")] if one.startswith("notes = [\n") else None
+            own = tomli_w.dumps(dict(note))
+            tomllib.loads(own)
+            lines.append((note_key, inline, own))
+        all_inline = all(line[1] is not None for line in lines)
+        if all_inline:
+            rest = {k: ([] if k == "notes" else v) for k, v in entry.items()}
+            key = "inline " + repr(rest)
+        else:
+            rest = {k: v for k, v in entry.items() if k != "notes"}
+            key = "tables " + repr(rest)
+        cached = self._items.get(item_id)
+        if cached is None or cached[0] != key:
+            table = tomli_w.dumps({"items": {item_id: rest}})
+            tomllib.loads(table)
+            cached = (key, table)
+        table = cached[1]
+        if all_inline:
+            if "\nnotes = []\n" not in table:
+                return None
+            body = "".join(line[1] or "" for line in lines)
+            text = table.replace("\nnotes = []\n", f"\nnotes = [\n{body}]\n", 1)
+        else:
+            header = table[: table.index("\n")]
+            if not (header.startswith("[") and header.endswith("]")):
+                return None
+            name = header[1:-1]
+            split = table.find("\n\n[")
+            own_keys, tail = (table, "") if split < 0 else (table[: split + 1], table[split + 1 :])
+            text = own_keys + "".join(f"\n[[{name}.notes]]\n{line[2]}" for line in lines) + tail
+        kept[item_id] = cached
+        kept_notes[item_id] = lines
+        return text
 
 
 def atomic_write_toml(target: Path, data: Mapping[str, Any], tables: TomlTables | None = None) -> None:

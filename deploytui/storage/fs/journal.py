@@ -71,15 +71,20 @@ class EventScan:
     total_lines: int
 
 
-def scan_events(path: Path, data: bytes) -> EventScan:
-    """Verify the chain line by line, stopping at the first garbled, reordered or unlinked line."""
+def scan_events(
+    path: str | Path, data: bytes, *, prev: str = GENESIS_HASH, first: int = 1
+) -> EventScan:
+    """Verify the chain line by line, stopping at the first garbled, reordered or unlinked line.
+
+    `prev` and `first`: the hash of the line before and the seq of the first line, when `data` continues
+    a chain already verified (a follower reading only the new events)."""
     lines = data.split(b"\n")
     tail = lines.pop()  # b"" when the file ends with LF
     events: list[Event] = []
     hashes: list[str] = []
-    prev = GENESIS_HASH
+    start = prev
     problem: DeployError | None = None
-    for number, raw in enumerate(lines, start=1):
+    for number, raw in enumerate(lines, start=first):
         try:
             event = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -110,7 +115,7 @@ def scan_events(path: Path, data: bytes) -> EventScan:
         prev = line_hash(raw)
         events.append(typed)
         hashes.append(prev)
-    log = EventLog(events, prev if events else GENESIS_HASH, hashes)
+    log = EventLog(events, prev if events else start, hashes)
     return EventScan(log, lines[: len(events)], problem, tail, len(lines) + bool(tail))
 
 

@@ -6,24 +6,18 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from deploytui.core.errors import DeployError
 from deploytui.core.redact import Redactor
 from deploytui.core.session import (
-    ActionRan,
-    ActionStarted,
     Change,
     Event,
-    RunFinished,
-    RunStarted,
     Session,
-    decode,
-    encode,
 )
 from deploytui.core.status import Status
+from deploytui.storage.chain import prepare, sanitize_event
 from deploytui.storage.fs.atomic import (
     FILE_MODE,
     TomlTables,
@@ -37,7 +31,8 @@ if TYPE_CHECKING:
     from deploytui.core.checklist import Checklist
 
 if TYPE_CHECKING:
-    from deploytui.storage.fs.repository import DriftReport, SessionStore
+    from deploytui.storage.chain import DriftReport
+    from deploytui.storage.fs.repository import SessionStore
 
 
 class LiveSession:
@@ -83,17 +78,13 @@ class LiveSession:
         with self._mutex:
             if self._journal is None:
                 raise DeployError(f"session {self.id} is open read-only", path=self.toml_path)
-            if isinstance(change, RunFinished | ActionRan | RunStarted | ActionStarted) and change.log:
-                change = replace(change, log=self.relative(change.log))
-            if isinstance(change, ActionStarted):
-                # Masked before its sha256 is taken: the hash never depends on a secret's value.
-                change = replace(change, command=self.redactor.redact(change.command))
+            change = prepare(change, self.relative, self.redactor)
             event = self.session.event_for(change, self.store.timestamp())
             return self._commit(event)
 
     def _commit(self, event: Event) -> Event:
         assert self._journal is not None
-        event = _sanitize_event(event, self.redactor)
+        event = sanitize_event(event, self.redactor)
         self._journal.append(event)
         self.session.apply_event(event)
         self.session.head = self._journal.head
@@ -183,28 +174,3 @@ def _relative_path(path: Path, base: Path) -> str:
         return str(path.resolve().relative_to(base.resolve()))
     except (ValueError, OSError):
         return str(path)
-
-
-FREE_TEXT_KEYS = frozenset(
-    {"reason", "evidence", "note", "text", "label", "values", "fields", "result", "title", "checklist_title"}
-)
-"""Event keys holding free text (where a secret could appear), at any depth (an item's title inside
-`items`); ids, types, hashes and times are left alone."""
-
-
-def _sanitize_event(event: Event, redactor: Redactor) -> Event:
-    """Secrets masked in free text (each text whole: a multi-line value across its lines); every string
-    made encodable (lone surrogates replaced)."""
-    record = encode(event)
-    return decode({k: _sanitize(v, redactor, k in FREE_TEXT_KEYS) for k, v in record.items()})
-
-
-def _sanitize(value: Any, redactor: Redactor, free_text: bool) -> Any:
-    if isinstance(value, str):
-        text = value.encode("utf-8", "replace").decode("utf-8")
-        return redactor.redact(text) if free_text else text
-    if isinstance(value, list):
-        return [_sanitize(v, redactor, free_text) for v in value]
-    if isinstance(value, dict):
-        return {k: _sanitize(v, redactor, free_text or k in FREE_TEXT_KEYS) for k, v in value.items()}
-    return value

@@ -12,11 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deploytui.core.errors import DeployError
 from deploytui.core.session import (
-    Event,
     Session,
 )
+from deploytui.storage.chain import describe, replay
 from deploytui.storage.fs.journal import EventScan, line_hash
 
 if TYPE_CHECKING:
@@ -61,7 +60,7 @@ def read_witness(toml_path: Path, session_id: str) -> tuple[Session | None, str]
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         return None, f"the session file cannot be read ({exc})"
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
-        return None, f"the session file is malformed ({describe_error(exc)})"
+        return None, f"the session file is malformed ({describe(exc)})"
     if snapshot.id != session_id:
         return None, f"the session file holds id {snapshot.id!r}"
     return snapshot, ""
@@ -173,19 +172,6 @@ def _event_of(raw: bytes) -> dict[str, Any] | None:
     return event if isinstance(event, dict) else None
 
 
-def replay(events: list[Event], path: Path) -> tuple[Session, int, DeployError | None]:
-    """The state after `events`, how many replayed, and the first that did not (None: all did)."""
-    session = Session()
-    for number, event in enumerate(events, start=1):
-        try:
-            session.apply_event(event)
-        except (KeyError, ValueError, TypeError, AttributeError, IndexError, DeployError) as exc:
-            # The failed event may have changed part of the state: the state is that of the ones before.
-            problem = DeployError(f"event cannot be replayed: {describe_error(exc)}", path=path, line=number)
-            return Session.from_events(events[: number - 1]), number - 1, problem
-    return session, len(events), None
-
-
 def same_state(snapshot: Session, replayed: Session) -> bool:
     """The session file says what the log says, but for the head."""
     saved, rebuilt = snapshot.to_dict(), replayed.to_dict()
@@ -254,11 +240,5 @@ def first_difference(a: Any, b: Any) -> list[str]:
             if key not in a or key not in b or not same_values(a[key], b[key]):
                 return [str(key), *first_difference(a.get(key), b.get(key))]
     return []
-
-
-def describe_error(exc: BaseException) -> str:
-    if isinstance(exc, KeyError):
-        return f"missing key {exc.args[0]!r}"
-    return str(exc) or type(exc).__name__
 
 

@@ -44,6 +44,7 @@ from deploytui.core.session import (
     utc_now,
 )
 from deploytui.storage.base import EventChain
+from deploytui.storage.chain import describe, drift, replay
 from deploytui.storage.fs.atomic import (
     atomic_write_toml,
     fsync_dir,
@@ -57,11 +58,9 @@ from deploytui.storage.fs.paths import EVENTS_FILE, LOGS_DIR
 from deploytui.storage.fs.recovery import (
     Recovery,
     aside_path,
-    describe_error,
     dropped_lines,
     first_difference,
     read_witness,
-    replay,
     same_values,
     trusted_prefix,
 )
@@ -92,22 +91,6 @@ def validate_session_id(session_id: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- sessions
-
-
-@dataclass
-class DriftReport:
-    """The checklist changed since the session started: items are mapped by id."""
-
-    old_sha256: str
-    new_sha256: str
-    added: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        return (
-            f"the checklist changed since this session started (sha256 {self.old_sha256[:12]} → "
-            f"{self.new_sha256[:12]}): items kept by id; {len(self.added)} added, {len(self.removed)} removed"
-        )
 
 
 @dataclass
@@ -256,7 +239,7 @@ class SessionStore:
                 self._set_aside_partial_tail(session_id)
             live = LiveSession(self, session_id, session, log, lock=lock, redactor=redactor)
             if checklist is not None and checklist.sha256 != session.checklist_sha256:
-                live.drift = _drift(session, checklist)
+                live.drift = drift(session, checklist)
             if read_only:
                 return live
             remove_stale_temps(self.toml_path(session_id))
@@ -440,7 +423,7 @@ class SessionStore:
             try:
                 snapshot = Session.from_dict(data)
             except (KeyError, ValueError, TypeError, AttributeError) as exc:
-                raise DeployError(f"malformed session file: {describe_error(exc)}", path=toml_path) from None
+                raise DeployError(f"malformed session file: {describe(exc)}", path=toml_path) from None
             if snapshot.id != session_id:
                 raise DeployError(
                     f"session file holds id {snapshot.id!r}, not {session_id!r}", path=toml_path
@@ -470,7 +453,7 @@ class SessionStore:
                 session.apply_event(event)
             except (KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
                 raise DeployError(
-                    f"event cannot be replayed: {describe_error(exc)}", path=events_path, line=number
+                    f"event cannot be replayed: {describe(exc)}", path=events_path, line=number
                 ) from None
             if snapshot is not None and number == checkpoint:
                 session.head = log.hashes[number - 1]
@@ -597,13 +580,3 @@ def _check_agrees(snapshot: Session, replayed: Session, path: Path, text: str) -
     )
 
 
-def _drift(session: Session, checklist: Checklist) -> DriftReport:
-    old = {i for i, s in session.items.items() if not s.orphan}
-    new_specs = item_specs(checklist)
-    new = {s.id for s in new_specs}
-    return DriftReport(
-        old_sha256=session.checklist_sha256,
-        new_sha256=checklist.sha256,
-        added=[s.id for s in new_specs if s.id not in old],
-        removed=sorted(old - new),
-    )

@@ -275,6 +275,7 @@ class MainScreen(Screen[None]):
             running=len(self.pending_runs),
             read_only=app.read_only,
             finished=bool(session.finished),
+            store_status=app.store_status(),
         )
         self._tick_clock()
 

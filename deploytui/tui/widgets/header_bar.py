@@ -40,6 +40,8 @@ class HeaderInfo:
     """Items that passed only after a failed attempt: complete, shown apart."""
     blocked: int = 0
     """Items not run because a check they come after did not pass."""
+    store_status: str = ""
+    """What is wrong with the store, when something is (`store offline: 3 changes held locally`)."""
 
 
 class HeaderBar(Widget):
@@ -90,6 +92,8 @@ class HeaderBar(Widget):
                 f"  {GLYPHS[Status.RUNNING]} {info.running} running",
                 Style(color=self.status_palette.get(Status.RUNNING)),
             )
+        if info.store_status:
+            right.append(f"  {info.store_status}", Style(reverse=True, bold=True))
         right.append("  elapsed ", Style(dim=True))
         right.append(clock_text(self.elapsed))
         left = Text(no_wrap=True, overflow="ellipsis")
