@@ -412,7 +412,6 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
     p.add_argument("item", metavar="ITEM", help="item id (deploytui list prints it)")
     p.add_argument("--reason", metavar="TEXT", required=True, help="why it is skipped")
     p.add_argument("--operator", metavar="NAME", help="who skips (default: $USER)")
-    _add_examples(sub)
 
     p = sub.add_parser(
         "store",
@@ -428,6 +427,7 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
         help="push: a file session into the --store; pull: a session of the store into --sessions-dir",
     )
     p.add_argument("session", metavar="SESSION", help="session id")
+    _add_examples(sub)
     return parser
 
 
