@@ -7,6 +7,10 @@ values, so lines are found in the source text: the Nth `[[check]]` header for th
 Bindings go to *items* (tickable nodes), never to sections: a section's status is derived from its
 items and a session keeps state only for items, so a check bound to a section would have nowhere to put
 its result. The error says which items the section holds.
+
+Why one module (~870 lines): every key's check needs the same source-line finder (`_Lines`) and the
+same error shape; the order/isolation/time keys of a binding are resolved against the other bindings
+(`after` names them), so bindings, their schedule and their lines are validated in one pass.
 """
 
 from __future__ import annotations

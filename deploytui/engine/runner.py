@@ -18,6 +18,10 @@ Guarantees, whatever a kind does:
 - every text leaving the engine (events, outcome reason/values/evidence, the log file) is redacted;
 - the live stream is batched (<= BATCH_SECONDS or <= BATCH_LINES per RunOutput) with display lines
   cleaned of escapes and capped at DISPLAY_LINE_CHARS; the log keeps every line whole.
+
+Why one module (~840 lines): a run's life (slot, attempts, output stream, log, timeout, cancel,
+the world-changing hook) is one state machine; the board and plan (`schedule.py`) and the attempts
+(`attempts.py`) are already their own modules.
 """
 
 from __future__ import annotations

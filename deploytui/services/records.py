@@ -6,6 +6,10 @@
 A session's events and logs are read through the storage protocol (`deploytui.storage.base`), never
 from a store's layout; signing calls ssh-keygen (`deploytui.signing`); rendering is pure
 (`deploytui.core.record`).
+
+Why ~670 lines: export, sign and verify share the reading of a session through the store (events,
+log hashes, excerpts) and verification re-renders with exactly the export's inputs; splitting them
+would duplicate that reading.
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ body is JSON and has the field.
 A 429 is the verdict of a burst only: any other check answered 429 (unless its `status` names 429)
 ends `error: rate limited by the target (429, Retry-After 8 s)`, which the engine may wait out and retry.
 Only the first BODY_KEEP_BYTES of a body are read. TLS: `verify = false`, or `ca_file = "ca.pem"`.
+
+Why ~710 lines: one kind with five modes (a request, samples, a burst, a repeat, a CORS preflight) that
+share one client, one TLS setup, one footprint on the target's origin and one way to judge statuses.
 """
 
 from __future__ import annotations

@@ -18,6 +18,10 @@ a signature marker or armor line: such a line is escaped with a backslash. The b
 JSON block ("record data") that `deploytui verify` reads: signers, event-log head, log hashes.
 
 Pure: no I/O, no subprocess. Signing and verifying with ssh-keygen live in deploytui.signing.
+
+Why one module (~760 lines): what the record states and what `verify` checks the text against
+(`stated_problems`) must be written side by side, or they drift; canonical bytes and trailers are
+in `parse.py`, the history of runs in `history.py`.
 """
 
 from __future__ import annotations

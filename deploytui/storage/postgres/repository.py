@@ -25,6 +25,10 @@ Followers: a dedicated autocommit connection LISTENs on the session's channel; N
 new seq. `reload` drains the notifications without waiting, and only when one came (or every
 RESYNC_SECONDS, since a notification can be missed while reconnecting) reads the events after the last
 one it has: followers catch up by seq, never by replaying notifications.
+
+Why one module (~1,250 lines): the store and its live session share one connection's life (its
+advisory lock, its LISTEN channel, the offline spool that replaces it): split, each half would reach
+into the other's connection state. The schema and push/pull are modules of their own.
 """
 
 from __future__ import annotations
