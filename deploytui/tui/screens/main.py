@@ -264,7 +264,8 @@ class MainScreen(Screen[None]):
         header.info = HeaderInfo(
             checklist=app.redactor.redact(app.checklist.title or "Checklist"),
             session_id=session.id,
-            operator=app.operator,
+            # A follower shows who is deploying, not who watches.
+            operator=(session.current_operator or session.operator) if app.read_only else app.operator,
             done=done,
             total=total,
             failed=failed,
