@@ -49,6 +49,30 @@ class DriftReport:
         )
 
 
+def replay_all(
+    events: list[Event],
+    hashes: list[str],
+    where: str | Path,
+    *,
+    checkpoint: int = 0,
+    at_checkpoint: Callable[[Session], None] | None = None,
+) -> Session:
+    """The state every event rebuilds, as a load needs it: DeployError naming the first event that cannot
+    be replayed. At the `checkpoint`-th event, `at_checkpoint` is handed the state then (its head set), so
+    the store can hold it against its own checkpoint. The state's head is the last event's hash."""
+    session = Session()
+    for number, event in enumerate(events, start=1):
+        try:
+            session.apply_event(event)
+        except (KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
+            raise DeployError(f"event cannot be replayed: {describe(exc)}", path=where, line=number) from None
+        if at_checkpoint is not None and number == checkpoint:
+            session.head = hashes[number - 1]
+            at_checkpoint(session)
+    session.head = hashes[-1] if hashes else session.head
+    return session
+
+
 def replay(events: list[Event], path: str | Path) -> tuple[Session, int, DeployError | None]:
     """The state after `events`, how many replayed, and the first that did not (None: all did)."""
     session = Session()

@@ -44,7 +44,7 @@ from deploytui.core.session import (
     utc_now,
 )
 from deploytui.storage.base import EventChain
-from deploytui.storage.chain import describe, drift, replay
+from deploytui.storage.chain import describe, drift, replay, replay_all
 from deploytui.storage.fs.atomic import (
     atomic_write_toml,
     fsync_dir,
@@ -67,8 +67,6 @@ from deploytui.storage.fs.recovery import (
 
 if TYPE_CHECKING:
     from deploytui.core.checklist import Checklist
-
-
 
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -447,17 +445,10 @@ class SessionStore:
                     path=events_path,
                     line=checkpoint or None,
                 )
-        session = Session()
-        for number, event in enumerate(log.events, start=1):
-            try:
-                session.apply_event(event)
-            except (KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
-                raise DeployError(
-                    f"event cannot be replayed: {describe(exc)}", path=events_path, line=number
-                ) from None
-            if snapshot is not None and number == checkpoint:
-                session.head = log.hashes[number - 1]
-                _check_agrees(snapshot, session, toml_path, text or "")
+        agrees = (
+            None if snapshot is None else lambda state: _check_agrees(snapshot, state, toml_path, text or "")
+        )
+        session = replay_all(log.events, log.hashes, events_path, checkpoint=checkpoint, at_checkpoint=agrees)
         session.head = log.head
         return session, log, log.count - checkpoint
 
@@ -578,5 +569,3 @@ def _check_agrees(snapshot: Session, replayed: Session, path: Path, text: str) -
         path=path,
         line=line,
     )
-
-

@@ -68,7 +68,7 @@ from deploytui.core.session import (
     utc_now,
 )
 from deploytui.storage.base import EventChain
-from deploytui.storage.chain import DriftReport, describe, drift, prepare, sanitize_event
+from deploytui.storage.chain import DriftReport, describe, drift, prepare, replay_all, sanitize_event
 from deploytui.storage.fs import (
     GENESIS_HASH,
     LOGS_DIR,
@@ -430,23 +430,22 @@ class PostgresStore:
                 path=where,
                 line=checkpoint or None,
             )
-        session = Session()
-        for number, event in enumerate(log.events, start=1):
-            try:
-                session.apply_event(event)
-            except (KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        def agrees(replayed: Session) -> None:
+            if state_text(replayed) != state:
                 raise DeployError(
-                    f"event cannot be replayed: {describe(exc)}", path=where, line=number
-                ) from None
-            if check_state and state is not None and number == checkpoint:
-                session.head = log.hashes[number - 1]
-                if state_text(session) != state:
-                    raise DeployError(
-                        f"the checkpoint state disagrees with the events at event {checkpoint} (edited?);"
-                        " the events are the record",
-                        path=where,
-                        line=checkpoint,
-                    )
+                    f"the checkpoint state disagrees with the events at event {checkpoint} (edited?);"
+                    " the events are the record",
+                    path=where,
+                    line=checkpoint,
+                )
+
+        session = replay_all(
+            log.events,
+            log.hashes,
+            where,
+            checkpoint=checkpoint,
+            at_checkpoint=agrees if check_state and state is not None else None,
+        )
         session.head = log.head
         loaded.session = session
         return loaded
