@@ -41,7 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from deploytui.checks.base import CheckKind, Footprint, milliseconds_problems, url_origin
+from deploytui.checks.base import CheckKind, Footprint, import_client, milliseconds_problems, url_origin
 from deploytui.checks.expect import (
     RATE_LIMITED,
     Stopwatch,
@@ -360,6 +360,7 @@ class Kind(CheckKind):
     # ---------------------------------------------------------------------- runs
 
     async def run(self, spec: CheckSpec, ctx: CheckContext) -> Outcome:
+        await import_client("httpx")  # imported on the event loop it froze the app ~0.4 s as a run started
         try:
             req = self.request(spec, ctx)
         except ValueError as exc:

@@ -40,6 +40,7 @@ from deploytui.checks.base import (
     url_masker,
 )
 from deploytui.checks.expect import OPS, compare, fmt_number, network_reason
+from deploytui.checks.kinds.http import shared_ssl_context
 from deploytui.core.durations import format_duration
 from deploytui.core.spec import CheckContext, CheckSpec
 from deploytui.core.status import Outcome, Scalar, Status
@@ -119,7 +120,14 @@ class Kind(CheckKind):
         try:
             async with (
                 asyncio.timeout(budget),
-                httpx.AsyncClient(timeout=budget, headers=headers, follow_redirects=True) as client,
+                # The process-wide SSL context: httpx builds one per client otherwise, ~0.1 s on the event
+                # loop each, which froze the app for a second when a run started its Prometheus checks.
+                httpx.AsyncClient(
+                    timeout=budget,
+                    headers=headers,
+                    follow_redirects=True,
+                    verify=shared_ssl_context(True, ""),
+                ) as client,
             ):
                 if ctx.param(spec, "ready"):
                     phase = f"waiting for {target}/-/ready"

@@ -39,15 +39,22 @@ class RunBoard:
     """run_id -> item of runs submitted to the engine (queued or running)."""
     descriptions: dict[str, str] = field(default_factory=dict)
     """check_key -> what the check does (from RunBegan), shown in the detail pane."""
+    version: int = 0
+    """Moves whenever `pending_runs` changes (the screen redraws running marks when it moved)."""
 
     def submitted(self, run_id: str, item: str) -> None:
         self.pending_runs[run_id] = item
+        self.version += 1
+
+    def running_items(self) -> set[str]:
+        """Items with a run submitted and not ended: queued or running, the tree shows them running."""
+        return set(self.pending_runs.values())
 
     def never_began(self, run_ids: list[str]) -> None:
         """Runs cancelled while queued leave nothing running behind."""
         for run_id in run_ids:
-            if run_id not in self.run_items:
-                self.pending_runs.pop(run_id, None)
+            if run_id not in self.run_items and self.pending_runs.pop(run_id, None) is not None:
+                self.version += 1
 
     def began(self, event: RunBegan) -> tuple[str, bool]:
         """(the run's title, whether it joins a run of the same item still going: its output is then
@@ -72,7 +79,8 @@ class RunBoard:
 
     def ended(self, event: RunEnded, closing_line: str) -> None:
         self.run_items.pop(event.run_id, None)
-        self.pending_runs.pop(event.run_id, None)
+        if self.pending_runs.pop(event.run_id, None) is not None:
+            self.version += 1
         buffer = self.buffers.get(event.item)
         if buffer is not None:
             buffer.lines.append(closing_line)

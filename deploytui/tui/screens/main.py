@@ -153,6 +153,11 @@ class MainScreen(Screen[None]):
         """The node selected when the filter opened (Esc while typing returns to it)."""
         self._footer_signature: tuple[object, ...] | None = None
         """_bindings_signature() at the last refresh_bindings (None: refresh on the next cursor move)."""
+        self._running_nodes: set[str] = set()
+        self._running_key: tuple[int, int, int] | None = None
+        """(runs.version, session, its seq) `_running_nodes` was computed for."""
+        self._running_drawn: set[str] = set()
+        """The running marks the tree was last drawn with."""
 
     @property
     def deploy_app(self) -> DeployApp:
@@ -220,6 +225,7 @@ class MainScreen(Screen[None]):
 
     def refresh_all(self) -> None:
         """Redraw everything from the session (after changes made elsewhere: another process, sign-off)."""
+        self._running_drawn = set(self._running_marks())
         self.query_one(ChecklistTree).refresh_labels()
         self._refresh_header()
         self._show_selected()
@@ -234,6 +240,34 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------------------------------ views
 
+    def _running_marks(self) -> set[str]:
+        """Nodes the tree shows running: every item with a run submitted from here and not ended (queued
+        ones too: the session learns of a run only when it gets its slot, and the header counted 49 running
+        while the tree showed them all pending), every item with a world-changing step under way (the
+        session holds no running status for those), and their ancestors."""
+        app = self.deploy_app
+        key = (self.runs.version, id(app.live.session), app.live.session.seq)
+        if key != self._running_key:
+            items = self.runs.running_items() | {i for i, _run in app.live.session.running_actions()}
+            marks: set[str] = set()
+            for item in items:
+                current: str | None = item
+                while current is not None and current not in marks and current in app.checklist.nodes:
+                    marks.add(current)
+                    current = app.checklist.node(current).parent
+            self._running_nodes = marks
+            self._running_key = key
+        return self._running_nodes
+
+    def _sync_running_marks(self) -> None:
+        """Redraw the nodes whose running mark changed since the last time the tree was drawn."""
+        before = self._running_drawn
+        now = self._running_marks()
+        changed = before ^ now
+        self._running_drawn = set(now)
+        if changed:
+            self.query_one(ChecklistTree).refresh_labels(changed)
+
     def _view(self, node_id: str) -> NodeView:
         app = self.deploy_app
         session = app.live.session
@@ -242,6 +276,8 @@ class MainScreen(Screen[None]):
             status = session.status_of(node_id, app.checklist)
         except DeployError:
             status = Status.PENDING
+        if node_id in self._running_marks():
+            status = Status.RUNNING
         progress = None
         if node.kind == "section" or node.children:
             leaves = [n for n in app.checklist.leaves_under(node_id) if n.rollback == node.rollback]
@@ -322,6 +358,7 @@ class MainScreen(Screen[None]):
         logs.show_lines([f"── {latest.log} ──", *read_tail(path)])
 
     def _redraw(self, node_ids: Sequence[str]) -> None:
+        self._sync_running_marks()
         self.query_one(ChecklistTree).refresh_labels(node_ids)
         self._refresh_header()
         if self.selected_id is not None:
@@ -342,6 +379,8 @@ class MainScreen(Screen[None]):
             for leaf in app.checklist.leaves_under(node_id):
                 if leaf.rollback == node.rollback:
                     status = app.live.session.status_of(leaf.id, app.checklist)
+                    if leaf.id in self._running_marks():
+                        status = Status.RUNNING
                     if not status.is_complete:
                         open_items.append((leaf, status))
         self.query_one(DetailPane).show(
@@ -668,6 +707,9 @@ class MainScreen(Screen[None]):
         run_ids = [new_run_id() for _ in specs]
         for spec, run_id in zip(specs, run_ids, strict=True):
             self.runs.submitted(run_id, spec.item)
+        self._sync_running_marks()  # queued runs show ▶ at once, not when each gets its slot
+        if self.selected_id is not None:
+            self._show_detail()
         self._refresh_header()
         self.refresh_bindings()
         self.run_worker(
@@ -727,9 +769,7 @@ class MainScreen(Screen[None]):
         if node is None:
             return
         ids = {node.id, *(d.id for d in self.deploy_app.checklist.descendants(node.id))}
-        cancelled = sum(
-            self.deploy_app.engine.cancel(rid) for rid in self.runs.pending_under(ids)
-        )
+        cancelled = sum(self.deploy_app.engine.cancel(rid) for rid in self.runs.pending_under(ids))
         if not cancelled:
             self.notify("Nothing of this node is running.")
 
@@ -801,6 +841,7 @@ class MainScreen(Screen[None]):
 
         run_id = new_run_id()
         self.runs.submitted(run_id, node.id)
+        self._sync_running_marks()
         self._refresh_header()
         group = f"action:{node.id}"
         if step.action is not None:
@@ -857,6 +898,7 @@ class MainScreen(Screen[None]):
             self.notify(text, title=f"{event.worker.name} failed", severity="error", timeout=20)
             self._log_activity(f"worker {event.worker.name} failed: {text}")
         if event.state in (WorkerState.ERROR, WorkerState.CANCELLED, WorkerState.SUCCESS):
+            self._sync_running_marks()  # runs cancelled while queued end without an event
             self._refresh_header()
             self.refresh_bindings()
 
@@ -919,4 +961,3 @@ class MainScreen(Screen[None]):
                     break
                 await asyncio.sleep(0.05)
         app.exit(0)
-

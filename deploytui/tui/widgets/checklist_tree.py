@@ -201,10 +201,18 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
                     wanted.add(current)
                     current = self.checklist.node(current).parent
             targets = wanted
+        changed = False
         for node_id in targets:
             tree_node = self._nodes_by_id.get(node_id)
             if tree_node is not None:
-                tree_node.set_label(self._label(self.checklist.node(node_id)))
+                # What TreeNode.set_label does, but for the repaint: it defers that with call_later, behind
+                # the tree's queue, so the header (repainted at once) showed a run's end while the tree
+                # still showed it running.
+                tree_node._label = self.process_label(self._label(self.checklist.node(node_id)))
+                tree_node._updates += 1
+                changed = True
+        if changed:
+            self.refresh()
 
     def get_label_width(self, node: TreeNode[str]) -> int:
         """A label's width without rendering it. Textual's default renders every label each time the tree
