@@ -10,13 +10,16 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from deploytui.core.status import Status
 from deploytui.tui.present import ACTION_MARK, CHECK_MARK, GLYPHS, ROLLBACK_MARK
 from deploytui.tui.themes import status_colors
+
+KEY_NAMES = {"escape": "Esc", "question_mark": "?", "space": "space"}
+"""How the close keys are written on the help's title line."""
 
 STATUS_MEANINGS: dict[Status, str] = {
     Status.PENDING: "not done yet",
@@ -45,14 +48,33 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help-dialog"):
-            yield Label("deploytui — keys", classes="dialog-title")
-            with VerticalScroll(classes="dialog-body"):
+            # The way out is on the title line, which no height can push off the screen (a hint under
+            # the keys fell below a 40-line terminal).
+            with Horizontal(classes="help-title"):
+                yield Label("deploytui — keys", classes="dialog-title")
+                yield Label(f"{self._close_keys()} close · ↑ ↓ scroll", id="help-close")
+            with VerticalScroll(classes="dialog-body", id="help-scroll"):
                 yield Static(self._content(), id="help-body")
             yield Static(
-                "Esc closes · every key can be remapped in settings.toml [keymap] · "
-                "every command is also in the palette (ctrl+p)",
+                Text(
+                    "Every key can be remapped in settings.toml [keymap] · "
+                    "every command is also in the palette (ctrl+p)"
+                ),
                 classes="dialog-hint",
             )
+
+    def on_mount(self) -> None:
+        self.query_one("#help-scroll", VerticalScroll).focus()  # arrows scroll the keys at once
+
+    def _close_keys(self) -> str:
+        """The keys that close the help, as mapped now (a user keymap may rebind help.close)."""
+        keys = [
+            binding.key
+            for _node, binding, _enabled, _tooltip in self.active_bindings.values()
+            if binding.action == "close"
+        ]
+        shown = [KEY_NAMES.get(k, k) for k in keys] or ["esc"]
+        return " / ".join(dict.fromkeys(shown))
 
     def _content(self) -> Group:
         keys = Table.grid(padding=(0, 2))

@@ -35,6 +35,21 @@ def _fmt_time(iso: str | None) -> str:
     return iso[11:19] if len(iso) >= 19 and iso[10] == "T" else iso
 
 
+def who_line(state: ItemState, status: Status) -> str:
+    """Who set the item's status and when, and how its checks' last run ended and took: the duration is
+    the run's, so an override reads `failed in 1850 ms · overridden by alice at 21:19:58`."""
+    who = f"{status.value} by {state.by} at {_fmt_time(state.at)}"
+    if not state.checks or not state.duration_ms:
+        return who
+    ran = state.status_from_checks()
+    if ran in (Status.RUNNING, Status.PENDING):  # a run under way: the last duration is not its own
+        return who
+    took = f"{ran.value} in {state.duration_ms} ms"
+    if ran is status:
+        return f"{took} · by {state.by} at {_fmt_time(state.at)}"
+    return f"{took} · {who}"
+
+
 def render_detail(
     node: Node,
     status: Status,
@@ -55,22 +70,22 @@ def render_detail(
         return inert(redactor.redact(text))
 
     parts: list[RenderableType] = []
+    # The status gets its own words on the title line: at the end of the id line it wrapped on a narrow
+    # pane, and a terminal capture then read "Config valid" run into "failed".
     head = Text()
     head.append(GLYPHS[status] + " ", Style(color=colors.get(status), bold=True))
     head.append(r(node.title), Style(bold=True))
+    head.append(f"  {status.value}", Style(color=colors.get(status)))
     parts.append(head)
     sub = Text(style=Style(dim=True))
-    sub.append(f"{node.id}  ·  line {node.line}  ·  {status.value}")
+    sub.append(f"{node.id}  ·  line {node.line}")
     if progress is not None:
         sub.append(f"  ·  {progress[0]}/{progress[1]} complete")
     if node.rollback:
         sub.append("  ·  rollback procedure")
     parts.append(sub)
     if state is not None and state.by and status is not Status.PENDING:
-        who = Text(f"{status.value} by {state.by} at {_fmt_time(state.at)}", style=Style(dim=True))
-        if state.duration_ms:
-            who.append(f" in {state.duration_ms} ms")
-        parts.append(who)
+        parts.append(Text(who_line(state, status), style=Style(dim=True)))
     if node.description.strip():
         parts.append(Padding(Text(r(node.description.strip())), (1, 0, 0, 0)))
     if state is not None and state.reason:
