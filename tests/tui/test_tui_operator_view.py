@@ -16,6 +16,8 @@ from deploytui.tui.app import DeployApp
 from deploytui.tui.screens.main import MainScreen
 from deploytui.tui.widgets.checklist_tree import ChecklistTree
 from deploytui.tui.widgets.detail_pane import DetailPane
+from deploytui.tui.widgets.header_bar import HeaderInfo, fit_header
+from deploytui.tui.widgets.log_panes import LogPanes
 from tests.support.tui_support import SECRET, build_app
 
 SIZE = (120, 40)
@@ -63,6 +65,7 @@ HELD_CHECKLIST = """\
 
 - [ ] Held probe
 - [ ] Queued probe
+- [ ] Environment variables configured for every service of the release
 
 ## Steps
 
@@ -134,7 +137,7 @@ async def test_a_run_shows_every_queued_and_running_check_as_running_at_once(tmp
         (tmp_path / "release-check").touch()
         await settle(pilot)
         assert glyph(app, "checks/held-probe") == "✔" and glyph(app, "checks/queued-probe") == "✔"
-        assert glyph(app, "checks") == "✔"
+        assert glyph(app, "checks") == "○"  # nothing runs; its manual item is still open
 
 
 async def test_a_running_fenced_action_shows_running_on_its_node(tmp_path: Path) -> None:
@@ -217,3 +220,158 @@ async def test_help_says_how_to_close_it_and_those_keys_close_it(
             await pilot.press(key)
             await pilot.pause()
             assert isinstance(app.screen, MainScreen), key
+
+
+# -- the full-screen log --------------------------------------------------------------------------
+
+
+def footer_line(app: DeployApp) -> str:
+    return screen_text(app).splitlines()[-1]
+
+
+async def test_esc_leaves_the_full_screen_log_and_keeps_the_filter_and_the_selection(tmp_path: Path) -> None:
+    """Esc in the full-screen log cleared the filter and moved the selection, and the log stayed."""
+    app = build_app(tmp_path, choice="new")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("slash", *"conf", "enter")
+        await pilot.press("down")
+        await pilot.pause()
+        screen = main(app)
+        selected = screen.selected_id
+        await pilot.press("z")
+        await pilot.pause()
+        assert screen.log_full
+        footer = footer_line(app)
+        assert "esc Leave full screen" in footer and "w Wrap" in footer, footer
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not screen.log_full
+        assert screen.query_one("#filter").display and screen.query_one("#filter").value == "conf"
+        assert screen.selected_id == selected
+        assert app.focused is screen.query_one(ChecklistTree)
+
+
+async def test_a_switches_the_full_screen_log_to_activity_while_a_filter_is_active(tmp_path: Path) -> None:
+    """Full screen hid the tree and focus fell into the filter field: `a` typed into it."""
+    app = build_app(tmp_path, choice="new")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("slash", *"conf", "enter")
+        await pilot.press("z")
+        await pilot.pause()
+        logs = main(app).query_one(LogPanes)
+        await pilot.press("a")
+        await pilot.pause()
+        assert logs.active == "tab-activity"
+        assert main(app).query_one("#filter").value == "conf"
+        assert app.focused is logs.activity_log
+        await pilot.press("a")
+        await pilot.pause()
+        assert logs.active == "tab-run" and app.focused is logs.run_log
+
+
+async def test_the_full_screen_log_wraps_long_lines_on_w_and_scrolls_them_sideways_otherwise(
+    tmp_path: Path,
+) -> None:
+    app = build_app(tmp_path, choice="new")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("z")
+        await pilot.pause()
+        logs = main(app).query_one(LogPanes)
+        long_line = "start-" + "x" * 150 + "-the-end"
+        logs.show_lines(["short", long_line, "after"])
+        await pilot.pause()
+        log = logs.run_log
+        assert log.virtual_size.width > log.size.width  # not wrapped: wider than the pane
+        assert "-the-end" not in screen_text(app)
+        await pilot.press("ctrl+pagedown", "ctrl+pagedown", "ctrl+pagedown")  # sideways, a page at a time
+        await pilot.pause()
+        assert log.scroll_x > 0 and "-the-end" in screen_text(app)
+        await pilot.press("home", "w")
+        await pilot.pause()
+        assert logs.wrap and log.virtual_size.width <= log.size.width
+        shown = screen_text(app)
+        joined = "".join(shown.split())  # the line cut into rows, joined again
+        assert "start-" in shown and joined.count("x-the-end") == 1 and "after" in shown, shown
+        logs.show_lines(["again " + "y" * 200])  # lines written while wrapping wrap too
+        await pilot.pause()
+        assert log.virtual_size.height >= 3
+        await pilot.press("w")
+        await pilot.pause()
+        assert not logs.wrap and log.virtual_size.height == 1 and log.virtual_size.width > log.size.width
+
+
+# -- 80×24: header, footer, the tree's width --------------------------------------------------------
+
+INFO = HeaderInfo("Deployment Checklist", "20261201T212643Z-4f21", "alice", 3, 94, 7, 49)
+
+
+@pytest.mark.parametrize("width", range(40, 141, 5))
+def test_the_header_never_cuts_the_session_id_and_always_keeps_the_counts(width: int) -> None:
+    line = fit_header(INFO, 997, {}, width).plain
+    assert len(line) <= width
+    assert "3/94" in line and "✘ 7 failed" in line and "▶ 49 running" in line, line
+    assert "20261201T212643Z-4f21" in line or "20261201T" not in line, line
+    if width >= 80:
+        assert "20261201T212643Z-4f21" in line, line
+
+
+def test_the_header_drops_the_title_first_then_the_operator_then_the_clock() -> None:
+    wide = fit_header(INFO, 997, {}, 140).plain
+    assert "Deployment Checklist" in wide and "alice" in wide and "elapsed 16:37" in wide
+    assert "Deployment Checkl…" in fit_header(INFO, 997, {}, 100).plain
+    at_80 = fit_header(INFO, 997, {}, 80).plain
+    assert "Deployment" not in at_80 and "alice" in at_80 and "elapsed 16:37" in at_80
+    at_60 = fit_header(INFO, 997, {}, 60).plain
+    assert "alice" not in at_60 and "elapsed" not in at_60 and "20261201T212643Z-4f21" in at_60
+    offline = HeaderInfo(
+        "Deployment Checklist",
+        "20261201T212643Z-4f21",
+        "alice",
+        3,
+        94,
+        0,
+        0,
+        read_only=True,
+        store_status="store offline: 3 changes held locally",
+    )
+    line = fit_header(offline, 997, {}, 80).plain
+    assert "READ-ONLY" in line and "store offline: 3 changes held locally" in line, line
+
+
+async def test_at_80_columns_the_footer_always_shows_help_and_quit(tmp_path: Path) -> None:
+    """The footer ended in `e ▏`: the keys of a failed item with a command pushed ? and q off."""
+    app = build_app(tmp_path, choice="new")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("R")
+        await settle(pilot)
+        await select(pilot, "preflight/slow-probe")
+        await pilot.press("r")  # something runs: Cancel joins the footer
+        await pilot.pause()
+        tree = main(app).query_one(ChecklistTree)
+        for node_id in [n for n in tree._nodes_by_id if not n.startswith("rollback-plan/")]:
+            await select(pilot, node_id)
+            footer = footer_line(app)
+            assert "? Help" in footer and "q Quit" in footer, (node_id, footer)
+        await pilot.press("c")
+        await settle(pilot)
+
+
+async def test_the_tree_takes_the_full_width_on_t_so_long_titles_are_not_cut(tmp_path: Path) -> None:
+    app = held_app(tmp_path)
+    title = "Environment variables configured for every service of the release"
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert title not in screen_text(app)  # cut at the tree's half of the screen
+        assert "t Wide tree" in footer_line(app)
+        await pilot.press("t")
+        await pilot.pause()
+        shown = screen_text(app)
+        assert title in shown, shown
+        assert "Held probe" in shown.split(title)[1]  # the detail pane, below the tree
+        await pilot.press("t")
+        await pilot.pause()
+        assert title not in screen_text(app)

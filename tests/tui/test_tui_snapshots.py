@@ -136,3 +136,64 @@ def test_help(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:  # t
         await steady(pilot)
 
     assert snap_compare(snapshot_app(tmp_path), terminal_size=size, run_before=show_help)
+
+
+def held_snapshot_app(tmp_path: Path) -> DeployApp:
+    """The snapshot project with Slow probe held running until a file `release` appears (never, here):
+    the screen is shot while it runs, on any machine at any speed."""
+    config = write_project(tmp_path, flood=20)
+    text = config.read_text(encoding="utf-8")
+    held = 'run = "while [ ! -e release ]; do sleep 0.05; done"'
+    config.write_text(text.replace('run = "sleep 30"', held), encoding="utf-8")
+    (tmp_path / "ssh").mkdir()
+    return build_app(
+        tmp_path,
+        config=config,
+        choice="new",
+        clock=lambda: FROZEN_NOW,
+        new_session_id="20261125T021437Z-snap",
+        ssh_dir=tmp_path / "ssh",
+    )
+
+
+async def run_all_until_only_the_held_probe_runs(pilot: Pilot[int]) -> None:
+    await pilot.pause()
+    await pilot.press("R")
+    app = pilot.app
+    assert isinstance(app, DeployApp)
+    screen = next(s for s in app.screen_stack if isinstance(s, MainScreen))
+    for _ in range(2000):
+        pending = set(screen.pending_runs.values())
+        if pending == {"preflight/slow-probe"} and app.live.session.running():
+            break
+        await pilot.pause(0.01)
+    else:
+        raise AssertionError(f"the other checks never ended: {screen.pending_runs}")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_checks_running(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """You should see, during R: Slow probe ▶ (held running) and its section Preflight ▶, the header
+    with the session id whole, `✘ 1 failed` and `▶ 1 running`, and a footer that ends in `? Help  q Quit`
+    with `c Cancel` in it."""
+
+    async def running(pilot: Pilot[int]) -> None:
+        await run_all_until_only_the_held_probe_runs(pilot)
+        await steady(pilot, workers=False)
+
+    assert snap_compare(held_snapshot_app(tmp_path), terminal_size=size, run_before=running)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_full_screen_log(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """You should see the held Slow probe's run log over the whole screen (its title line
+    `── slow: $ while … ──`), the header, and a footer saying `esc Leave full screen  w Wrap  a Activity`."""
+
+    async def full_log(pilot: Pilot[int]) -> None:
+        await run_all_until_only_the_held_probe_runs(pilot)
+        pilot.app.screen.query_one(ChecklistTree).select_id("preflight/slow-probe")
+        await pilot.pause()
+        await pilot.press("z")
+        await steady(pilot, workers=False)
+
+    assert snap_compare(held_snapshot_app(tmp_path), terminal_size=size, run_before=full_log)

@@ -26,7 +26,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from deploytui.core.errors import DeployError
@@ -52,6 +52,7 @@ from deploytui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, TextDialo
 from deploytui.tui.themes import status_colors
 from deploytui.tui.widgets.checklist_tree import ChecklistTree, NodeView
 from deploytui.tui.widgets.detail_pane import DetailPane, render_detail
+from deploytui.tui.widgets.footer import DeployFooter
 from deploytui.tui.widgets.header_bar import HeaderBar, HeaderInfo
 from deploytui.tui.widgets.log_panes import LogPanes, read_tail
 
@@ -64,6 +65,13 @@ class MainScreen(Screen[None]):
     """Checklist tree (left), detail and logs (right), one header line, the footer."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "escape",
+            "leave_full",
+            "Leave full screen",
+            id="leave-full",
+            tooltip="Back from the full-screen log to the tree, detail and log",
+        ),
         Binding("space", "tick", "Tick", id="tick", tooltip="Tick or untick the selected manual item"),
         Binding(
             "r",
@@ -108,19 +116,72 @@ class MainScreen(Screen[None]):
         Binding(
             "slash", "filter", "Filter", id="filter", tooltip="Filter items by text or status (is:failed)"
         ),
-        Binding("z", "zoom_log", "Zoom log", id="zoom-log", show=False, tooltip="Toggle a full-screen log"),
+        Binding(
+            "t",
+            "wide_tree",
+            "Wide tree",
+            id="wide-tree",
+            tooltip="Give the tree the full width, the detail below it (again: back to two columns)",
+        ),
+        Binding("z", "zoom_log", "Full log", id="zoom-log", tooltip="Toggle a full-screen log"),
+        Binding(
+            "w",
+            "wrap_log",
+            "Wrap",
+            id="wrap-log",
+            tooltip="In the full-screen log: wrap long lines, or scroll them sideways (← →)",
+        ),
         Binding(
             "a",
             "activity",
             "Activity",
             id="activity",
-            show=False,
             tooltip="Switch the log between the selected run and the whole session's activity",
         ),
         Binding("e", "signoff", "Sign-off", id="signoff", tooltip="Go to the sign-off form and export"),
         Binding("question_mark", "help", "Help", id="help", tooltip="Keys, statuses and markers"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit (the session is already saved)"),
+        Binding(
+            "escape",
+            "clear_filter",
+            "Clear filter",
+            id="clear-filter",
+            show=False,
+            tooltip="Close the filter (while typing: back to the node selected before)",
+        ),
     ]
+
+    FOOTER_RANK: ClassVar[tuple[str, ...]] = (
+        "help",
+        "quit",
+        "tick",
+        "run",
+        "action",
+        "cancel",
+        "override",
+        "rerun_failed",
+        "skip",
+        "signoff",
+        "run_all",
+        "next_open",
+        "filter",
+        "wide_tree",
+        "zoom_log",
+        "note",
+        "activity",
+    )
+    """The footer's keys, most important first: at 80 columns the lowest go (help and the palette keep
+    them all). `?` and `q` come first so that they are always there."""
+
+    FOOTER_RANK_FULL_LOG: ClassVar[tuple[str, ...]] = (
+        "help",
+        "quit",
+        "leave_full",
+        "wrap_log",
+        "activity",
+        "cancel",
+    )
+    """The footer of the full-screen log: how to leave it, wrap, switch tabs."""
 
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     """Below 100 columns the panes are re-proportioned (see deploytui.tcss)."""
@@ -188,7 +249,7 @@ class MainScreen(Screen[None]):
             with Vertical(id="right"):
                 yield DetailPane(id="detail")
                 yield LogPanes(id="logs")
-        yield Footer()
+        yield DeployFooter()
 
     def on_mount(self) -> None:
         app = self.deploy_app
@@ -455,6 +516,10 @@ class MainScreen(Screen[None]):
             return False
         if action in ("cancel", "cancel_all") and not self.pending_runs:
             return False
+        if action in ("leave_full", "wrap_log") and not self.log_full:
+            return False
+        if action == "clear_filter":
+            return bool(self.query_one("#filter", Input).display)
         return True
 
     # ------------------------------------------------------------------------------------ applying
@@ -663,7 +728,7 @@ class MainScreen(Screen[None]):
             self.notify(f"Nothing matches {event.value.strip()!r}. Esc clears the filter.", timeout=6)
         self.query_one(ChecklistTree).focus()
 
-    def key_escape(self) -> None:
+    def action_clear_filter(self) -> None:
         field = self.query_one("#filter", Input)
         if field.display:
             # Esc while typing abandons the filter: back where the operator was. Esc from the filtered
@@ -904,12 +969,56 @@ class MainScreen(Screen[None]):
 
     # navigation to other screens ---------------------------------------------------------------
 
+    @property
+    def log_full(self) -> bool:
+        """The log has the whole screen (z)."""
+        return self.has_class("-log-full")
+
+    def footer_actions(self) -> list[str]:
+        """What the footer shows, most important first (widgets.footer.DeployFooter)."""
+        if self.log_full:
+            return list(self.FOOTER_RANK_FULL_LOG)
+        ranked = list(self.FOOTER_RANK)
+        if self.has_class("-narrow"):
+            # Where tree labels get cut, the key that gives the tree the width is worth more.
+            ranked.remove("wide_tree")
+            ranked.insert(ranked.index("signoff"), "wide_tree")
+        return ranked
+
     def action_zoom_log(self) -> None:
-        self.toggle_class("-log-full")
+        full = not self.log_full
+        self.set_class(full, "-log-full")
+        if full:
+            # The log takes the keys (arrows scroll it, sideways too); the hidden tree must not keep them,
+            # nor the filter field (focus fell there, and `a` typed into it).
+            self.query_one(LogPanes).active_log.focus()
+        else:
+            self.query_one(ChecklistTree).focus()
+        self.refresh_bindings()
+
+    def action_leave_full(self) -> None:
+        if self.log_full:
+            self.action_zoom_log()
+
+    def action_wrap_log(self) -> None:
+        logs = self.query_one(LogPanes)
+        logs.wrap = not logs.wrap
+        self.notify("Long lines wrap." if logs.wrap else "Long lines scroll sideways (← →).", timeout=3)
+
+    def action_wide_tree(self) -> None:
+        self.toggle_class("-tree-wide")
+        self.call_after_refresh(self._scroll_tree_to_cursor)
+
+    def _scroll_tree_to_cursor(self) -> None:
+        tree = self.query_one(ChecklistTree)
+        if tree.cursor_node is not None:
+            tree.scroll_to_node(tree.cursor_node, animate=False)
 
     def action_activity(self) -> None:
         logs = self.query_one(LogPanes)
         logs.active = "tab-activity" if logs.active == "tab-run" else "tab-run"
+        if self.log_full:
+            logs.active_log.focus()
 
     def action_help(self) -> None:
         from deploytui.tui.screens.help import HelpScreen

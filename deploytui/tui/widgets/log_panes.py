@@ -8,10 +8,11 @@ from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Log, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 
 from deploytui.core.text import display_line
 from deploytui.tui.presenters.runs import RUN_LOG_MAX_LINES, RunBuffer  # noqa: F401 (re-exported)
+from deploytui.tui.widgets.wrap_log import WrapLog
 
 ACTIVITY_MAX_LINES = 10_000
 """Lines kept in the activity pane."""
@@ -61,9 +62,9 @@ class LogPanes(Vertical):
     def compose(self) -> ComposeResult:
         with TabbedContent(id="log-tabs"):
             with TabPane("Run", id="tab-run"):
-                yield Log(id="run-log", max_lines=RUN_LOG_MAX_LINES, highlight=False)
+                yield WrapLog(id="run-log", max_lines=RUN_LOG_MAX_LINES, highlight=False)
             with TabPane("Activity", id="tab-activity"):
-                yield Log(id="activity-log", max_lines=ACTIVITY_MAX_LINES, highlight=False)
+                yield WrapLog(id="activity-log", max_lines=ACTIVITY_MAX_LINES, highlight=False)
 
     @property
     def active(self) -> str:
@@ -74,12 +75,26 @@ class LogPanes(Vertical):
         self.query_one(TabbedContent).active = tab_id
 
     @property
-    def run_log(self) -> Log:
-        return self.query_one("#run-log", Log)
+    def wrap(self) -> bool:
+        """Long lines wrap to the pane's width (else they scroll sideways); both tabs alike."""
+        return self.run_log.wrap
+
+    @wrap.setter
+    def wrap(self, on: bool) -> None:
+        self.run_log.wrap = on
+        self.activity_log.wrap = on
 
     @property
-    def activity_log(self) -> Log:
-        return self.query_one("#activity-log", Log)
+    def active_log(self) -> WrapLog:
+        return self.activity_log if self.active == "tab-activity" else self.run_log
+
+    @property
+    def run_log(self) -> WrapLog:
+        return self.query_one("#run-log", WrapLog)
+
+    @property
+    def activity_log(self) -> WrapLog:
+        return self.query_one("#activity-log", WrapLog)
 
     def show_lines(self, lines: list[str]) -> None:
         """Replace the run pane's content (and forget output queued for what it showed before)."""
