@@ -336,13 +336,18 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
         "session's writer makes, and changes nothing. Without --session, a tab opens on a list of the\n"
         "sessions (the rows of `deploytui sessions`); the one chosen is followed.\n"
         "\n"
+        "Sessions come from the store every command uses: --store URL, $DEPLOYTUI_STORE, [store] url,\n"
+        "or the sessions dir. Give a PostgreSQL password in $DEPLOYTUI_STORE or ~/.pgpass rather than on\n"
+        "the command line: the tabs get the URL in their environment, and show it masked.\n"
+        "\n"
         "It binds 127.0.0.1: reviewers reach it through an ssh tunnel. Binding any other address needs\n"
         "--public, and then the page asks for an access token before it opens the view (--token T, or\n"
         f"${{{TOKEN_ENV}}}, or one generated and printed once). The page loads nothing from outside.",
         epilog="reach it from a reviewer's machine (then open http://127.0.0.1:8000/):\n"
         "  ssh -L 8000:127.0.0.1:8000 jumpbox\n"
         "\n"
-        "example: deploytui serve --sessions-dir /srv/deploy/sessions --port 8000",
+        "example: deploytui serve --sessions-dir /srv/deploy/sessions --port 8000\n"
+        "         DEPLOYTUI_STORE=postgresql://review@db.internal/deploytui deploytui serve",
     )
     p.add_argument(
         "source",

@@ -5,6 +5,11 @@ read-only follower the terminal has, so the browser sees each change the writer 
 nothing. Without `--session`, a tab opens on the session picker (`deploytui --read-only`): the rows of
 `deploytui sessions`, and the one chosen is followed.
 
+The store is chosen as every command chooses it (`--store URL`, $DEPLOYTUI_STORE, `[store] url`, else
+the sessions dir). A PostgreSQL URL reaches the tabs' processes in $DEPLOYTUI_STORE, never on their
+command line (anyone on the machine reads argv in `ps`; a process's environment only its user), and
+what serve prints, logs and puts in the page names the store with its password masked.
+
 Reaching it: it binds 127.0.0.1 (reviewers tunnel in with `ssh -L`). Any other address needs `--public`
 and an access token: the page asks for it before it opens the websocket, and every request without it
 (the page, the websocket, the static files) is refused. The token is compared in constant time, kept
@@ -37,7 +42,8 @@ from textual_serve.server import Server
 
 from deploytui.cli.main import TOKEN_ENV
 from deploytui.core.errors import DeployError
-from deploytui.services.sessions import open_store
+from deploytui.services.project import resolve
+from deploytui.services.sessions import STORE_ENV, is_store_url, open_store, store_location
 from deploytui.storage.fs import validate_session_id
 
 COOKIE = "deploytui_serve"
@@ -77,9 +83,12 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise DeployError(f"--port {args.port} is not a port number")
     view = SessionView(
-        Path(args.sessions_dir), args.session, source=args.source, config=args.config, theme=args.theme
+        _store_of(args), args.session, source=args.source, config=args.config, theme=args.theme
     )
     view.check()
+    # The tabs' app processes inherit serve's environment (textual-serve copies it): the store URL, its
+    # password included, goes to them there and not in their argv.
+    os.environ.update(view.tab_environment())
     server = make_server(view, host, args.port, token)
     if generated:
         # Printed once, here, for the operator to hand to the reviewers; never logged.
@@ -88,22 +97,34 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store_of(args: argparse.Namespace) -> str | Path:
+    """--store, $DEPLOYTUI_STORE, `[store] url` of the config the tabs will read, else the sessions dir."""
+    store = getattr(args, "store", None)
+    config = None
+    if store is None and not os.environ.get(STORE_ENV):
+        # Only `[store] url` is read from it; the tab processes load the same config themselves.
+        _checklist, config = resolve(args.source, args.config)
+    location = store_location(store, args.sessions_dir, config)
+    return location if is_store_url(location) else Path(location)
+
+
 class SessionView:
     """Which session a new tab shows, and the command that shows it."""
 
     def __init__(
         self,
-        sessions_dir: Path,
+        location: str | Path,
         session_id: str | None,
         *,
         source: str | None = None,
         config: str | None = None,
         theme: str | None = None,
     ) -> None:
-        # Through the storage protocol: a --store URL (issue 14's PostgreSQL backend) plugs in here and
-        # in the tab's command line.
-        self.store = open_store(sessions_dir)
-        self.sessions_dir = sessions_dir.resolve()
+        """`location`: a sessions dir, or a PostgreSQL URL (its password never leaves this object but
+        in `tab_environment()`)."""
+        self.store = open_store(location)
+        self._url = str(location) if is_store_url(location) else None
+        self.sessions_dir = None if self._url is not None else Path(location).resolve()
         self.session_id = validate_session_id(session_id) if session_id else None
         self.source = source
         self.config = config
@@ -115,9 +136,16 @@ class SessionView:
             raise DeployError(f"no session {self.session_id} in {self.store.location}")
 
     def describe(self) -> str:
+        """What the view shows, for the page's title and serve's "serving …" line (password masked)."""
         if self.session_id is not None:
             return f"session {self.session_id}"
+        if self.sessions_dir is None:
+            return f"the sessions in the {self.store.location}"
         return f"the sessions in {self.sessions_dir}"
+
+    def tab_environment(self) -> dict[str, str]:
+        """What the tabs' processes need in their environment: the PostgreSQL URL, if that is the store."""
+        return {STORE_ENV: self._url} if self._url is not None else {}
 
     def command(self) -> str:
         """The tab's app process: this interpreter's deploytui, read-only, on --session ID (with the
@@ -136,7 +164,10 @@ class SessionView:
             argv += ["--config", self.config]
         if self.theme is not None:
             argv += ["--theme", self.theme]
-        argv += ["--sessions-dir", str(self.sessions_dir), "--read-only"]
+        if self.sessions_dir is not None:
+            argv += ["--sessions-dir", str(self.sessions_dir)]
+        # A PostgreSQL store: the tab reads $DEPLOYTUI_STORE (tab_environment), not a --store URL here.
+        argv.append("--read-only")
         if self.session_id is not None:
             argv += ["--session", self.session_id]
         return shlex.join(argv)

@@ -4,8 +4,10 @@ is a read-only follower). The access token: asked for before the websocket opens
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
+import secrets
 import shlex
 import signal
 import subprocess
@@ -17,12 +19,16 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from deploytui.core.session.changes import RunStarted, Tick
 from deploytui.services.project import resolve
+from deploytui.services.sessions import STORE_ENV
 from deploytui.storage.fs import LiveSession, SessionStore
+from deploytui.storage.postgres import PostgresStore
+from tests.servers.databases import APP_PASSWORD, APP_USER
 from tests.support.browser_support import Browser, Page, chromium_binary
 from tests.support.cli_support import REPO, one_line_error, run_deploytui
 from tests.support.tui_support import CHECKLIST
@@ -42,11 +48,15 @@ def write_session(tmp: Path) -> LiveSession:
 class Served:
     """A `deploytui serve` child; `url` once it said where it listens."""
 
-    def __init__(self, tmp: Path, *args: str, token_env: str | None = None) -> None:
+    def __init__(
+        self, tmp: Path, *args: str, token_env: str | None = None, extra_env: dict[str, str] | None = None
+    ) -> None:
         env = {
             **os.environ,
             "PYTHONPATH": str(REPO),
             "DEPLOYTUI_CONFIG_DIR": str(tmp / "user-config"),
+            "XDG_CACHE_HOME": str(tmp / "cache"),
+            **(extra_env or {}),
         }
         env.pop("DEPLOYTUI_SERVE_TOKEN", None)
         if token_env is not None:
@@ -319,3 +329,116 @@ def test_served_tab_command_is_a_read_only_follower(tmp_path: Path) -> None:
     assert str((tmp_path / "checklist.md").resolve()) in argv  # the checklist the session recorded
     argv = shlex.split(SessionView(tmp_path / "sessions", None).command())
     assert "--read-only" in argv and "--session" not in argv  # the picker
+
+
+# ------------------------------------------------------------------ a PostgreSQL store behind the view
+
+
+def app_store_url(server: Any) -> str:
+    """A database of its own owned by the password-authenticated role; its URL, password included."""
+    name = f"serve_{secrets.token_hex(6)}"
+    server.execute(f"CREATE DATABASE {name} OWNER {APP_USER} TEMPLATE template0")
+    return str(server.url_for(name, APP_USER, APP_PASSWORD))
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process under `pid` (the tabs' app processes textual-serve starts through a shell)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def command_lines(pid: int) -> list[str]:
+    """What `ps` shows of each process under `pid`: its argv."""
+    lines = []
+    for child in descendants(pid):
+        with contextlib.suppress(OSError):
+            lines.append((Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+    return lines
+
+
+async def test_browser_follows_a_postgresql_session_and_the_password_shows_nowhere(
+    tmp_path: Path, browser: Browser, postgres_server: Any
+) -> None:
+    url = app_store_url(postgres_server)
+    (tmp_path / "checklist.md").write_text(CHECKLIST)
+    checklist, _config = resolve(str(tmp_path / "checklist.md"), None)
+    store = PostgresStore(url, local_dir=tmp_path / "writer-local")
+    live = store.create(checklist, "alice", host="jumpbox", session_id=SESSION)
+    # The URL comes as every command takes it: here $DEPLOYTUI_STORE (no sessions dir exists at all).
+    served = Served(tmp_path, "--port", "0", extra_env={STORE_ENV: url})
+    page = await browser.page()
+    try:
+        await page.navigate(served.url)
+        screen = await page.wait_for(page.screen_text, has_all("Follow a session", SESSION), "the picker")
+        assert "alice" in screen
+        await page.press("enter")
+        screen = await page.wait_for(page.screen_text, has_all("READ-ONLY", *TITLES), "the session")
+        assert "○ Tests pass" in screen
+
+        # The writer ticks: NOTIFY wakes the tab's follower, which reads the new event from the database.
+        live.apply(Tick("preflight/tests-pass", by="alice"))
+        screen = await page.wait_for(page.screen_text, has_all("☑ Tests pass"), "the writer's tick")
+
+        # The tab's app process got the store in its environment, not on its command line.
+        lines = command_lines(served.proc.pid)
+        tabs = [line for line in lines if "deploytui" in line and "--read-only" in line]
+        assert tabs, lines
+        assert not any(APP_PASSWORD in line for line in lines), lines
+        assert not any("postgresql://" in line for line in tabs), tabs
+        environ = [Path("/proc") / str(pid) / "environ" for pid in descendants(served.proc.pid)]
+        assert any(f"{STORE_ENV}={url}".encode() in e.read_bytes() for e in environ if e.exists())
+
+        # Nothing the browser holds names the password: the screen, the document, its title, the URLs.
+        html_text = str(await page.evaluate("document.documentElement.outerHTML"))
+        title = str(await page.evaluate("document.title"))
+        assert f"{APP_USER}:***@" in title
+        for text in (screen, html_text, title, " ".join(page.requests)):
+            assert APP_PASSWORD not in text
+        assert_loopback_only(page)
+    finally:
+        await page.close()
+        output = served.stop()
+        live.close()
+        store.close()
+    assert "Traceback" not in output, output
+    assert f"{APP_USER}:***@" in output  # "serving the sessions in the store postgresql://app:***@…"
+    assert APP_PASSWORD not in output
+
+
+def test_served_tab_command_of_a_postgresql_store_carries_no_password(
+    tmp_path: Path, postgres_server: Any
+) -> None:
+    from deploytui.cli.serve import SessionView
+
+    url = app_store_url(postgres_server)
+    (tmp_path / "checklist.md").write_text(CHECKLIST)
+    checklist, _config = resolve(str(tmp_path / "checklist.md"), None)
+    store = PostgresStore(url, local_dir=tmp_path / "writer-local")
+    store.create(checklist, "alice", host="jumpbox", session_id=SESSION).close()
+    store.close()
+    view = SessionView(url, SESSION)
+    argv = shlex.split(view.command())
+    assert APP_PASSWORD not in view.command() and "--sessions-dir" not in argv and "--store" not in argv
+    assert argv[argv.index("--session") + 1] == SESSION and "--read-only" in argv
+    assert str((tmp_path / "checklist.md").resolve()) in argv  # read from the store
+    assert view.tab_environment() == {STORE_ENV: url}
+    assert APP_PASSWORD not in SessionView(url, None).describe()
+    assert f"{APP_USER}:***@" in SessionView(url, None).describe()
+
+    # --store on serve's command line, a session not there: one line, the password masked.
+    proc = run_deploytui("serve", "--store", url, "--session", "20991231-000000-none", cwd=tmp_path)
+    line = one_line_error(proc)
+    assert "no session 20991231-000000-none" in line and f"{APP_USER}:***@" in line
+    assert APP_PASSWORD not in proc.stdout + proc.stderr

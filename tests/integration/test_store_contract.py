@@ -27,6 +27,7 @@ from deploytui.core.errors import DeployError, LockedError
 from deploytui.core.redact import Redactor
 from deploytui.core.session import (
     ActionRan,
+    ActionStarted,
     AddNote,
     Finish,
     RunFinished,
@@ -220,6 +221,32 @@ def test_run_logs_are_kept_as_written(backend: Any, checklist: Checklist) -> Non
     with pytest.raises(DeployError, match="missing|outside"):
         with backend.open_log("s-1", "logs/nope.log"):
             pass
+
+
+def test_a_run_log_reaches_the_store_while_the_run_runs(backend: Any, checklist: Checklist) -> None:
+    """Output written before a change is acknowledged is in the store with it, though the run goes on:
+    a writer killed mid-run loses none of it (the file store's log is the file itself)."""
+
+    def kept(name: str) -> bytes:
+        with backend.open_log("s-1", name) as stream:
+            return bytes(stream.read())
+
+    with backend.create(checklist, "alice", session_id="s-1") as live:
+        check_log, step_log = live.new_log("r1"), live.new_log("a1")
+        key = f"{ITEMS[2]}#0"
+        live.apply(RunStarted(ITEMS[2], key, "r1", log=str(check_log)))
+        step = f"{ITEMS[0]}!action0"
+        live.apply(ActionStarted(ITEMS[0], step, "a1", "deploy", "/srv", "box", 1, "bob", log=str(step_log)))
+        with check_log.open("ab") as c, step_log.open("ab") as a:
+            c.write(b"probing\n")
+            a.write(b"step 1\n")
+        live.apply(AddNote(ITEMS[1], "alice", "watching"))
+        assert kept(f"logs/{check_log.name}") == b"probing\n"
+        assert kept(f"logs/{step_log.name}") == b"step 1\n"
+        with step_log.open("ab") as a:
+            a.write(b"step 2\n")
+        live.apply(RunFinished(ITEMS[2], key, "r1", Outcome.passed("ok"), log=str(check_log)))
+        assert kept(f"logs/{step_log.name}") == b"step 1\nstep 2\n"
 
 
 def test_list_newest_first_and_latest_unfinished(backend: Any, checklist: Checklist) -> None:

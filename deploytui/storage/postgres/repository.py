@@ -67,6 +67,7 @@ from deploytui.core.session import (
     now_iso,
     utc_now,
 )
+from deploytui.core.session.events import ActionStartedEvent, RunStartedEvent
 from deploytui.storage.base import EventChain
 from deploytui.storage.chain import DriftReport, describe, drift, prepare, replay_all, sanitize_event
 from deploytui.storage.fs import (
@@ -914,7 +915,9 @@ class PgLiveSession:
         self._pump.done(copied)
         self.head = hash_
         self._since_checkpoint = 0 if checkpoint else self._since_checkpoint + 1
-        if log:
+        if log and not isinstance(event, (RunStartedEvent, ActionStartedEvent)):
+            # The run's end: its last bytes went in with this transaction. (Its start names the log
+            # that is only beginning: it is copied on, chunk by chunk, until the run ends.)
             self._pump.finish(log)
         return event
 
