@@ -104,6 +104,8 @@ class Kind(CheckKind):
         try:
             await import_client("httpx")  # ~100 ms: off the event loop
             import httpx
+
+            from deploytui.checks.kinds.http import httpx_default_ssl_context
         except ImportError as exc:  # pragma: no cover - a dependency of the package
             return Outcome.error(f"httpx is not installed: {exc}")
 
@@ -119,7 +121,9 @@ class Kind(CheckKind):
         try:
             async with (
                 asyncio.timeout(budget),
-                httpx.AsyncClient(timeout=budget, headers=headers, follow_redirects=True) as client,
+                httpx.AsyncClient(
+                    timeout=budget, headers=headers, follow_redirects=True, verify=httpx_default_ssl_context()
+                ) as client,
             ):
                 if ctx.param(spec, "ready"):
                     phase = f"waiting for {target}/-/ready"
