@@ -62,8 +62,9 @@ if TYPE_CHECKING:
     from deploytui.tui.app import DeployApp
 
 
-FOOTER_SETTLE_SECONDS = 0.05
-"""After a cursor move changes which keys apply, how long the footer waits for the cursor to rest."""
+FOOTER_SETTLE_SECONDS = 0.15
+"""After a cursor move changes which keys apply, how long the footer waits for the cursor to rest (50 ms
+was too short: repeated keys ~30 ms apart plus their handling leave gaps over 50 ms; bench_scale.py)."""
 
 
 class MainScreen(Screen[None]):
