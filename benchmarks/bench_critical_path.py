@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import Figure, median, parser, report  # noqa: E402 - puts the repository on sys.path
+from _common import Figure, parser, report  # noqa: E402 - puts the repository on sys.path
 
 from deploytui.core.checklist import bundled_checklist_path, load_checklist  # noqa: E402
 from deploytui.core.config import Config, bundled_bindings_path  # noqa: E402
@@ -117,8 +117,12 @@ def quick_target() -> tuple[contextlib.ExitStack, dict[str, str]]:
     stack = contextlib.ExitStack()
     server = TargetServer(build_app(rate_window=QUICK_WINDOW)).start()
     stack.callback(server.stop)
-    env = {"API_URL": server.url, "UI_URL": server.url, "GRAFANA_URL": f"{server.url}/grafana",
-           "CORS_ORIGIN": "https://app.example.com"}
+    env = {
+        "API_URL": server.url,
+        "UI_URL": server.url,
+        "GRAFANA_URL": f"{server.url}/grafana",
+        "CORS_ORIGIN": "https://app.example.com",
+    }
     return stack, env
 
 
@@ -173,8 +177,11 @@ def main() -> None:
                     time.sleep(window + 1)  # a quiet target: the last burst's window has passed
                 with tempfile.TemporaryDirectory(dir=workdir) as logs:
                     run = asyncio.run(one_run(config, specs, Path(logs)))
-                bad = [(s.item, o.status.value, o.reason) for s, o in zip(specs, run.outcomes, strict=True)
-                       if not o.status.is_passing]
+                bad = [
+                    (s.item, o.status.value, o.reason)
+                    for s, o in zip(specs, run.outcomes, strict=True)
+                    if not o.status.is_passing
+                ]
                 if bad:
                     print(f"run {n + 1}: {len(bad)} check(s) did not pass, first: {bad[0]}", file=sys.stderr)
                 runs.append(run)
@@ -193,13 +200,19 @@ def main() -> None:
         f" {len(runs)} run(s), medians (ratio spread min-max)"
     )
     figures: list[Any] = [
-        Figure("critical", "wall", median([r.wall for r in runs]), "s"),
-        Figure("critical", "critical path", median([r.critical for r in runs]), "s"),
-        Figure("critical", "exclusive segments (bursts, cooldowns)", median([r.exclusive for r in runs]),
-               "s"),
-        Figure("critical", "slowest parallel segment", median([r.parallel for r in runs]), "s"),
-        Figure("critical", "wall / critical path", median(ratios), "x", "<=", 1.2,
-               note=f"min {min(ratios):.3f}, max {max(ratios):.3f}"),
+        Figure.over("critical", "wall", [r.wall for r in runs], "s"),
+        Figure.over("critical", "critical path", [r.critical for r in runs], "s"),
+        Figure.over("critical", "exclusive segments (bursts, cooldowns)", [r.exclusive for r in runs], "s"),
+        Figure.over("critical", "slowest parallel segment", [r.parallel for r in runs], "s"),
+        Figure.over(
+            "critical",
+            "wall / critical path",
+            ratios,
+            "x",
+            "<=",
+            1.2,
+            note=f"min {min(ratios):.3f}, max {max(ratios):.3f}",
+        ),
         Figure("critical", "ratio spread (max - min)", spread, "x", note=f"stdev {stdev:.3f}"),
     ]
     report(figures, args.json)

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, Figure, generate_checklist, median, parser, percentile, report, scratch_dir
+from _common import ROOT, Figure, generate_checklist, parser, percentile, report, scratch_dir
 
 from deploytui.core.checklist import Checklist, parse_checklist
 from deploytui.core.session import AddNote, Session
@@ -234,16 +234,9 @@ def main() -> None:
     for name, values in results.items():
         kind, _, what = name.partition(" ")
         op, limit = limits.get(what, ("", None))
-        spread = f"runs {min(values):.3g}..{max(values):.3g}" if len(values) > 1 else ""
         figures.append(
-            Figure(
-                "store",
-                name,
-                median(values),
-                "ms",
-                op if kind == "pg" else "",
-                limit if kind == "pg" else None,
-                spread,
+            Figure.over(
+                "store", name, values, "ms", op if kind == "pg" else "", limit if kind == "pg" else None
             )
         )
     print(

@@ -102,6 +102,9 @@ class Outcome:
     """The target answered 429 to a check that does not judge rate limiting: no verdict (an error)."""
     retry_after: float | None = None
     """Seconds the target asked to wait (Retry-After of a 429), when it said."""
+    unreached: bool = False
+    """Nothing reached the target (the connection was refused): no limiter counted a request, so the
+    cooldown a burst or a cooled check owes its resources is not owed."""
 
     @classmethod
     def passed(cls, reason: str, evidence: str = "", **values: Scalar) -> Outcome:

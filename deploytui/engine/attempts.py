@@ -24,8 +24,9 @@ ATTEMPTS_KEPT = 100
 
 def cooling(policy: Policy | None, outcome: Outcome) -> dict[str, float]:
     """After an attempt of a burst or of a check with a cooldown: how long its resources cool
-    (its cooldown or the target's Retry-After, whichever is longer)."""
-    if policy is None or (policy.cooldown is None and not policy.burst):
+    (its cooldown or the target's Retry-After, whichever is longer). Nothing when no request reached the
+    target (a refused connection): `deploytui check` against a stopped app waited 12 s per burst for it."""
+    if policy is None or (policy.cooldown is None and not policy.burst) or outcome.unreached:
         return {}
     seconds = max(policy.cooldown or 0.0, outcome.retry_after or 0.0)
     return dict.fromkeys(policy.cool_resources, seconds) if seconds > 0 else {}

@@ -466,7 +466,15 @@ class Engine:
         if not isinstance(retry_after, (int, float)) or isinstance(retry_after, bool):
             retry_after = None
         return Outcome(
-            status, reason, values, evidence, duration_ms, attempts, bool(outcome.rate_limited), retry_after
+            status,
+            reason,
+            values,
+            evidence,
+            duration_ms,
+            attempts,
+            bool(outcome.rate_limited),
+            retry_after,
+            unreached=outcome.unreached is True,
         )
 
     # ------------------------------------------------------------- public runs

@@ -180,6 +180,28 @@ def test_a_cooldown_lasts_its_own_value_or_the_targets_retry_after_whichever_is_
     }
     # a plain check leaves no cooldown behind
     assert cooling(Policy(cool_resources=policy.cool_resources), long) == {}
+    # nor does a burst whose connection was refused: no limiter counted anything
+    refused = Outcome(Status.FAILED, "connection refused", retry_after=8.0, unreached=True)
+    assert cooling(policy, refused) == {}
+
+
+async def test_bursts_at_a_closed_port_owe_no_cooldown(tmp_path: Path) -> None:
+    """`deploytui check` with the app down: the second burst does not wait out the first's cooldown
+    (the engine's board keeps no cooldown on the origin), and each fails naming the refusal."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api/v1/chat/query"
+    burst = {"exclusive": True, "cooldown": 600.0}
+    specs = [spec("http", item=f"burst{n}", index=n, url=url, burst=5, schedule=burst) for n in range(2)]
+    engine = make_engine(tmp_path / "logs")
+    outcomes = await asyncio.wait_for(engine.run_many(specs, lambda _event: None), 60)
+    assert [o.status for o in outcomes] == [Status.FAILED, Status.FAILED]
+    assert all("connection refused" in o.reason for o in outcomes)
+    assert all(o.unreached for o in outcomes)
+    assert not any(until > 0 for until in engine._board().cool_until.values())
 
 
 class Kind(CheckKind):

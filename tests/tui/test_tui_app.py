@@ -617,3 +617,34 @@ async def test_space_on_an_item_with_open_sub_items_says_so_instead_of_a_tick_th
             await select(pilot, child)
             await pilot.press("space")
         assert status(app, "a/code-review") is Status.DONE
+
+
+async def test_cursor_moves_refresh_the_footer_once_the_cursor_rests(tmp_path: Path) -> None:
+    """A held cursor key does not recompose the footer on every move that changes the keys that apply
+    (it held the next key up on big checklists): the footer follows once the cursor rests."""
+    app = build_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = main(app)
+        tree = screen.query_one(ChecklistTree)
+        by_title = {n.title: n.id for n in app.checklist.items()}
+        await select(pilot, by_title["Config valid"])
+        await pilot.pause(0.2)
+        refreshes: list[str | None] = []
+        original = screen.refresh_bindings
+
+        def counting() -> None:
+            refreshes.append(screen.selected_id)
+            original()
+
+        screen.refresh_bindings = counting  # type: ignore[method-assign]
+        # Moves in one go, as repeated keys arrive: onto the item with a command (x applies), past it,
+        # and back: the footer refreshes once, for where the cursor rests.
+        for title in ("Notify team", "Slow probe", "Notify team"):
+            tree.select_id(by_title[title])
+            screen._node_focused(ChecklistTree.NodeFocused(tree, by_title[title]))
+        assert refreshes == []
+        await until(pilot, lambda: bool(refreshes), "the footer to refresh")
+        await pilot.pause(0.2)
+        assert refreshes == [by_title["Notify team"]]
+        assert screen._footer_signature == screen._bindings_signature()

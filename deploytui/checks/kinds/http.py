@@ -35,6 +35,7 @@ share one client, one TLS setup, one footprint on the target's origin and one wa
 from __future__ import annotations
 
 import asyncio
+import errno
 import json as jsonlib
 import ssl
 from collections.abc import Mapping
@@ -46,6 +47,7 @@ from deploytui.checks.expect import (
     RATE_LIMITED,
     Stopwatch,
     check_status,
+    exception_chain,
     exception_reason,
     fmt_number,
     names_status,
@@ -83,6 +85,21 @@ def shared_ssl_context(verify: bool, ca_file: str) -> ssl.SSLContext | bool:
     return _SSL_CONTEXTS[key]
 
 
+def httpx_default_ssl_context() -> ssl.SSLContext:
+    """What httpx builds for `verify=True` with `trust_env=True` (SSL_CERT_FILE, else SSL_CERT_DIR, else
+    certifi), built once per process for those variables: httpx builds one per client (~30 ms of CPU),
+    and the bundled bindings have a dozen Prometheus queries."""
+    import os
+
+    key = (True, f"httpx-default:{os.environ.get('SSL_CERT_FILE', '')}:{os.environ.get('SSL_CERT_DIR', '')}")
+    context = _SSL_CONTEXTS.get(key)
+    if not isinstance(context, ssl.SSLContext):
+        import httpx
+
+        context = _SSL_CONTEXTS[key] = httpx.create_ssl_context(trust_env=True)
+    return context
+
+
 @dataclass
 class Answer:
     status: int
@@ -111,11 +128,21 @@ class Request:
 
 
 class RequestFailed(Exception):
-    """A request could not get an answer; `reason` says why in one line."""
+    """A request could not get an answer; `reason` says why in one line; `unreached`: the connection was
+    refused, so the target saw no request (no cooldown is owed for it)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, unreached: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.unreached = unreached
+
+
+def _refused(exc: BaseException) -> bool:
+    """The connection was refused (nothing listens): the request never reached the target."""
+    return any(
+        isinstance(e, ConnectionRefusedError) or (isinstance(e, OSError) and e.errno == errno.ECONNREFUSED)
+        for e in exception_chain(exc)
+    )
 
 
 def get_path(data: Any, path: str) -> tuple[bool, Any]:
@@ -313,10 +340,10 @@ class Kind(CheckKind):
             reason = network_reason(exc, target)
             if reason is None:
                 reason = f"request to {target} failed: {exception_reason(exc)}"
-            raise RequestFailed(reason) from exc
+            raise RequestFailed(reason, _refused(exc)) from exc
         except (OSError, ssl.SSLError) as exc:
             reason = network_reason(exc, _target(req.url)) or exception_reason(exc)
-            raise RequestFailed(reason) from exc
+            raise RequestFailed(reason, _refused(exc)) from exc
         if emit is not None:
             self._emit_answer(emit, req, answer)
         return answer
@@ -520,7 +547,9 @@ class Kind(CheckKind):
         try:
             first = await self.send(client, req, ctx.emit)
         except RequestFailed as exc:
-            return Outcome.failed(exc.reason, **values)
+            outcome = Outcome.failed(exc.reason, **values)
+            outcome.unreached = exc.unreached
+            return outcome
         values["first_status"] = first.status
         if first.status == RATE_LIMITED:
             wait = first.retry_after
