@@ -26,11 +26,6 @@ RECORD_MAX_BYTES = 64 * 1024 * 1024
 """A record file larger than this is not read by the listing (a record is Markdown text)."""
 
 
-def body_sha256(text: str) -> str:
-    """The sha256 of a record's body (its signed bytes): the same before and after countersigning."""
-    return hashlib.sha256(parse_record(text).body_bytes).hexdigest()
-
-
 def note_export(live: LiveSession, target: Path, text: str, by: str) -> None:
     """Record in the session that its record `text` was written to `target` (signed as deployer when
     the text carries that trailer). DeployError when the session refuses."""
