@@ -7,8 +7,12 @@ import json
 import sys
 from typing import TextIO
 
+from deploytui.services.exports import RecordFileState, record_file_state
 from deploytui.services.sessions import ROW_HEADERS, open_store, session_row, store_location
 from deploytui.storage.fs import SessionInfo
+
+RECORD_HEADER = "RECORD"
+"""The listing's last column: the record file exported from the session, and who signed it."""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -16,7 +20,14 @@ def run(args: argparse.Namespace) -> int:
     infos = store.list()
     out: TextIO = sys.stdout
     if getattr(args, "format", "text") == "json":
-        json.dump({"sessions": [info.to_json() for info in infos]}, out, indent=2, ensure_ascii=False)
+        sessions = []
+        for info in infos:
+            data = info.to_json()
+            record = _record_state(info)
+            if record is not None:
+                data["record"] = record.to_json()
+            sessions.append(data)
+        json.dump({"sessions": sessions}, out, indent=2, ensure_ascii=False)
         out.write("\n")
     else:
         out.write(render_table(infos, store.location))
@@ -32,8 +43,12 @@ def render_table(infos: list[SessionInfo], where: str) -> str:
             else ""
         )
         return f"no sessions in the {where}\n{hint}"
-    headers = ROW_HEADERS
-    rows = [session_row(info) for info in infos]
+    headers = [*ROW_HEADERS, RECORD_HEADER]
+    rows = []
+    for info in infos:
+        record = _record_state(info)
+        cell = record.text() if record is not None else "-"
+        rows.append([*session_row(info), "".join(c if c.isprintable() else "?" for c in cell)])
     # The last column is free-width; the others are padded to their widest cell.
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers) - 1)]
     lines = []
@@ -41,3 +56,7 @@ def render_table(infos: list[SessionInfo], where: str) -> str:
         cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     return "\n".join(lines) + "\n"
+
+
+def _record_state(info: SessionInfo) -> RecordFileState | None:
+    return record_file_state(info.record) if info.record is not None and info.error is None else None

@@ -129,12 +129,21 @@ def _xml(text: str) -> str:
     return _XML_INVALID_RE.sub("", text)
 
 
+_NOT_RUN = frozenset({Status.BLOCKED, Status.SKIPPED})
+"""Statuses of a check that did not run: JUnit's `<skipped>`, not an error."""
+
+
 def to_junit(report: RunReport) -> str:
-    """JUnit XML as surefire writes it: one testsuite, one testcase per check; failures and errors carry
-    the reason. The suite's `time` is the run's wall time, not the sum of the checks' (they overlap)."""
+    """JUnit XML as surefire writes it (valid against the Jenkins xUnit plugin's junit-10.xsd): one
+    testsuite, one testcase per check; failures and errors carry the reason, a blocked check (not run) is
+    `<skipped>`. The suite's `time` is the run's wall time, not the sum of the checks' (they overlap)."""
     results, checklist, session_id = report.results, report.checklist, report.session_id
     failures = sum(r.status is Status.FAILED for r in results)
-    errors = sum(not r.status.is_passing and r.status is not Status.FAILED for r in results)
+    skipped = sum(r.status in _NOT_RUN for r in results)
+    errors = sum(
+        not r.status.is_passing and r.status is not Status.FAILED and r.status not in _NOT_RUN
+        for r in results
+    )
     suites = ET.Element(
         "testsuites",
         name="deploytui",
@@ -150,7 +159,7 @@ def to_junit(report: RunReport) -> str:
         tests=str(len(results)),
         failures=str(failures),
         errors=str(errors),
-        skipped="0",
+        skipped=str(skipped),
         time=f"{report.wall_ms / 1000:.3f}",
         timestamp=report.started.removesuffix("Z")[:19],
         hostname=_xml(report.host) or "localhost",
@@ -177,6 +186,8 @@ def to_junit(report: RunReport) -> str:
                     ET.SubElement(
                         case, "flakyFailure", message=_xml(attempt.reason), type=attempt.status.value
                     ).text = _xml(f"attempt {attempt.number}: {attempt.reason}")
+        elif r.status in _NOT_RUN:
+            ET.SubElement(case, "skipped", message=_xml(r.reason), type=r.status.value)
         elif not r.status.is_passing:
             node = ET.SubElement(case, "error", message=_xml(r.reason), type=r.status.value)
             node.text = evidence

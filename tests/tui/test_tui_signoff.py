@@ -123,6 +123,8 @@ async def test_export_signed_with_an_ssh_key_verifies_with_ssh_keygen(tmp_path: 
         await pilot.click("#export")
         await pilot.pause()
         assert isinstance(app.screen, MainScreen), screen.query_one("#signoff-error").render()
+        exported = app.live.session.record  # the session notes where its record went (`sessions` lists it)
+        assert exported is not None and exported.path == str(tmp_path / "signed.md") and exported.signed
     pub = (ssh / "id_test.pub").read_text().split()
     allowed = tmp_path / "allowed_signers"
     allowed.write_text(f'alice namespaces="deploytui-record" {pub[0]} {pub[1]}\n')

@@ -11,7 +11,8 @@
                headers = { x-content-type-options = "nosniff", server = false, x-frame-options = true } }
 
 Modes (at most one):
-- samples = 20          N sequential requests; values p50_ms/p95_ms/max_ms; expect p95_ms / p50_ms
+- samples = 20          N sequential requests; values p50_ms/p95_ms/max_ms and latencies_ms (each
+                        sample's ms, space-separated); expect p95_ms / p50_ms
 - burst = 30            a rate-limit check: one request alone (it must not be limited already), then the
                         other N-1 at once; passes when the limiter engages during its own burst (a 429)
 - repeat = 2            the same request twice; the second must be a cache hit: expect cache_header =
@@ -166,6 +167,11 @@ def _show(value: Any) -> str:
     return one_line(
         jsonlib.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value), 80
     )
+
+
+LATENCIES_KEPT = 500
+"""Sample latencies kept in a samples check's values (`latencies_ms`, space-separated ms, in order): the
+detail pane draws their distribution; p50/p95/max are computed over every sample."""
 
 
 class Kind(CheckKind):
@@ -522,6 +528,7 @@ class Kind(CheckKind):
             "p50_ms": int(p50),
             "p95_ms": int(p95),
             "max_ms": int(max(times)),
+            "latencies_ms": " ".join(str(round(t)) for t in times[:LATENCIES_KEPT]),
         }
         for key, measured in (("p95_ms", p95), ("p50_ms", p50)):
             if key in expect and measured > float(expect[key]):

@@ -27,6 +27,7 @@ import asyncio
 import math
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -174,6 +175,89 @@ class Kind(CheckKind):
             return Outcome(Status.FAILED, reason, values)
         values["duration_ms"] = int(round((time.monotonic() - started) * 1000))
         return Outcome(Status.PASSED, f"Prometheus at {target}: " + "; ".join(passed), values)
+
+
+SERIES_MAX = 5
+"""Series a range query keeps (the detail pane draws a few; the rest are counted)."""
+
+
+@dataclass(frozen=True)
+class RangeSeries:
+    """One series of a range query: its name (labels) and its (unix time, value) points."""
+
+    name: str
+    points: list[tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class RangeResult:
+    """A threshold check's query over a window (`query_range`): the series, the thresholds every sample
+    must meet, and what went wrong ("" when it worked)."""
+
+    series: list[RangeSeries] = field(default_factory=list)
+    thresholds: list[tuple[str, float]] = field(default_factory=list)
+    more: int = 0
+    """Series returned beyond SERIES_MAX."""
+    error: str = ""
+
+
+def is_threshold_check(spec: CheckSpec) -> bool:
+    """A prometheus check with a query and a threshold (`min`, `max` or `op`/`value`)."""
+    if spec.kind != "prometheus" or not spec.params.get("query"):
+        return False
+    try:
+        return bool(_thresholds(spec.expect))
+    except ValueError:
+        return False
+
+
+async def query_range(
+    spec: CheckSpec, ctx: CheckContext, start: float, end: float, points: int
+) -> RangeResult:
+    """The check's query evaluated over [start, end] (unix seconds) at about `points` steps, with
+    Prometheus' /api/v1/query_range: the series the check's thresholds judge, over time. Never raises
+    for a failing server: `error` says what happened (secrets masked)."""
+    try:
+        thresholds = _thresholds(ctx.substitute(dict(spec.expect)))
+        url = str(ctx.param(spec, "url")).rstrip("/")
+        query = str(ctx.param(spec, "query"))
+        headers = {str(k): str(v) for k, v in (ctx.param(spec, "headers") or {}).items()}
+    except Exception as exc:  # noqa: BLE001 - a missing variable, a bad threshold: said, never raised
+        return RangeResult(error=one_line(ctx.redactor.redact(str(exc)), 200))
+    mask = url_masker(url, ctx.redactor)
+    target = _target(url)
+    step = max(1.0, (end - start) / max(1, points))
+    await import_client("httpx")
+    import httpx
+
+    try:
+        budget = own_deadline(ctx.timeout)
+        async with (
+            asyncio.timeout(budget),
+            httpx.AsyncClient(timeout=budget, headers=headers, follow_redirects=True) as client,
+        ):
+            response = await client.get(
+                f"{url}/api/v1/query_range",
+                params={"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"},
+            )
+        data = _api_data(response, "range query", target)
+    except (TimeoutError, httpx.HTTPError) as exc:
+        reason = network_reason(exc, target) if not isinstance(exc, TimeoutError) else None
+        text = reason or f"range query to {target} failed: {one_line(str(exc) or type(exc).__name__, 160)}"
+        return RangeResult(thresholds=thresholds, error=mask(text))
+    if isinstance(data, Outcome):
+        return RangeResult(thresholds=thresholds, error=mask(data.reason))
+    raw = data.get("result") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or data.get("resultType") != "matrix" or not isinstance(raw, list):
+        return RangeResult(thresholds=thresholds, error="the range query answered no matrix")
+    series = [
+        RangeSeries(
+            mask(_series_name(item.get("metric", {}))),
+            [(float(t), _number(v)) for t, v in item.get("values", [])],
+        )
+        for item in raw[:SERIES_MAX]
+    ]
+    return RangeResult(series, thresholds, more=max(0, len(raw) - SERIES_MAX))
 
 
 def _api_data(response: Any, what: str, target: str) -> Any:

@@ -84,6 +84,15 @@ class RecordHistory:
     signed_off_by: str = ""
     finished: str = ""
     finished_by: str = ""
+    acted: list[str] = field(default_factory=list)
+    """When a person changed the session by hand (tick, skip, note, override, sign-off...), oldest first:
+    the timeline's operator marks. Check and action runs are drawn as runs."""
+
+
+_BY_HAND = frozenset(
+    {"tick", "untick", "skip", "override", "note", "signoff", "finish", "resumed", "rebase", "exported"}
+)
+"""Event types that are a person's change by hand (not a run the engine carried out)."""
 
 
 def history_of(events: Iterable[Event]) -> RecordHistory:
@@ -94,6 +103,8 @@ def history_of(events: Iterable[Event]) -> RecordHistory:
     open_runs: dict[tuple[str, str], RunEntry] = {}
     pending: list[Interruption] = []
     for event in events:
+        if event.by != SYSTEM and event.type in _BY_HAND:
+            history.acted.append(event.at)
         if event.by != SYSTEM:
             actor = actors.setdefault(event.by, Actor(event.by, first=event.at))
             actor.changes += 1

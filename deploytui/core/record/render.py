@@ -56,6 +56,7 @@ from deploytui.core.record.parse import (
     canonicalise,
     render_data_block,
 )
+from deploytui.core.record.timeline import timeline_lines
 
 # --- rendering a session ---------------------------------------------------------------------------
 
@@ -392,6 +393,10 @@ def render_record(session: Session, checklist: Checklist | None, inputs: RecordI
         out += [f"Note: {escape_inline(inputs.checklist_note)}", ""]
     _render_page_one(out, session, checklist, history)
     out += [PAGE_ONE_END, ""]
+    # Right after page one: the shape of the run (what ran when, where the operator waited).
+    out += ["## Timeline", ""]
+    shape = timeline_lines(session, history)
+    out += [fenced("\n".join(shape)), ""] if len(shape) > 1 else [*shape, ""]
     used = counts_used(session, session.counts(checklist))
     out += ["Marks: " + " · ".join(_mark(s) for s in MARKS if s not in LEGEND_WHEN_USED or s in used), ""]
 

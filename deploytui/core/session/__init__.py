@@ -21,6 +21,7 @@ from deploytui.core.session.changes import (
     MarkInterrupted,
     Override,
     Rebase,
+    RecordExported,
     Resume,
     RunCancelled,
     RunFinished,
@@ -43,6 +44,7 @@ from deploytui.core.session.events import (
     ActionStartedEvent,
     CreatedEvent,
     Event,
+    ExportedEvent,
     FinishEvent,
     HeartbeatEvent,
     InterruptedEvent,
@@ -72,7 +74,7 @@ from deploytui.core.session.items import (
 )
 from deploytui.core.session.rerun import latest_statuses, rerun_keys
 from deploytui.core.session.rules import EVIDENCE_MAX_CHARS, INT_RANGE, TEXT_MAX_CHARS
-from deploytui.core.session.state import Session
+from deploytui.core.session.state import ExportedRecord, Session
 
 __all__ = [
     "HEARTBEAT_SECONDS",
@@ -108,6 +110,9 @@ __all__ = [
     "MarkInterrupted",
     "ItemSpec",
     "Rebase",
+    "RecordExported",
+    "ExportedEvent",
+    "ExportedRecord",
     "Change",
     "item_specs",
     "SessionEvent",

@@ -172,6 +172,18 @@ class Finish:
 
 
 @dataclass(frozen=True)
+class RecordExported:
+    """The session's record was written to a file: where (an absolute path), the sha256 of its body (the
+    signed bytes), and whether it was signed as deployer when written. Taken by a finished session too:
+    it says where the record went and changes no status."""
+
+    path: str
+    body_sha256: str
+    by: str
+    signed: bool = False
+
+
+@dataclass(frozen=True)
 class MarkInterrupted:
     """Every check still `running` in a reopened session died with its process, and every action that
     started and never ended may have partly run."""
@@ -220,6 +232,7 @@ Change = (
     | Finish
     | MarkInterrupted
     | Rebase
+    | RecordExported
 )
 """Every change a session takes (`Session.event_for` matches on it)."""
 

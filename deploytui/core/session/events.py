@@ -240,6 +240,16 @@ class RebaseEvent(SessionEvent):
     removed: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, kw_only=True)
+class ExportedEvent(SessionEvent):
+    """The record was written to `path` (absolute); `body_sha256` is the sha256 of its signed body."""
+
+    type: ClassVar[str] = "exported"
+    path: str
+    body_sha256: str
+    signed: bool = False
+
+
 Event = (
     CreatedEvent
     | TickEvent
@@ -258,6 +268,7 @@ Event = (
     | SignOffEvent
     | FinishEvent
     | RebaseEvent
+    | ExportedEvent
 )
 """Every kind of session event: the registry of event types."""
 

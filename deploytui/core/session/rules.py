@@ -15,7 +15,8 @@ Rules for items (who may change what):
 - A world-changing step is recorded when it starts (ActionStarted, before its process is spawned) and when
   it ends; one still running when the process died is `interrupted` on resume: it may have partly run.
 - Notes append; they never change a status.
-- A finished session (`Finish`) refuses every further change; `Finish` waits until no check runs.
+- A finished session (`Finish`) refuses every further change but `RecordExported` (where its record was
+  written: a fact about the record, not a change to the deployment); `Finish` waits until no check runs.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from deploytui.core.session.changes import (
     MarkInterrupted,
     Override,
     Rebase,
+    RecordExported,
     Resume,
     RunCancelled,
     RunFinished,
@@ -51,6 +53,7 @@ from deploytui.core.session.events import (
     ActionRanEvent,
     ActionStartedEvent,
     Event,
+    ExportedEvent,
     FinishEvent,
     HeartbeatEvent,
     InterruptedEvent,
@@ -111,7 +114,7 @@ def event_for(session: Session, change: Change, at: str | None = None) -> Event:
     """The event recording `change`, or TransitionError saying why it is refused. Changes nothing."""
     if not session.id:
         raise TransitionError("the session has not been created")
-    if session.finished is not None:
+    if session.finished is not None and not isinstance(change, RecordExported):
         raise TransitionError(
             f"session {session.id} is finished ({session.result}): it takes no more changes"
         )
@@ -340,6 +343,16 @@ def event_for(session: Session, change: Change, at: str | None = None) -> Event:
                 removed=tuple(sorted(old - new)),
             )
 
+        case RecordExported():
+            if not change.path.startswith("/") or any(not c.isprintable() for c in change.path):
+                raise TransitionError(f"a record's path must be absolute and printable: {change.path!r}")
+            if not _SHA256_RE.fullmatch(change.body_sha256):
+                raise TransitionError("a record's body sha256 must be 64 lowercase hex digits")
+            return ExportedEvent(
+                seq=seq, at=when, by=by, path=change.path, body_sha256=change.body_sha256,
+                signed=bool(change.signed),
+            )
+
         case _:
             assert_never(change)
 
@@ -361,6 +374,7 @@ def _scalars(values: Mapping[str, Any]) -> dict[str, Scalar]:
 
 
 _SPACE_RE = re.compile(r"\s+")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def _who(by: str) -> str:

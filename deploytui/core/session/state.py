@@ -26,6 +26,7 @@ from deploytui.core.session.events import (
     ActionStartedEvent,
     CreatedEvent,
     Event,
+    ExportedEvent,
     FinishEvent,
     HeartbeatEvent,
     InterruptedEvent,
@@ -64,6 +65,18 @@ if TYPE_CHECKING:
     from deploytui.core.checklist import Checklist
 
 
+@dataclass(frozen=True)
+class ExportedRecord:
+    """Where the session's record was last written (an ExportedEvent): the file's absolute path, the
+    sha256 of its body (the signed bytes), signed as deployer when written or not, when and by whom."""
+
+    path: str
+    body_sha256: str
+    signed: bool = False
+    at: str = ""
+    by: str = ""
+
+
 @dataclass
 class Session:
     id: str = ""
@@ -86,6 +99,8 @@ class Session:
     """Reviewer signatures the record needs, as the last sign-off recorded it."""
     resumes: list[Resumed] = field(default_factory=list)
     """Every time the session was opened for write again: who, when, from which host."""
+    record: ExportedRecord | None = None
+    """The record file last exported from the session (None: never exported to a file)."""
     seq: int = 0
     """Number of events applied (the last event's `seq`)."""
     head: str = ""
@@ -479,6 +494,8 @@ class Session:
             case FinishEvent():
                 self.finished = at
                 self.result = event.result
+            case ExportedEvent():
+                self.record = ExportedRecord(event.path, event.body_sha256, event.signed, at, by)
             case RebaseEvent():
                 self.checklist_path = event.checklist_path
                 self.checklist_sha256 = event.checklist_sha256
@@ -560,6 +577,14 @@ class Session:
             data["signoff_reviewers"] = self.signoff_reviewers
         if self.resumes:
             data["resumes"] = [{"at": r.at, "by": r.by, "host": r.host} for r in self.resumes]
+        if self.record is not None:
+            data["record"] = {
+                "path": self.record.path,
+                "body_sha256": self.record.body_sha256,
+                "signed": self.record.signed,
+                "at": self.record.at,
+                "by": self.record.by,
+            }
         items: dict[str, Any] = {}
         for item_id, s in self.items.items():
             entry: dict[str, Any] = {"status": str(s.status)}
@@ -629,6 +654,7 @@ class Session:
             seq=int(data["seq"]),
             head=str(data.get("head", "")),
             resumes=[Resumed(str(r["at"]), str(r["by"]), str(r["host"])) for r in data.get("resumes", [])],
+            record=_record_from(data.get("record")),
         )
         for item_id, e in data.get("items", {}).items():
             session.items[item_id] = ItemState(
@@ -734,6 +760,15 @@ def _check_from(key: str, c: Mapping[str, Any]) -> CheckResult:
         previous=_check_from(key, c["previous"]) if isinstance(c.get("previous"), Mapping) else None,
     )
 
+
+
+def _record_from(data: Any) -> ExportedRecord | None:
+    if data is None:
+        return None
+    return ExportedRecord(
+        str(data["path"]), str(data["body_sha256"]), bool(data.get("signed", False)),
+        str(data.get("at", "")), str(data.get("by", "")),
+    )
 
 
 def _opt(value: Any) -> str | None:

@@ -34,6 +34,7 @@ from deploytui.core.redact import Redactor
 from deploytui.core.session import (
     Clock,
     CreatedEvent,
+    ExportedRecord,
     MarkInterrupted,
     Rebase,
     Resume,
@@ -107,6 +108,8 @@ class SessionInfo:
     result: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    record: ExportedRecord | None = None
+    """The record file last exported from the session, as its ExportedEvent said."""
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -497,6 +500,7 @@ class SessionStore:
                     finished=session.finished,
                     result=session.result,
                     counts=counts,
+                    record=session.record,
                 )
             )
         infos.sort(key=_newest_key, reverse=True)

@@ -58,6 +58,7 @@ from deploytui.core.session import (
     Change,
     Clock,
     Event,
+    ExportedRecord,
     MarkInterrupted,
     Rebase,
     Resume,
@@ -456,7 +457,7 @@ class PostgresStore:
         with self.reading() as conn:
             rows = conn.execute(
                 "SELECT id, checklist_path, checklist_title, checklist_sha256, operator, host, started,"
-                " updated, finished, result, counts FROM deploytui.sessions"
+                " updated, finished, result, counts, record FROM deploytui.sessions"
             ).fetchall()
         infos = [
             SessionInfo(
@@ -471,6 +472,7 @@ class PostgresStore:
                 finished=r[8],
                 result=r[9],
                 counts={str(k): int(v) for k, v in (r[10] or {}).items()},
+                record=_record_of(r[11]),
             )
             for r in rows
         ]
@@ -621,6 +623,16 @@ def state_text(session: Session) -> str:
     return json.dumps(session.to_dict(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
+def _record_of(value: Any) -> ExportedRecord | None:
+    """The `record` column (jsonb, as Session.to_dict writes it) as an ExportedRecord."""
+    if not isinstance(value, dict):
+        return None
+    return ExportedRecord(
+        str(value.get("path", "")), str(value.get("body_sha256", "")), bool(value.get("signed", False)),
+        str(value.get("at", "")), str(value.get("by", "")),
+    )
+
+
 def _write_session_row(conn: psycopg.Connection, session: Session, *, checkpoint: bool) -> None:
     """Insert or update the session's row: what `sessions` lists, its head, and (when `checkpoint`) the
     state."""
@@ -639,28 +651,31 @@ def _write_session_row(conn: psycopg.Connection, session: Session, *, checkpoint
         "counts": counts,
         "seq": session.seq,
         "head": session.head,
+        "record": json.dumps(session.to_dict()["record"]) if session.record is not None else None,
     }
     if checkpoint:
         params["state"] = state_text(session)
         conn.execute(
             "INSERT INTO deploytui.sessions (id, checklist_path, checklist_sha256, checklist_title, operator,"
             " host, started, updated, finished, result, counts, seq, head, checkpoint_seq, checkpoint_head,"
-            " state) VALUES (%(id)s, %(path)s, %(sha)s, %(title)s, %(operator)s, %(host)s, %(started)s,"
-            " %(updated)s, %(finished)s, %(result)s, %(counts)s, %(seq)s, %(head)s, %(seq)s, %(head)s,"
-            " %(state)s) ON CONFLICT (id) DO UPDATE SET checklist_path = EXCLUDED.checklist_path,"
+            " state, record) VALUES (%(id)s, %(path)s, %(sha)s, %(title)s, %(operator)s, %(host)s,"
+            " %(started)s, %(updated)s, %(finished)s, %(result)s, %(counts)s, %(seq)s, %(head)s, %(seq)s,"
+            " %(head)s, %(state)s, %(record)s)"
+            " ON CONFLICT (id) DO UPDATE SET checklist_path = EXCLUDED.checklist_path,"
             " checklist_sha256 = EXCLUDED.checklist_sha256, checklist_title = EXCLUDED.checklist_title,"
             " operator = EXCLUDED.operator, host = EXCLUDED.host, started = EXCLUDED.started,"
             " updated = EXCLUDED.updated, finished = EXCLUDED.finished, result = EXCLUDED.result,"
             " counts = EXCLUDED.counts, seq = EXCLUDED.seq, head = EXCLUDED.head,"
             " checkpoint_seq = EXCLUDED.checkpoint_seq, checkpoint_head = EXCLUDED.checkpoint_head,"
-            " state = EXCLUDED.state",
+            " state = EXCLUDED.state, record = EXCLUDED.record",
             params,
         )
     else:
         conn.execute(
             "UPDATE deploytui.sessions SET checklist_path = %(path)s, checklist_sha256 = %(sha)s,"
             " checklist_title = %(title)s, updated = %(updated)s, finished = %(finished)s,"
-            " result = %(result)s, counts = %(counts)s, seq = %(seq)s, head = %(head)s WHERE id = %(id)s",
+            " result = %(result)s, counts = %(counts)s, seq = %(seq)s, head = %(head)s, record = %(record)s"
+            " WHERE id = %(id)s",
             params,
         )
 

@@ -71,6 +71,10 @@ MIGRATIONS: list[str] = [
         backend_pid integer NOT NULL
     );
     """,
+    # 2: where the session's record was last exported (its ExportedEvent), for `deploytui sessions`.
+    """
+    ALTER TABLE deploytui.sessions ADD COLUMN record jsonb;
+    """,
 ]
 
 VERSION = len(MIGRATIONS)

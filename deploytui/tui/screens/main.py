@@ -55,6 +55,7 @@ from deploytui.tui.widgets.detail_pane import DetailPane, render_detail
 from deploytui.tui.widgets.footer import DeployFooter
 from deploytui.tui.widgets.header_bar import HeaderBar, HeaderInfo
 from deploytui.tui.widgets.log_panes import LogPanes, read_tail
+from deploytui.tui.widgets.trends import TrendsView
 
 if TYPE_CHECKING:
     from textual.timer import Timer
@@ -467,6 +468,7 @@ class MainScreen(Screen[None]):
                 syntax_theme="ansi_dark" if app.current_theme.dark else "ansi_light",
             )
         )
+        self.query_one(TrendsView).show_for(node_id, app.live.session.items.get(node_id), specs)
 
     def _stamp(self) -> str:
         return self.deploy_app.clock().astimezone().strftime("%H:%M:%S ")

@@ -29,7 +29,7 @@ from textual.widgets import (
 from deploytui.core.checklist import SignoffField
 from deploytui.core.errors import DeployError
 from deploytui.core.status import BAD, Status
-from deploytui.services import records, signoff
+from deploytui.services import exports, records, signoff
 from deploytui.tui.present import GLYPHS
 from deploytui.tui.themes import status_colors
 
@@ -342,6 +342,10 @@ class SignoffScreen(Screen[str | None]):
         except DeployError as exc:
             self._export_failed(str(exc))
             return
+        try:
+            exports.note_export(self.deploy_app.live, target, text, self.deploy_app.operator)
+        except DeployError as exc:
+            self.notify(f"The session could not note where the record is: {exc}", severity="warning")
         signed = " and signed" if key is not None else ""
         self.notify(f"Record written{signed}: {target.resolve()}", title="Exported", timeout=15)
         self.dismiss("exported")

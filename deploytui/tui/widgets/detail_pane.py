@@ -20,6 +20,7 @@ from deploytui.core.spec import CheckSpec
 from deploytui.core.status import Status
 from deploytui.core.text import inert
 from deploytui.tui.present import GLYPHS
+from deploytui.tui.widgets.trends import TrendsView
 
 LEXERS = {"sh": "bash", "shell": "bash", "console": "bash", "": "bash", "py": "python", "yml": "yaml"}
 """Fence languages mapped to Pygments lexer names (an unlabelled fence is shell: it runs in one)."""
@@ -193,6 +194,7 @@ class DetailPane(VerticalScroll):
 
     def compose(self):  # type: ignore[no-untyped-def]
         yield Static(id="detail-body")
+        yield TrendsView(id="detail-trends")  # the pictures (tui/widgets/trends.py)
 
     def show(self, renderable: RenderableType) -> None:
         self.query_one("#detail-body", Static).update(renderable)
