@@ -13,15 +13,14 @@ from textual.widgets import Sparkline, Static
 from deploytui.core.session import RunFinished, RunStarted
 from deploytui.core.status import Outcome
 from deploytui.tui.widgets.trends import TrendsView
-from tests.support.tui_support import SECRET, build_app, write_project
-from tests.tui.test_tui_app import SIZE, main, select, settle, until
+from tests.support.pilot_support import main_screen as main
+from tests.support.pilot_support import select, settle, until
+from tests.support.tui_support import build_app, write_project
+
+SIZE = (120, 40)
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DEPLOYTUI_CONFIG_DIR", str(tmp_path / "user-config"))
-    monkeypatch.setenv("DEPLOY_TOKEN", SECRET)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("tui_home")
 
 
 def _text(widget: Any) -> str:

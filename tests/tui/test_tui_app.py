@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import subprocess
@@ -11,9 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 from textual import events
-from textual.pilot import Pilot
 from textual.widgets import Input, Log, Static
 
 from deploytui.core.session import Tick
@@ -24,6 +21,7 @@ from deploytui.tui.screens.dialogs import ConfirmDialog, ResumeDialog, TextDialo
 from deploytui.tui.screens.main import MainScreen
 from deploytui.tui.widgets.checklist_tree import ChecklistTree
 from deploytui.tui.widgets.log_panes import RUN_LOG_MAX_LINES
+from tests.support.pilot_support import rendered_text, select, settle, until
 from tests.support.tui_support import SECRET, build_app, write_project
 
 SIZE = (120, 40)
@@ -51,35 +49,6 @@ def saved_status(tmp: Path, app: DeployApp, node_id: str) -> Status:
     """The status as it is on disk (read back through a fresh read-only open)."""
     live = SessionStore(tmp / "sessions").open(app.live.session.id, read_only=True)
     return live.session.status_of(node_id, app.checklist)
-
-
-def rendered_text(renderable: object) -> str:
-    console = Console(width=200, record=True, file=io.StringIO())
-    console.print(renderable)
-    return console.export_text()
-
-
-async def select(pilot: Pilot[int], node_id: str) -> None:
-    screen = main(pilot.app)  # type: ignore[arg-type]
-    assert screen.query_one(ChecklistTree).select_id(node_id)
-    await pilot.pause()
-    assert screen.selected_id == node_id
-
-
-async def settle(pilot: Pilot[int]) -> None:
-    """Wait for every worker, then for the messages they posted to be handled."""
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.pause()
-
-
-async def until(pilot: Pilot[int], predicate, what: str, rounds: int = 400) -> None:  # type: ignore[no-untyped-def]
-    """Let the app process messages until `predicate()` holds (no fixed sleeps)."""
-    for _ in range(rounds):
-        if predicate():
-            return
-        await pilot.pause(0.01)
-    raise AssertionError(f"never happened: {what}")
 
 
 async def test_fresh_session_shows_every_node_pending_and_saves_a_session(tmp_path: Path) -> None:

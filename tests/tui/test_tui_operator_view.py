@@ -3,12 +3,9 @@ words, the help's way out, the full-screen log, the header and footer at 80 colu
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
-from rich.console import Console
-from textual.pilot import Pilot
 from textual.widgets import Static
 
 from deploytui.core.status import Status
@@ -18,44 +15,19 @@ from deploytui.tui.widgets.checklist_tree import ChecklistTree
 from deploytui.tui.widgets.detail_pane import DetailPane
 from deploytui.tui.widgets.header_bar import HeaderInfo, fit_header
 from deploytui.tui.widgets.log_panes import LogPanes
-from tests.support.tui_support import SECRET, build_app
+from tests.support.pilot_support import main_screen as main
+from tests.support.pilot_support import rendered_text as text_of
+from tests.support.pilot_support import select, settle, until
+from tests.support.tui_support import build_app
 
 SIZE = (120, 40)
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DEPLOYTUI_CONFIG_DIR", str(tmp_path / "user-config"))
-    monkeypatch.setenv("DEPLOY_TOKEN", SECRET)
-    monkeypatch.chdir(tmp_path)
-
-
-def main(app: DeployApp) -> MainScreen:
-    screen = next(s for s in app.screen_stack if isinstance(s, MainScreen))
-    return screen
-
-
-def text_of(renderable: object, width: int = 200) -> str:
-    console = Console(width=width, record=True, file=io.StringIO())
-    console.print(renderable)
-    return console.export_text()
+pytestmark = pytest.mark.usefixtures("tui_home")
 
 
 def detail_text(app: DeployApp, width: int = 200) -> str:
     return text_of(main(app).query_one(DetailPane).query_one("#detail-body", Static).content, width)
-
-
-async def select(pilot: Pilot[int], node_id: str) -> None:
-    screen = main(pilot.app)  # type: ignore[arg-type]
-    assert screen.query_one(ChecklistTree).select_id(node_id)
-    await pilot.pause()
-    assert screen.selected_id == node_id
-
-
-async def settle(pilot: Pilot[int]) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.pause()
 
 
 HELD_CHECKLIST = """\
@@ -107,14 +79,6 @@ def held_app(tmp_path: Path) -> DeployApp:
 def glyph(app: DeployApp, node_id: str) -> str:
     tree = main(app).query_one(ChecklistTree)
     return tree._nodes_by_id[node_id].label.plain[0]
-
-
-async def until(pilot: Pilot[int], predicate, what: str, rounds: int = 1000) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(rounds):
-        if predicate():
-            return
-        await pilot.pause(0.01)
-    raise AssertionError(f"never happened: {what}")
 
 
 # -- running state ---------------------------------------------------------------------------------

@@ -14,16 +14,12 @@ from deploytui.core.status import Status
 from deploytui.tui.app import DeployApp
 from deploytui.tui.screens.main import MainScreen
 from deploytui.tui.widgets.checklist_tree import ChecklistTree
-from tests.support.tui_support import SECRET, build_app, write_project
+from tests.support.tui_support import build_app, write_project
 
 SIZE = (120, 40)
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DEPLOYTUI_CONFIG_DIR", str(tmp_path / "user-config"))
-    monkeypatch.setenv("DEPLOY_TOKEN", SECRET)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("tui_home")
 
 
 def _screen(app: DeployApp) -> MainScreen:

@@ -19,11 +19,7 @@ from tests.support.tui_support import FROZEN_NOW, SECRET, build_app, write_proje
 SIZE = (120, 40)
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DEPLOYTUI_CONFIG_DIR", str(tmp_path / "user-config"))
-    monkeypatch.setenv("DEPLOY_TOKEN", SECRET)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("tui_home")
 
 
 def radio(screen: SignoffScreen, label: str) -> RadioButton:
