@@ -86,21 +86,6 @@ def shared_ssl_context(verify: bool, ca_file: str) -> ssl.SSLContext | bool:
     return _SSL_CONTEXTS[key]
 
 
-def httpx_default_ssl_context() -> ssl.SSLContext:
-    """What httpx builds for `verify=True` with `trust_env=True` (SSL_CERT_FILE, else SSL_CERT_DIR, else
-    certifi), built once per process for those variables: httpx builds one per client (~30 ms of CPU),
-    and the bundled bindings have a dozen Prometheus queries."""
-    import os
-
-    key = (True, f"httpx-default:{os.environ.get('SSL_CERT_FILE', '')}:{os.environ.get('SSL_CERT_DIR', '')}")
-    context = _SSL_CONTEXTS.get(key)
-    if not isinstance(context, ssl.SSLContext):
-        import httpx
-
-        context = _SSL_CONTEXTS[key] = httpx.create_ssl_context(trust_env=True)
-    return context
-
-
 @dataclass
 class Answer:
     status: int

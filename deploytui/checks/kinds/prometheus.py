@@ -234,7 +234,9 @@ async def query_range(
         budget = own_deadline(ctx.timeout)
         async with (
             asyncio.timeout(budget),
-            httpx.AsyncClient(timeout=budget, headers=headers, follow_redirects=True) as client,
+            httpx.AsyncClient(
+                timeout=budget, headers=headers, follow_redirects=True, verify=shared_ssl_context(True, "")
+            ) as client,
         ):
             response = await client.get(
                 f"{url}/api/v1/query_range",
