@@ -221,7 +221,7 @@ class RunRecorder:
         if now - self._last_beat < every:
             return False
         session = self.live.session
-        if not session.running() and not session.running_actions():
+        if not session.anything_running():
             return False
         self._last_beat = now
         try:

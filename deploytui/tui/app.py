@@ -421,10 +421,12 @@ class DeployApp(App[int]):
                 )
             return False
         self._follow_problem = None
-        if changed:
-            for screen in self.screen_stack:
-                if isinstance(screen, MainScreen):
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                if changed:
                     screen.refresh_all()
+                else:
+                    screen.follow_run_log()
         return changed
 
     # ------------------------------------------------------------------------------ help

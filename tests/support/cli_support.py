@@ -14,12 +14,15 @@ CLI_TIMEOUT = 60
 """Seconds a CLI child may take before the test fails instead of hanging."""
 
 
-def run_deploytui(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`python -m deploytui ARGS` in `cwd` (this checkout importable), output captured as text."""
+def run_deploytui(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m deploytui ARGS` in `cwd` (this checkout importable), output captured as text; `env`
+    adds to (or overrides) this process's environment."""
     return subprocess.run(
         [sys.executable, "-m", "deploytui", *args],
         cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, **(env or {}), "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
         timeout=CLI_TIMEOUT,

@@ -281,7 +281,7 @@ def event_for(session: Session, change: Change, at: str | None = None) -> Event:
             )
 
         case Heartbeat():
-            if not session.running() and not session.running_actions():
+            if not session.anything_running():
                 raise TransitionError("nothing is running: no heartbeat to record")
             return HeartbeatEvent(seq=seq, at=when, by=by)
 

@@ -269,6 +269,10 @@ class Session:
             seen.setdefault(self.signoff_by, None)
         return [w for w in seen if w and w != SYSTEM]
 
+    def anything_running(self) -> bool:
+        """A check or a world-changing step has started and not ended."""
+        return bool(self.running() or self.running_actions())
+
     def running(self) -> list[tuple[str, str]]:
         """(item, check_key) of every check currently running."""
         return [

@@ -246,7 +246,7 @@ class SessionStore:
             remove_stale_temps(self.toml_path(session_id))
             if replayed or not self.toml_path(session_id).exists():
                 live._save()
-            if session.finished is None and (session.running() or session.running_actions()):
+            if session.finished is None and session.anything_running():
                 live.apply(MarkInterrupted(last_seen=session.updated))
             if live.drift is not None and session.finished is None and checklist is not None:
                 path = str(checklist.path.resolve()) if checklist.path is not None else session.checklist_path

@@ -332,7 +332,7 @@ class PostgresStore:
                 live.drift = drift(session, checklist)
             if read_only:
                 return live
-            if session.finished is None and (session.running() or session.running_actions()):
+            if session.finished is None and session.anything_running():
                 live.apply(MarkInterrupted(last_seen=session.updated))
             if live.drift is not None and session.finished is None and checklist is not None:
                 path = str(checklist.path.resolve()) if checklist.path is not None else session.checklist_path
@@ -1191,7 +1191,7 @@ class PgLiveSession:
         """Followers: like `reload`, first waiting up to `timeout` seconds for a notification."""
         with self._mutex:
             due = time.monotonic() - self._last_sync >= RESYNC_SECONDS
-            if not self._notified(timeout) and not due and not self.session.running():
+            if not self._notified(timeout) and not due and not self.session.anything_running():
                 return False
             self._last_sync = time.monotonic()
             changed = self._catch_up()

@@ -32,7 +32,9 @@ from textual.worker import Worker, WorkerState
 from deploytui.core.errors import DeployError
 from deploytui.core.events import EngineEvent, RunBegan, RunEnded, RunOutput
 from deploytui.core.session import (
+    ActionRun,
     AddNote,
+    CheckResult,
     Override,
     Skip,
     Tick,
@@ -54,10 +56,12 @@ from deploytui.tui.widgets.checklist_tree import ChecklistTree, NodeView
 from deploytui.tui.widgets.detail_pane import DetailPane, render_detail
 from deploytui.tui.widgets.footer import DeployFooter
 from deploytui.tui.widgets.header_bar import HeaderBar, HeaderInfo
-from deploytui.tui.widgets.log_panes import LogPanes, read_tail
+from deploytui.tui.widgets.log_panes import LogPanes, read_appended, read_tail
 from deploytui.tui.widgets.trends import TrendsView
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from textual.timer import Timer
 
     from deploytui.core.checklist import Node
@@ -67,6 +71,10 @@ if TYPE_CHECKING:
 FOOTER_SETTLE_SECONDS = 0.15
 """After a cursor move changes which keys apply, how long the footer waits for the cursor to rest (50 ms
 was too short: repeated keys ~30 ms apart plus their handling leave gaps over 50 ms; bench_scale.py)."""
+
+
+def _is_running(run: CheckResult | ActionRun) -> bool:
+    return run.running if isinstance(run, ActionRun) else run.status is Status.RUNNING
 
 
 class MainScreen(Screen[None]):
@@ -218,6 +226,8 @@ class MainScreen(Screen[None]):
         """The checklist tree, once mounted (check_action asks it for the cursor on every footer refresh)."""
         self.runs = RunBoard()
         """The runs in progress: items, buffers, descriptions (pure bookkeeping)."""
+        self._tailing: tuple[Path, int] | None = None
+        """Read-only: the log of the selected run another process is writing, and how much is shown."""
         self._filter_origin: str | None = None
         """The node selected when the filter opened (Esc while typing returns to it)."""
         self._footer_signature: tuple[object, ...] | None = None
@@ -401,6 +411,7 @@ class MainScreen(Screen[None]):
 
     def _show_run_log(self, node_id: str) -> None:
         logs = self.query_one(LogPanes)
+        self._tailing = None
         buffer = self.buffers.get(node_id)
         if buffer is not None:
             logs.show_lines([f"── {buffer.title} ──", *buffer.lines])
@@ -426,7 +437,24 @@ class MainScreen(Screen[None]):
             logs.show_lines([hint])
             return
         path = self.deploy_app.live.dir / latest.log
+        if self.deploy_app.read_only and _is_running(latest):
+            # Another process writes this run: show its whole lines, then what it appends (follow_run_log).
+            lines, offset = read_appended(path, 0)
+            logs.show_lines([f"── {latest.log} ──", *lines])
+            self._tailing = (path, offset)
+            return
         logs.show_lines([f"── {latest.log} ──", *read_tail(path)])
+
+    def follow_run_log(self) -> None:
+        """Read-only: the lines the writer appended to the selected run's log since they were shown (a
+        store copies logs without an event, so nothing else would redraw the pane)."""
+        if self._tailing is None:
+            return
+        path, offset = self._tailing
+        lines, offset = read_appended(path, offset)
+        self._tailing = (path, offset)
+        if lines:
+            self.query_one(LogPanes).append_lines(lines)
 
     def _redraw(self, node_ids: Sequence[str]) -> None:
         self._sync_running_marks()

@@ -45,6 +45,30 @@ def read_tail(path: Path, max_lines: int = RUN_LOG_MAX_LINES, max_bytes: int = T
     return lines[-max_lines:]
 
 
+def read_appended(path: Path, offset: int, max_bytes: int = TAIL_BYTES) -> tuple[list[str], int]:
+    """The whole lines appended to a log file since `offset`, and the offset after the last of them (a
+    line still being written waits for its newline). Beyond `max_bytes` only the newest are read, and a
+    first line says how many bytes were passed over (all of them are in the file)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            if size <= offset:
+                return [], min(offset, size)
+            start = max(offset, size - max_bytes)
+            fh.seek(start)
+            data = fh.read(size - start)
+    except OSError:
+        return [], offset
+    end = data.rfind(b"\n")
+    if end < 0:
+        return [], offset if start == offset else start
+    lines = data[:end].decode("utf-8", errors="replace").split("\n")
+    if start > offset:
+        lines = [f"… ({start - offset:,} bytes not shown: all are in {path})", *lines[1:]]
+    return lines, start + end + 1
+
+
 class LogPanes(Vertical):
     """Two tabs: `Run` (the selected item's latest run, streaming) and `Activity` (every event).
 
@@ -104,6 +128,9 @@ class LogPanes(Vertical):
         log.clear()
         if lines:
             log.write_lines([display_line(line) for line in lines[-RUN_LOG_MAX_LINES:]])
+            # The write scrolled to the end the log had before its new size was laid out; once it is,
+            # go to the real end, or the pane would sit above it and stop following what is appended.
+            log.call_after_refresh(log.scroll_end, animate=False, immediate=True, x_axis=False)
 
     def append_lines(self, lines: list[str]) -> None:
         """Queue streamed lines for the next flush; beyond FLUSH_MAX_LINES only the newest are kept."""
