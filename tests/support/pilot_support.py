@@ -30,6 +30,14 @@ async def select(pilot: Pilot[int], node_id: str) -> None:
     assert screen.query_one(ChecklistTree).select_id(node_id)
     await pilot.pause()
     assert screen.selected_id == node_id
+    await show_selection(pilot)
+
+
+async def show_selection(pilot: Pilot[int]) -> None:
+    """Bring the detail and run panes up to the cursor now (they follow a cursor move once it rests,
+    SELECTION_SETTLE_SECONDS later), then let the app draw them."""
+    main_screen(pilot.app).flush_selection()  # type: ignore[arg-type]
+    await pilot.pause()
 
 
 async def settle(pilot: Pilot[int]) -> None:
@@ -37,6 +45,8 @@ async def settle(pilot: Pilot[int]) -> None:
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
     await pilot.pause()
+    if any(isinstance(s, MainScreen) for s in pilot.app.screen_stack):
+        await show_selection(pilot)
 
 
 async def until(pilot: Pilot[int], predicate: Callable[[], object], what: str, rounds: int = 1000) -> None:

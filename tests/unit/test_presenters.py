@@ -6,7 +6,7 @@ from deploytui.core.checklist import parse_checklist
 from deploytui.core.events import RunBegan, RunEnded, RunOutput
 from deploytui.core.session import RunFinished, RunStarted, Session
 from deploytui.core.status import Outcome, Status
-from deploytui.tui.presenters.filter import matching_ids
+from deploytui.tui.presenters.filter import Matcher, matching_ids
 from deploytui.tui.presenters.runs import RunBoard
 
 TEXT = """# Deploy
@@ -44,6 +44,46 @@ def test_status_words_select_by_status() -> None:
     for query in ("is:failed", "status:failed", "failed"):
         assert matching_ids(checklist, session, query) == {"pre", "pre/redis-reachable"}  # type: ignore[arg-type]
     assert matching_ids(checklist, session, "is:passed") == set()  # type: ignore[arg-type]
+
+
+NESTED = """# Release
+
+## Prepare
+
+- [ ] Step 1: build
+  - [ ] Step 12: tag
+    - [ ] Step 120: push tag
+- [ ] Step 2: failed probe
+- [ ] Pending review
+
+## Roll back
+
+- [ ] Step 13: revert
+"""
+
+
+def test_typing_a_query_key_by_key_matches_what_the_whole_query_matches() -> None:
+    """The Matcher narrows the previous matches while typing on; its answers are matching_ids's for every
+    prefix, including status words (no narrowing there), backspacing and a word that becomes a status."""
+    checklist = parse_checklist(NESTED)
+    session = Session()
+    session.apply_event(Session.created_event("s1", checklist, "alice", "box"))
+    failing = "prepare/step-2-failed-probe"
+    session.apply(RunStarted(failing, f"{failing}#0", "r1", "alice"))
+    session.apply(RunFinished(failing, f"{failing}#0", "r1", Outcome(Status.FAILED, "refused")))
+    matcher = Matcher(checklist)
+    typed = ["step 12", "step 1", "step 12 tag", "fail", "failed", "failed x", "is:f", "is:failed", "pending"]
+    for query in typed:
+        for end in range(1, len(query) + 1):
+            prefix = query[:end]
+            assert matcher.matching_ids(session, prefix) == matching_ids(checklist, session, prefix), prefix
+    assert matcher.matching_ids(session, "step 12") == {
+        "prepare",
+        "prepare/step-1-build",
+        "prepare/step-1-build/step-12-tag",
+        "prepare/step-1-build/step-12-tag/step-120-push-tag",
+    }
+    assert matcher.matching_ids(session, "failed") == {"prepare", failing}
 
 
 def test_a_second_run_of_an_item_appends_under_a_header_and_ending_closes_it() -> None:

@@ -72,7 +72,8 @@ from deploytui.core.session.items import (
     aggregate_checks,
     log_path,
 )
-from deploytui.core.session.rerun import latest_statuses, rerun_keys
+from deploytui.core.session.progress import progress_counts
+from deploytui.core.session.rerun import latest_statuses, needs_rerun, rerun_keys
 from deploytui.core.session.rules import EVIDENCE_MAX_CHARS, INT_RANGE, TEXT_MAX_CHARS
 from deploytui.core.session.state import ExportedRecord, Session
 
@@ -89,6 +90,8 @@ __all__ = [
     "utc_now",
     "iso_time",
     "latest_statuses",
+    "needs_rerun",
+    "progress_counts",
     "rerun_keys",
     "SCHEMA_VERSION",
     "SYSTEM",

@@ -9,11 +9,13 @@ Pure queries over a Session (the faces call them: the TUI's `F` key and palette 
     await engine.run_many(specs, on_event, known=latest_statuses(session))
 
 `latest_statuses` lets the engine judge an `after` dependency that is not in the run by its latest result.
+`needs_rerun` answers "would `F` run anything here?" for every node at once (the TUI's footer asks it on
+every cursor move; `rerun_keys` walks the whole session per question).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING
 
 from deploytui.core.session.state import Session
@@ -36,6 +38,31 @@ def rerun_keys(
             continue
         keys.extend(key for key, check in state.checks.items() if check.status in RERUN)
     return keys
+
+
+def needs_rerun(
+    session: Session, checklist: Checklist, keys: Collection[str] | None = None
+) -> frozenset[str]:
+    """Ids of the nodes under which re-running what failed has something to run: every item with a
+    check whose latest result is in RERUN (only checks in `keys` count, when given: e.g. the runnable
+    ones), and its ancestors, scoped as a re-run under a node is (`runnable_checks`): a rollback item's
+    checks count for the rollback nodes above it only. One pass over the session, for all nodes."""
+    found: set[str] = set()
+    for item_id, state in session.items.items():
+        if state.orphan or item_id not in checklist.nodes:
+            continue
+        if not any(
+            check.status in RERUN and (keys is None or key in keys) for key, check in state.checks.items()
+        ):
+            continue
+        rollback = checklist.node(item_id).rollback
+        current: str | None = item_id
+        while current is not None:
+            node = checklist.node(current)
+            if node.rollback or not rollback:
+                found.add(current)
+            current = node.parent
+    return frozenset(found)
 
 
 def latest_statuses(session: Session) -> dict[str, Status]:

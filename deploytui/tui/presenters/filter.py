@@ -4,35 +4,119 @@ ancestors, so the tree keeps its shape."""
 
 from __future__ import annotations
 
-from deploytui.core.checklist import Checklist
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from deploytui.core.checklist import Checklist, Node
 from deploytui.core.session import Session
 from deploytui.core.status import Status
 
 STATUS_FILTER_PREFIXES = ("status:", "is:")
 """Filter tokens that select by status (`is:failed`); a bare status name also matches."""
 
+_STATUSES = frozenset(s.value for s in Status)
+
+
+@dataclass(frozen=True)
+class Query:
+    """A filter query parsed once (per keystroke, not per node): its words, and for each word the status
+    it requires (`is:failed`), or None for a text word."""
+
+    words: tuple[str, ...]
+    required: tuple[str | None, ...]
+
+    @classmethod
+    def parse(cls, query: str) -> Query:
+        words = tuple(query.lower().split())
+        required: list[str | None] = []
+        for word in words:
+            prefix = next((p for p in STATUS_FILTER_PREFIXES if word.startswith(p)), None)
+            required.append(word[len(prefix) :] if prefix is not None else None)
+        return cls(words, tuple(required))
+
+    @property
+    def text_only(self) -> bool:
+        """No word can match by status (no `is:`, no bare status name): what matches depends on titles
+        and ids alone, and a query typed on from this one matches a subset (see Matcher)."""
+        return all(r is None and w not in _STATUSES for w, r in zip(self.words, self.required, strict=True))
+
+    def narrows(self, before: Query) -> bool:
+        """Every node this query matches, `before` matched too: both are text only and each earlier word
+        is inside the word in its place ("step 1" after "step ", "step" after "ste")."""
+        return (
+            self.text_only
+            and before.text_only
+            and len(self.words) >= len(before.words)
+            and all(old in new for old, new in zip(before.words, self.words, strict=False))
+        )
+
+
+def haystack(node: Node) -> str:
+    """What a text word is looked for in."""
+    return f"{node.title} {node.id}".lower()
+
+
+def direct_matches(
+    checklist: Checklist,
+    session: Session,
+    query: Query,
+    candidates: Iterable[Node] | None = None,
+    haystacks: dict[str, str] | None = None,
+) -> list[str]:
+    """Ids of the nodes the query itself matches (ancestors not added), in document order: an item when
+    every word matches its text or status; a section when every word is in its text. `candidates`: only
+    these nodes are looked at (default: all)."""
+    words, required = query.words, query.required
+    found: list[str] = []
+    for node in checklist.nodes.values() if candidates is None else candidates:
+        text = haystacks[node.id] if haystacks is not None else haystack(node)
+        item = node.kind == "item"
+        status: str | None = None
+        if item and not query.text_only:
+            status = session.status_of(node.id, checklist).value
+        ok = True
+        for word, wanted in zip(words, required, strict=True):
+            if wanted is not None:
+                ok = status == wanted
+            else:
+                ok = word in text or (word in _STATUSES and status == word)
+            if not ok:
+                break
+        if ok and (item or words and all(w in text for w in words)):
+            found.append(node.id)
+    return found
+
+
+def with_ancestors(checklist: Checklist, node_ids: Iterable[str]) -> set[str]:
+    visible: set[str] = set()
+    for node_id in node_ids:
+        current: str | None = node_id
+        while current is not None and current not in visible:
+            visible.add(current)
+            current = checklist.node(current).parent
+    return visible
+
 
 def matching_ids(checklist: Checklist, session: Session, query: str) -> set[str]:
     """Ids of nodes matching every word of the query (text in title/id, or a status), plus ancestors."""
-    statuses = {s.value for s in Status}
-    words = query.lower().split()
-    visible: set[str] = set()
-    for node in checklist.nodes.values():
-        status = session.status_of(node.id, checklist).value if node.kind == "item" else None
-        haystack = f"{node.title} {node.id}".lower()
-        ok = True
-        for word in words:
-            for prefix in STATUS_FILTER_PREFIXES:
-                if word.startswith(prefix):
-                    ok = status == word[len(prefix) :]
-                    break
-            else:
-                ok = word in haystack or (word in statuses and status == word)
-            if not ok:
-                break
-        if ok and (node.kind == "item" or words and all(w in haystack for w in words)):
-            current: str | None = node.id
-            while current is not None and current not in visible:
-                visible.add(current)
-                current = checklist.node(current).parent
-    return visible
+    return with_ancestors(checklist, direct_matches(checklist, session, Query.parse(query)))
+
+
+class Matcher:
+    """`matching_ids` for a query typed one key at a time: each query is parsed once, the nodes' texts are
+    lowered once, and a query that narrows the previous one (typed on, no status words) looks only at
+    the nodes the previous one matched. The answers are `matching_ids`'s (tests/unit/test_presenters.py)."""
+
+    def __init__(self, checklist: Checklist) -> None:
+        self.checklist = checklist
+        self._haystacks = {node_id: haystack(node) for node_id, node in checklist.nodes.items()}
+        self._last: tuple[Query, list[str]] | None = None
+
+    def matching_ids(self, session: Session, query: str) -> set[str]:
+        parsed = Query.parse(query)
+        candidates = None
+        if self._last is not None and parsed.narrows(self._last[0]):
+            candidates = [self.checklist.nodes[i] for i in self._last[1]]
+        found = direct_matches(self.checklist, session, parsed, candidates, self._haystacks)
+        self._last = (parsed, found)
+        return with_ancestors(self.checklist, found)

@@ -40,15 +40,17 @@ from deploytui.core.session import (
     Tick,
     Untick,
     latest_statuses,
+    needs_rerun,
+    progress_counts,
 )
 from deploytui.core.spec import CheckSpec
 from deploytui.core.status import BAD, Status
 from deploytui.core.text import one_line
 from deploytui.services.actions import Step, describe, steps_of
-from deploytui.services.runs import failed_checks, parse_iso, runnable_checks
+from deploytui.services.runs import failed_checks, is_world_changing, parse_iso, runnable_checks
 from deploytui.tui.messages import EngineEventPosted
 from deploytui.tui.present import GLYPHS
-from deploytui.tui.presenters.filter import matching_ids
+from deploytui.tui.presenters.filter import Matcher
 from deploytui.tui.presenters.runs import RunBoard, RunBuffer
 from deploytui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, TextDialog
 from deploytui.tui.themes import status_colors
@@ -71,6 +73,11 @@ if TYPE_CHECKING:
 FOOTER_SETTLE_SECONDS = 0.15
 """After a cursor move changes which keys apply, how long the footer waits for the cursor to rest (50 ms
 was too short: repeated keys ~30 ms apart plus their handling leave gaps over 50 ms; bench_scale.py)."""
+
+SELECTION_SETTLE_SECONDS = 0.1
+"""After a cursor move, how long the detail and run panes wait for the cursor to rest before showing the
+new node (one timer, restarted by each move): a held key moves the cursor only, and the panes (a detail
+render, up to RUN_LOG_MAX_LINES log lines) are filled once, for the node it stops on (bench_scale.py)."""
 
 
 def _is_running(run: CheckResult | ActionRun) -> bool:
@@ -232,6 +239,11 @@ class MainScreen(Screen[None]):
         """The node selected when the filter opened (Esc while typing returns to it)."""
         self._footer_signature: tuple[object, ...] | None = None
         self._footer_timer: Timer | None = None
+        self._selection_timer: Timer | None = None
+        """The pending detail/run pane refresh of a cursor move (restarted by the next one)."""
+        self._log_node: str | None = None
+        """The node whose run the run pane shows (streamed lines go there only for that node; after a
+        cursor move it lags `selected_id` until the selection settles)."""
         """The pending footer refresh of a cursor move (restarted by the next one)."""
         """_bindings_signature() at the last refresh_bindings (None: refresh on the next cursor move)."""
         self._running_nodes: set[str] = set()
@@ -239,6 +251,14 @@ class MainScreen(Screen[None]):
         """(runs.version, session, its seq) `_running_nodes` was computed for."""
         self._running_drawn: set[str] = set()
         """The running marks the tree was last drawn with."""
+        self._progress_counts: dict[str, tuple[int, int]] = {}
+        self._progress_key: tuple[int, int, int] | None = None
+        self._rerun_set: frozenset[str] = frozenset()
+        self._rerun_key: tuple[int, int, int] | None = None
+        self._checked: frozenset[str] | None = None
+        """Caches of _progress, _rerun_nodes and _checked_nodes, with what they were computed for."""
+        self._matcher: Matcher | None = None
+        """The filter's matcher (keeps the last query's matches: typing on narrows them)."""
 
     @property
     def deploy_app(self) -> DeployApp:
@@ -361,10 +381,49 @@ class MainScreen(Screen[None]):
             status = Status.RUNNING
         progress = None
         if node.kind == "section" or node.children:
-            leaves = [n for n in app.checklist.leaves_under(node_id) if n.rollback == node.rollback]
-            done = sum(1 for n in leaves if session.status_of(n.id, app.checklist).is_complete)
-            progress = (done, len(leaves))
+            progress = self._progress().get(node_id, (0, 0))
         return NodeView(status, progress)
+
+    def _progress(self) -> dict[str, tuple[int, int]]:
+        """Every node's (complete, total), computed in one pass once per session change (a label per
+        node used to count its own leaves: O(nodes x depth) per rebuild; bench_scale.py)."""
+        app = self.deploy_app
+        key = (id(app.live.session), app.live.session.seq, id(app.live.session.items))
+        if self._progress_key != key:
+            self._progress_counts = progress_counts(app.live.session, app.checklist)
+            self._progress_key = key
+        return self._progress_counts
+
+    def _rerun_nodes(self) -> frozenset[str]:
+        """Nodes under which `F` has something to run, once per session change (the footer asks on every
+        cursor move, and each answer walked the whole session and config)."""
+        app = self.deploy_app
+        key = (id(app.live.session), app.live.session.seq, id(app.live.session.items))
+        if self._rerun_key != key:
+            self._rerun_set = needs_rerun(app.live.session, app.checklist, {s.key for s in self._runnable()})
+            self._rerun_key = key
+        return self._rerun_set
+
+    def _runnable(self) -> list[CheckSpec]:
+        """Every check `r` or `F` may run somewhere (never world-changing ones; rollback ones included)."""
+        app = self.deploy_app
+        return [s for s in app.config.checks if not is_world_changing(s) and s.item in app.checklist.nodes]
+
+    def _checked_nodes(self) -> frozenset[str]:
+        """Nodes with a runnable check at or under them (the checklist and config do not change)."""
+        if self._checked is None:
+            app = self.deploy_app
+            found: set[str] = set()
+            for spec in self._runnable():
+                rollback = app.checklist.node(spec.item).rollback
+                current: str | None = spec.item
+                while current is not None:
+                    node = app.checklist.node(current)
+                    if node.rollback or not rollback:
+                        found.add(current)
+                    current = node.parent
+            self._checked = frozenset(found)
+        return self._checked
 
     def _rebuild_tree(self, visible: set[str] | None = None) -> None:
         tree = self.query_one(ChecklistTree)
@@ -412,6 +471,7 @@ class MainScreen(Screen[None]):
     def _show_run_log(self, node_id: str) -> None:
         logs = self.query_one(LogPanes)
         self._tailing = None
+        self._log_node = node_id
         buffer = self.buffers.get(node_id)
         if buffer is not None:
             logs.show_lines([f"── {buffer.title} ──", *buffer.lines])
@@ -533,7 +593,14 @@ class MainScreen(Screen[None]):
     def _node_focused(self, event: ChecklistTree.NodeFocused) -> None:
         if event.node_id != self.selected_id:
             self.selected_id = event.node_id
-            self._show_detail()
+            # The tree's cursor (and the node's label) moved already; the detail and run panes follow
+            # once the cursor rests (a held j/k re-rendered both per step: cursor p99 ~40 ms on 5,000
+            # items, bench_scale.py). Keys act on the cursor's node meanwhile (_cursor_id).
+            if self._selection_timer is not None:
+                self._selection_timer.stop()
+            self._selection_timer = self.set_timer(SELECTION_SETTLE_SECONDS, self.flush_selection)
+            if event.jump:  # f, the rollback, back from a filter: not a held key, shown at once
+                self.flush_selection()
             # The footer recomposes on every refresh: only when the keys that apply differ (most cursor
             # moves change nothing; the recompose and its garbage slowed cursor keys on big checklists).
             if self._bindings_signature() != self._footer_signature:
@@ -541,13 +608,14 @@ class MainScreen(Screen[None]):
                 # up while a key repeats (cursor p99 ~40 ms on 5,000 items, bench_scale.py). It settles
                 # once the cursor rests; the keys themselves are checked live (check_action) meanwhile.
                 self._settle_footer()
-            # The run pane (up to RUN_LOG_MAX_LINES lines) is refilled after the cursor has moved on
-            # screen, and only if the cursor is still there: holding j/k stays quick.
-            self.call_after_refresh(self._show_run_log_if_selected, event.node_id)
 
-    def _show_run_log_if_selected(self, node_id: str) -> None:
-        if node_id == self.selected_id:
-            self._show_run_log(node_id)
+    def flush_selection(self) -> None:
+        """Show the selected node in the detail and run panes now, if a cursor move left them behind
+        (the settle timer calls it; so do actions that need the panes current, and tests)."""
+        if self._selection_timer is not None:
+            self._selection_timer.stop()
+            self._selection_timer = None
+            self._show_selected()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         app = self.deploy_app
@@ -559,9 +627,9 @@ class MainScreen(Screen[None]):
         if action == "tick" and node is not None and node.kind != "item":
             return False
         # Keys that do nothing for the selected node leave the footer, so it lists what applies here.
-        if action == "run" and node is not None and not self._specs_under(node.id):
+        if action == "run" and node is not None and node.id not in self._checked_nodes():
             return False
-        if action == "rerun_failed" and node is not None and not self._failed_under(node.id):
+        if action == "rerun_failed" and node is not None and node.id not in self._rerun_nodes():
             return False
         if action == "action" and node is not None and not self._steps(node.id):
             return False
@@ -609,6 +677,7 @@ class MainScreen(Screen[None]):
         current = self._cursor_id()
         if current is not None and current != self.selected_id and self._tree is not None:
             self._node_focused(ChecklistTree.NodeFocused(self._tree, current))
+        self.flush_selection()  # a key acts here: the panes show what it acts on
         return self.deploy_app.checklist.nodes.get(self.selected_id or "")
 
     def action_tick(self) -> None:
@@ -802,7 +871,9 @@ class MainScreen(Screen[None]):
     def matching_ids(self, query: str) -> set[str]:
         """Ids of nodes matching every word of the query, plus ancestors (presenters.filter)."""
         app = self.deploy_app
-        return matching_ids(app.checklist, app.live.session, query)
+        if self._matcher is None or self._matcher.checklist is not app.checklist:
+            self._matcher = Matcher(app.checklist)
+        return self._matcher.matching_ids(app.live.session, query)
 
     # runs --------------------------------------------------------------------------------------
 
@@ -976,12 +1047,12 @@ class MainScreen(Screen[None]):
         event = message.event
         if isinstance(event, RunOutput):
             item = self.runs.output(event)
-            if item is not None and item == self.selected_id:
+            if item is not None and item == self._log_node:
                 self.query_one(LogPanes).append_lines(event.lines)
             return
         if isinstance(event, RunBegan):
             title, appended = self.runs.began(event)
-            if event.item == self.selected_id:
+            if event.item == self._log_node:
                 if appended:
                     self.query_one(LogPanes).append_lines([f"── {title} ──"])
                 else:
@@ -994,7 +1065,7 @@ class MainScreen(Screen[None]):
             # The run pane ends with how the run ended (it showed the output and stopped there).
             ended = event.outcome.status
             self.runs.ended(event, f"── {GLYPHS[ended]} {ended.value}: {one_line(event.outcome.reason)} ──")
-            if event.item == self.selected_id and event.item in self.buffers:
+            if event.item == self._log_node and event.item in self.buffers:
                 # While streaming the pane showed a sample; now it shows the run's kept tail whole.
                 self._show_run_log(event.item)
             outcome = event.outcome

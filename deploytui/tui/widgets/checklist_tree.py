@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.cells import cell_len
 from rich.style import Style
-from rich.text import Text
+from rich.text import Span, Text
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Tree
@@ -17,6 +18,15 @@ from textual.widgets.tree import TreeNode
 from deploytui.core.checklist import Checklist, Node
 from deploytui.core.status import Status
 from deploytui.tui.present import ACTION_MARK, CHECK_MARK, GLYPHS, ROLLBACK_MARK
+
+
+@functools.cache
+def _style(color: str | None, bold: bool | None = None, italic: bool | None = None) -> Style:
+    """The few styles labels use, made once each."""
+    return Style(color=color, bold=bold, italic=italic)
+
+
+_DIM = Style(dim=True)
 
 
 @dataclass(frozen=True)
@@ -62,12 +72,14 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
     default: Tree.__init__ invalidates before this class's __init__ body runs.)"""
 
     class NodeFocused(Message):
-        """The cursor moved to a checklist node."""
+        """The cursor moved to a checklist node. `jump`: moved there by `select_id` (a jump to a node,
+        not a step of a held key: the screen shows it at once rather than when the cursor rests)."""
 
-        def __init__(self, tree: ChecklistTree, node_id: str) -> None:
+        def __init__(self, tree: ChecklistTree, node_id: str, jump: bool = False) -> None:
             super().__init__()
             self.tree = tree
             self.node_id = node_id
+            self.jump = jump
 
         @property
         def control(self) -> ChecklistTree:
@@ -92,6 +104,8 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
         self._node_view: Callable[[str], NodeView] = lambda node_id: NodeView(Status.PENDING)
         self._status_colors: dict[Status, str] = {}
         self.visible_ids: set[str] | None = None
+        self._jumped_to: str | None = None
+        """The node select_id last moved the cursor to, until its highlight is handled."""
 
     # -- building -------------------------------------------------------------------------------
 
@@ -163,27 +177,31 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
     # -- labels ---------------------------------------------------------------------------------
 
     def _label(self, node: Node) -> Text:
+        """The node's label, its plain text and spans made at once (Text.append per part, and a Style
+        object per part per node, were most of the cost of labelling 5,000 nodes; bench_scale.py)."""
         view = self._node_view(node.id)
-        color = self._status_colors.get(view.status, "")
-        text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(GLYPHS[view.status] + " ", Style(color=color or None, bold=True))
+        color = self._status_colors.get(view.status, "") or None
+        parts: list[tuple[str, Style]] = [(GLYPHS[view.status] + " ", _style(color, True))]
         if node.id == self.checklist.rollback_id:
-            text.append(ROLLBACK_MARK + " ", Style(bold=True))
-        title_style = Style(bold=node.kind == "section")
-        if node.rollback:
-            title_style += Style(italic=True)
-        text.append(self.redact(node.title), title_style)
+            parts.append((ROLLBACK_MARK + " ", _style(None, True)))
+        title_style = _style(None, node.kind == "section", True if node.rollback else None)
+        parts.append((self.redact(node.title), title_style))
         if view.progress is not None and view.progress[1]:
             done, total = view.progress
-            text.append(f" {done}/{total}", Style(dim=True))
+            parts.append((f" {done}/{total}", _DIM))
         checks = self.checks_per_item.get(node.id, 0)
         if checks:
-            text.append(f" {CHECK_MARK}" + (str(checks) if checks > 1 else ""), Style(color=color or None))
+            parts.append((f" {CHECK_MARK}" + (str(checks) if checks > 1 else ""), _style(color)))
         if node.actions:
-            text.append(
-                f" {ACTION_MARK}" + (str(len(node.actions)) if len(node.actions) > 1 else ""), Style(dim=True)
-            )
-        return text
+            count = len(node.actions)
+            parts.append((f" {ACTION_MARK}" + (str(count) if count > 1 else ""), _DIM))
+        spans = []
+        start = 0
+        for part, style in parts:
+            end = start + len(part)
+            spans.append(Span(start, end, style))
+            start = end
+        return Text("".join(part for part, _style_ in parts), no_wrap=True, overflow="ellipsis", spans=spans)
 
     def refresh_labels(
         self, node_ids: Iterable[str] | None = None, colors: dict[Status, str] | None = None
@@ -251,6 +269,7 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
         while parent is not None:
             parent.expand()
             parent = parent.parent
+        self._jumped_to = node_id
         self.move_cursor(tree_node)
         self.scroll_to_node(tree_node, animate=False)
         return True
@@ -276,5 +295,6 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[str]) -> None:
         event.stop()
+        jump, self._jumped_to = event.node.data == self._jumped_to, None
         if event.node.data is not None:
-            self.post_message(self.NodeFocused(self, event.node.data))
+            self.post_message(self.NodeFocused(self, event.node.data, jump=jump))
