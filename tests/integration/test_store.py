@@ -65,6 +65,34 @@ def test_create_writes_toml_events_logs_and_lock(store: SessionStore, checklist:
         assert "finished" not in data  # TOML has no null: absent keys are omitted
 
 
+def test_a_create_may_owe_its_checkpoint_the_log_has_the_session(
+    store: SessionStore, checklist: Checklist
+) -> None:
+    """checkpoint=False (the TUI, to show its first frame sooner): the created event is on disk, the TOML
+    follows from save_checkpoint(), the next change, or close(); a session without it opens from the log."""
+    live = store.create(checklist, "alice", checkpoint=False)
+    toml = store.dir / f"{live.id}.toml"
+    assert not toml.exists() and (store.dir / live.id / "events.jsonl").stat().st_size > 0
+    assert store.load(live.id).operator == "alice"  # a reader replays the log meanwhile
+    live.save_checkpoint()
+    assert tomllib.loads(toml.read_text())["seq"] == 1
+    live.close()
+
+    owed = store.create(checklist, "bob", checkpoint=False)  # a change writes the owed checkpoint too
+    owed.apply(Tick(ITEMS[0], "bob"))
+    assert tomllib.loads((store.dir / f"{owed.id}.toml").read_text())["items"][ITEMS[0]]["status"] == "done"
+    owed.close()
+
+    closed = store.create(checklist, "carol", checkpoint=False)  # quit before it was written: close writes it
+    closed.close()
+    assert (store.dir / f"{closed.id}.toml").is_file()
+
+    killed = store.create(checklist, "dave", checkpoint=False)  # killed before it was written: open writes it
+    killed._lock.release()  # type: ignore[union-attr]  # what the kernel does when the process dies
+    with store.open(killed.id) as again:
+        assert again.session.operator == "dave" and (store.dir / f"{killed.id}.toml").is_file()
+
+
 def test_every_apply_is_saved_atomically_and_reloads(store: SessionStore, checklist: Checklist) -> None:
     with store.create(checklist, "alice") as live:
         for item in ITEMS:

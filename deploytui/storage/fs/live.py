@@ -62,6 +62,8 @@ class LiveSession:
         self._mutex = threading.RLock()
         self._journal: Journal | None = None
         self._tables = TomlTables()
+        self._checkpoint_owed = False
+        """The log has events the TOML does not (see SessionStore.create(checkpoint=False))."""
         """The verified TOML text of this session's item tables, re-used by the next save."""
         if lock is not None:
             try:
@@ -82,18 +84,28 @@ class LiveSession:
             event = self.session.event_for(change, self.store.timestamp())
             return self._commit(event)
 
-    def _commit(self, event: Event) -> Event:
+    def _commit(self, event: Event, save: bool = True) -> Event:
         assert self._journal is not None
         event = sanitize_event(event, self.redactor)
         self._journal.append(event)
         self.session.apply_event(event)
         self.session.head = self._journal.head
-        self._save()
+        if save:
+            self._save()
+        else:
+            self._checkpoint_owed = True
         return event
+
+    def save_checkpoint(self) -> None:
+        """Write the TOML checkpoint a `create(checkpoint=False)` left owed (nothing if none is)."""
+        with self._mutex:
+            if self._checkpoint_owed and self._journal is not None:
+                self._save()
 
     def _save(self) -> None:
         try:
             atomic_write_toml(self.toml_path, self.session.to_dict(), self._tables)
+            self._checkpoint_owed = False
         except OSError as exc:
             raise DeployError(
                 f"the change is in {EVENTS_FILE} but the session file could not be saved: {exc.strerror}",
@@ -145,6 +157,9 @@ class LiveSession:
 
     def close(self) -> None:
         with self._mutex:
+            if self._checkpoint_owed and self._journal is not None:
+                with contextlib.suppress(DeployError):  # the log has it: the next open writes the TOML
+                    self._save()
             if self._journal is not None:
                 self._journal.close()
                 self._journal = None

@@ -66,13 +66,20 @@ def direct_matches(
     """Ids of the nodes the query itself matches (ancestors not added), in document order: an item when
     every word matches its text or status; a section when every word is in its text. `candidates`: only
     these nodes are looked at (default: all)."""
-    words, required = query.words, query.required
+    words, required, text_only = query.words, query.required, query.text_only
+    nodes = checklist.nodes.values() if candidates is None else candidates
+    if text_only and words and haystacks is not None:
+        # Titles and ids alone: a node (item or section) matches when every word is in its text.
+        if len(words) == 1:
+            word = words[0]
+            return [node.id for node in nodes if word in haystacks[node.id]]
+        return [node.id for node in nodes if all(w in haystacks[node.id] for w in words)]
     found: list[str] = []
-    for node in checklist.nodes.values() if candidates is None else candidates:
+    for node in nodes:
         text = haystacks[node.id] if haystacks is not None else haystack(node)
         item = node.kind == "item"
         status: str | None = None
-        if item and not query.text_only:
+        if item and not text_only:
             status = session.status_of(node.id, checklist).value
         ok = True
         for word, wanted in zip(words, required, strict=True):
@@ -88,12 +95,14 @@ def direct_matches(
 
 
 def with_ancestors(checklist: Checklist, node_ids: Iterable[str]) -> set[str]:
+    nodes = checklist.nodes
     visible: set[str] = set()
+    add = visible.add
     for node_id in node_ids:
         current: str | None = node_id
         while current is not None and current not in visible:
-            visible.add(current)
-            current = checklist.node(current).parent
+            add(current)
+            current = nodes[current].parent
     return visible
 
 

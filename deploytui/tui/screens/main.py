@@ -322,6 +322,11 @@ class MainScreen(Screen[None]):
         # of the collector's sight once the first frame is up, so that a full collection does not walk it
         # again and again (on 5,000 items those took 100-200 ms each, stalling cursor keys; bench_scale.py).
         self.call_after_refresh(gc.freeze)
+        save_checkpoint = getattr(app.live, "save_checkpoint", None)
+        if save_checkpoint is not None:  # a new session's TOML, owed until the first frame is up
+            self.call_after_refresh(
+                self.run_worker, save_checkpoint, name="checkpoint", thread=True, exit_on_error=False
+            )
         self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
 
     def refresh_all(self) -> None:

@@ -98,9 +98,15 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
         self.checks_per_item = checks_per_item
         self.redact = redact
         """Masks secret values in titles (a checklist may quote one)."""
+        self._widths: dict[int, tuple[Text, int]] = {}
+        """Tree node id -> (its label, that label's width): get_label_width (set before show_root: its
+        watcher measures the root)."""
         self.show_root = False
         self.guide_depth = 3
         self._nodes_by_id: dict[str, TreeNode[str]] = {}
+        """The tree nodes shown (under the filter), by checklist node id."""
+        self._pool: dict[str, TreeNode[str]] = {}
+        """Every checklist node's tree node, shown or not (build)."""
         self._node_view: Callable[[str], NodeView] = lambda node_id: NodeView(Status.PENDING)
         self._status_colors: dict[Status, str] = {}
         self.visible_ids: set[str] | None = None
@@ -112,41 +118,47 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
     def build(
         self, view: Callable[[str], NodeView], colors: dict[Status, str], visible: set[str] | None = None
     ) -> None:
-        """(Re)build the tree; `visible` limits it to those ids (a filter), ancestors kept."""
+        """(Re)build the tree; `visible` limits it to those ids (a filter), ancestors kept.
+
+        Every checklist node gets its tree node (and label) once, on the first build; a filter then only
+        relinks which of them each parent lists (a node hidden keeps its tree node and label, kept current
+        by refresh_labels): a rebuild of 5,000 items made ~5,000 tree nodes and labels per filter
+        keystroke (~0.3 s; bench_scale.py)."""
         self._node_view = view
         self._status_colors = colors
         self.visible_ids = visible
-        if self._nodes_by_id and self._shown_by(visible) == self._nodes_by_id.keys():
-            # The same nodes (a first filter keystroke matching everything, or Esc from such a filter):
-            # only the expansion differs. A rebuild of 5,000 items is ~0.3 s (bench_scale.py).
-            self._bulk = True
-            try:
-                for node_id, tree_node in self._nodes_by_id.items():
-                    if tree_node.allow_expand:
-                        wanted = self._expanded_in_build(self.checklist.node(node_id))
-                        if wanted and not tree_node.is_expanded:
-                            tree_node.expand()
-                        elif not wanted and tree_node.is_expanded:
-                            tree_node.collapse()
-            finally:
-                self._bulk = False
-                self._invalidate()
-            return
         keep = self.cursor_node.data if self.cursor_node is not None else None
-        self.clear()
-        self._nodes_by_id.clear()
+        if not self._pool:
+            self._create_all()
+        shown = self._shown_by(visible)
+        pool = self._pool
+        nodes = self.checklist.nodes
+        for node_id, tree_node in pool.items():
+            node = nodes[node_id]
+            if node.children:
+                tree_node._children = [pool[c] for c in node.children if c in shown]
+                tree_node._expanded = self._expanded_in_build(node)
+        self.root._children = [pool[r] for r in self._roots() if r in shown]
+        self._nodes_by_id = {node_id: pool[node_id] for node_id in nodes if node_id in shown}
+        self._invalidate()
+        if keep and keep in self._nodes_by_id:
+            self.select_id(keep)
+
+    def _roots(self) -> list[str]:
         roots = [r for r in self.checklist.roots if r != self.checklist.rollback_id]
         if self.checklist.rollback_id:
             roots.append(self.checklist.rollback_id)  # set apart at the end
+        return roots
+
+    def _create_all(self) -> None:
+        """A tree node for every checklist node, in document order (build() links them)."""
+        self.clear()
         self._bulk = True
         try:
-            for root_id in roots:
+            for root_id in self._roots():
                 self._add(self.root, root_id)
         finally:
             self._bulk = False
-            self._invalidate()
-        if keep and keep in self._nodes_by_id:
-            self.select_id(keep)
 
     def _shown_by(self, visible: set[str] | None) -> set[str]:
         """Ids a build with this filter shows: visible nodes whose ancestors are all visible."""
@@ -162,17 +174,14 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
 
     def _add(self, parent: TreeNode[str], node_id: str) -> None:
         node = self.checklist.node(node_id)
-        if self.visible_ids is not None and node_id not in self.visible_ids:
-            return
         label = self._label(node)
         if node.children:
-            expand = self._expanded_in_build(node)
-            tree_node = parent.add(label, data=node_id, expand=expand)
+            tree_node = parent.add(label, data=node_id, expand=self._expanded_in_build(node))
             for child in node.children:
                 self._add(tree_node, child)
         else:
             tree_node = parent.add_leaf(label, data=node_id)
-        self._nodes_by_id[node_id] = tree_node
+        self._pool[node_id] = tree_node
 
     # -- labels ---------------------------------------------------------------------------------
 
@@ -210,7 +219,7 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
         if colors is not None:
             self._status_colors = colors
         if node_ids is None:
-            targets: Iterable[str] = list(self._nodes_by_id)
+            targets: Iterable[str] = list(self._pool)
         else:
             wanted: set[str] = set()
             for node_id in node_ids:
@@ -221,7 +230,7 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
             targets = wanted
         changed = False
         for node_id in targets:
-            tree_node = self._nodes_by_id.get(node_id)
+            tree_node = self._pool.get(node_id)
             if tree_node is not None:
                 # What TreeNode.set_label does, but for the repaint: it defers that with call_later, behind
                 # the tree's queue, so the header (repainted at once) showed a run's end while the tree
@@ -238,7 +247,14 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
         prefix = 0
         if node.allow_expand:
             prefix = cell_len(self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE)
-        return prefix + node._label.cell_len
+        label = node._label
+        known = self._widths.get(node._id)
+        if known is None or known[0] is not label:
+            # Kept per label: rich caches 4,096 strings' widths, and a 5,000-node tree's relayout (each
+            # filter keystroke) measured every label again.
+            known = (label, label.cell_len)
+            self._widths[node._id] = known
+        return prefix + known[1]
 
     def _invalidate(self) -> None:
         """Textual invalidates the whole tree (line cache, a layout refresh) on every node added: 5,000
