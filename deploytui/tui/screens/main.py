@@ -837,6 +837,7 @@ class MainScreen(Screen[None]):
         if not field.display:
             self._selected()
             self._filter_origin = self.selected_id
+            self._filter_matcher()  # its index of titles now, not on the first key typed
         field.display = True
         self.set_focus(field)  # at once: keys typed right after "/" belong to the filter
 
@@ -875,10 +876,13 @@ class MainScreen(Screen[None]):
 
     def matching_ids(self, query: str) -> set[str]:
         """Ids of nodes matching every word of the query, plus ancestors (presenters.filter)."""
-        app = self.deploy_app
-        if self._matcher is None or self._matcher.checklist is not app.checklist:
-            self._matcher = Matcher(app.checklist)
-        return self._matcher.matching_ids(app.live.session, query)
+        return self._filter_matcher().matching_ids(self.deploy_app.live.session, query)
+
+    def _filter_matcher(self) -> Matcher:
+        checklist = self.deploy_app.checklist
+        if self._matcher is None or self._matcher.checklist is not checklist:
+            self._matcher = Matcher(checklist)
+        return self._matcher
 
     # runs --------------------------------------------------------------------------------------
 

@@ -133,6 +133,12 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
         shown = self._shown_by(visible)
         pool = self._pool
         nodes = self.checklist.nodes
+        if shown == self._nodes_by_id.keys() and all(
+            pool[node_id]._expanded == self._expanded_in_build(node)
+            for node_id, node in nodes.items()
+            if node.children
+        ):
+            return  # the same tree (a first keystroke matching everything): nothing to relink or lay out
         for node_id, tree_node in pool.items():
             node = nodes[node_id]
             if node.children:
