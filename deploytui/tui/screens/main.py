@@ -322,12 +322,18 @@ class MainScreen(Screen[None]):
         # of the collector's sight once the first frame is up, so that a full collection does not walk it
         # again and again (on 5,000 items those took 100-200 ms each, stalling cursor keys; bench_scale.py).
         self.call_after_refresh(gc.freeze)
-        save_checkpoint = getattr(app.live, "save_checkpoint", None)
-        if save_checkpoint is not None:  # a new session's TOML, owed until the first frame is up
+        if hasattr(app.live, "save_checkpoint"):  # a new session's TOML, owed until the first frame is up
             self.call_after_refresh(
-                self.run_worker, save_checkpoint, name="checkpoint", thread=True, exit_on_error=False
+                self.run_worker, self._write_checkpoint, name="checkpoint", thread=True, exit_on_error=False
             )
         self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
+
+    def _write_checkpoint(self) -> None:
+        """(A thread.) The TOML a new session owes; what the save keeps (its verified item tables) is
+        then frozen too, like the first frame's objects: else each full collection walked it again
+        (30-45 ms each, cursor keys held up; bench_scale.py)."""
+        self.deploy_app.live.save_checkpoint()
+        gc.freeze()
 
     def refresh_all(self) -> None:
         """Redraw everything from the session (after changes made elsewhere: another process, sign-off)."""
