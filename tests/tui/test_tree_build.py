@@ -1,0 +1,60 @@
+"""The checklist tree's own line builder (no recursive closure, see ChecklistTree._build) lays out exactly
+what Textual's Tree._build does: the same lines in the same order, the same widths, the same cursor."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+from textual.widgets import Tree
+
+from deploytui.core.checklist import parse_checklist
+from deploytui.core.status import Status
+from deploytui.tui.widgets.checklist_tree import ChecklistTree, NodeView
+
+TEXT = """# Release
+
+## Prepare
+
+- [ ] Build
+  - [ ] Tag
+    - [ ] Push tag
+  - [ ] Sign
+- [ ] Probe api
+
+## Ship
+
+- [ ] Deploy
+
+## Roll back
+
+- [ ] Revert
+"""
+
+
+def _layout(tree: ChecklistTree) -> tuple[list[tuple[str | None, bool, int]], int, int, int]:
+    lines = [(line.node.data, line.last, len(line.path)) for line in tree._tree_lines]
+    return lines, tree.virtual_size.width, tree.virtual_size.height, tree.cursor_line
+
+
+async def test_the_tree_lines_equal_textuals_build_filtered_or_not() -> None:
+    checklist = parse_checklist(TEXT, "release.md")
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ChecklistTree(checklist, {"prepare/probe-api": 2}, id="tree")
+
+    app = Host()
+    async with app.run_test(size=(60, 20)) as pilot:
+        tree = app.query_one(ChecklistTree)
+        for visible in (None, {"prepare", "prepare/build", "prepare/build/sign"}, None):
+            tree.build(lambda _node_id: NodeView(Status.PENDING, (0, 1)), {}, visible)
+            assert tree.select_id("prepare/build/sign")
+            await pilot.pause()
+            tree._build()
+            ours = _layout(tree)
+            Tree._build(tree)
+            assert _layout(tree) == ours
+            shown = [data for data, _last, _depth in ours[0]]
+            if visible is None:
+                assert shown[:3] == ["prepare", "prepare/build", "prepare/build/tag"] and len(shown) == 9
+            else:
+                assert shown == sorted(visible)
