@@ -98,6 +98,9 @@ class DeployApp(App[int]):
         self.operator = operator or current_user()
         self.redactor: Redactor = config.redactor()
         self.checks_per_item: dict[str, int] = {}
+        """Bound checks per item (the tree's ◆; world-changing bindings are not counted)."""
+        self.steps_per_item: dict[str, int] = {}
+        """World-changing bindings per item (actions, webhooks, dumps): the tree's $, as fenced blocks."""
         self._use_project(checklist, config)
         self.settings = Settings(Path("settings.toml"))
         self.open_warnings: list[str] = []
@@ -155,9 +158,14 @@ class DeployApp(App[int]):
         self.checklist = checklist
         self.config = config
         self.redactor = config.redactor()
+        from deploytui.services.runs import is_world_changing
+
         self.checks_per_item = {}
+        self.steps_per_item = {}
         for spec in config.checks:
-            self.checks_per_item[spec.item] = self.checks_per_item.get(spec.item, 0) + 1
+            # A world-changing binding is a step (x runs it, marked like a fenced block), not a check.
+            counts = self.steps_per_item if is_world_changing(spec) else self.checks_per_item
+            counts[spec.item] = counts.get(spec.item, 0) + 1
 
     def on_mount(self) -> None:
         self._load_settings_and_themes()

@@ -29,6 +29,7 @@ from textual.screen import Screen
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
+from deploytui.core.durations import format_took
 from deploytui.core.errors import DeployError
 from deploytui.core.events import EngineEvent, RunBegan, RunEnded, RunOutput
 from deploytui.core.session import (
@@ -265,7 +266,13 @@ class MainScreen(Screen[None]):
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield Input(placeholder="filter: text, is:failed, is:pending …  (Esc clears)", id="filter")
-                yield ChecklistTree(app.checklist, app.checks_per_item, redact=app.redactor.redact, id="tree")
+                yield ChecklistTree(
+                    app.checklist,
+                    app.checks_per_item,
+                    steps_per_item=app.steps_per_item,
+                    redact=app.redactor.redact,
+                    id="tree",
+                )
             with Vertical(id="right"):
                 yield DetailPane(id="detail")
                 yield LogPanes(id="logs")
@@ -390,7 +397,8 @@ class MainScreen(Screen[None]):
             flaky=counts[Status.FLAKY],
             blocked=counts[Status.BLOCKED],
             interrupted_actions=len(session.interrupted_actions()),
-            running=len(self.pending_runs),
+            # A follower started none of them: it counts what the session says runs.
+            running=session.runs_under_way() if app.read_only else len(self.pending_runs),
             read_only=app.read_only,
             finished=bool(session.finished),
             store_status=app.store_status(),
@@ -1002,7 +1010,7 @@ class MainScreen(Screen[None]):
             status = outcome.status
             self._log_activity(
                 f"{GLYPHS[status]} {event.item}  {status.value}: {one_line(outcome.reason)}"
-                + (f"  ({outcome.duration_ms} ms)" if outcome.duration_ms else "")
+                + (f"  ({format_took(outcome.duration_ms)})" if outcome.duration_ms else "")
             )
             self._redraw([event.item])
             self.refresh_bindings()

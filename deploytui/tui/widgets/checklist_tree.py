@@ -78,12 +78,15 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
         checklist: Checklist,
         checks_per_item: dict[str, int],
         *,
+        steps_per_item: dict[str, int] | None = None,
         redact: Callable[[str], str] = str,
         id: str | None = None,  # noqa: A002
     ) -> None:
         super().__init__(Text(checklist.title or "Checklist"), id=id)  # checklist text, not markup
         self.checklist = checklist
         self.checks_per_item = checks_per_item
+        self.steps_per_item = steps_per_item or {}
+        """World-changing bindings per item: marked `$` like a fenced block (x runs both)."""
         self.redact = redact
         """Masks secret values in titles (a checklist may quote one)."""
         self.show_root = False
@@ -179,10 +182,9 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
         checks = self.checks_per_item.get(node.id, 0)
         if checks:
             text.append(f" {CHECK_MARK}" + (str(checks) if checks > 1 else ""), Style(color=color or None))
-        if node.actions:
-            text.append(
-                f" {ACTION_MARK}" + (str(len(node.actions)) if len(node.actions) > 1 else ""), Style(dim=True)
-            )
+        steps = len(node.actions) + self.steps_per_item.get(node.id, 0)
+        if steps:
+            text.append(f" {ACTION_MARK}" + (str(steps) if steps > 1 else ""), Style(dim=True))
         return text
 
     def refresh_labels(
