@@ -23,7 +23,7 @@ KEY_NAMES = {"escape": "Esc", "question_mark": "?", "space": "space"}
 
 STATUS_MEANINGS: dict[Status, str] = {
     Status.PENDING: "not done yet",
-    Status.RUNNING: "a check is running",
+    Status.RUNNING: "a check or a step is running (or queued)",
     Status.PASSED: "its checks passed",
     Status.FAILED: "a check failed",
     Status.ERROR: "a check could not run (config, missing variable)",

@@ -118,7 +118,7 @@ class MainScreen(Screen[None]):
             "action",
             "Action",
             id="action",
-            tooltip="Run the selected node's fenced command after confirming the exact command",
+            tooltip="Run the node's step ($: a command, bound action, webhook or dump) after confirming it",
         ),
         Binding("c", "cancel", "Cancel", id="cancel", tooltip="Cancel the selected node's running checks"),
         Binding(

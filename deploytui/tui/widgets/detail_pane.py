@@ -22,6 +22,7 @@ from deploytui.core.session.items import STEP_CANCELLED, STEP_FAILED, STEP_PASSE
 from deploytui.core.spec import CheckSpec
 from deploytui.core.status import Status
 from deploytui.core.text import inert
+from deploytui.services.runs import is_world_changing
 from deploytui.tui.present import GLYPHS
 from deploytui.tui.widgets.trends import TrendsView
 
@@ -129,13 +130,23 @@ def render_detail(
     if state is not None and state.note:
         parts.append(Padding(Text.assemble(("Note: ", "bold"), r(state.note)), (1, 0, 0, 0)))
 
-    if specs:
-        parts.append(Padding(Text("Checks", style=Style(bold=True, underline=True)), (1, 0, 0, 0)))
+    # World-changing bindings are steps, not checks: listed apart, and their pass does not complete the item.
+    checks = [spec for spec in specs if not is_world_changing(spec)]
+    steps = [spec for spec in specs if is_world_changing(spec)]
+    for heading, hint, group in (
+        ("Checks", "", checks),
+        ("Steps", "  x runs them; tick the item once they did their job", steps),
+    ):
+        if not group:
+            continue
+        title = Text(heading, style=Style(bold=True, underline=True))
+        title.append(hint, Style(dim=True))
+        parts.append(Padding(title, (1, 0, 0, 0)))
         table = Table.grid(padding=(0, 1))
         table.add_column(no_wrap=True)
         table.add_column(ratio=1)
         results = state.checks if state is not None else {}
-        for spec in specs:
+        for spec in group:
             result = results.get(spec.key)
             st = Status(result.status) if result is not None else Status.PENDING
             label = Text(GLYPHS[st] + " ", Style(color=colors.get(st), bold=True))
@@ -213,12 +224,20 @@ def render_detail(
     history = state.history if state is not None else []
     if history:
         parts.append(Padding(Text("History", style=Style(bold=True, underline=True)), (1, 0, 0, 0)))
-        for change in history[-20:]:
+        # A bound step's start is told once ("▶ started — its command"), not also as its check's start.
+        step_starts = {f"check {key} started" for key in state.step_keys()} if state is not None else set()
+        shown = [change for change in history if not (change.why in step_starts and not change.step)]
+        for change in shown[-20:]:
             line = history_line(change, colors)
             line.append(f"  {change.by}")
-            if change.why:
+            why = change.why
+            if change.step == STEP_STARTED:  # "▶ started — deploy: $ …", not "started" twice
+                why = why.replace(" started: ", ": ", 1)
+            elif change.step:
+                why = why.replace(" ended: ", ": ", 1)
+            if why:
                 # "check <item>#1 failed: …" reads as "check #1 failed: …" under the item's own title.
-                line.append(f" — {r(change.why.replace(node.id + '#', '#'))}", Style(italic=True))
+                line.append(f" — {r(why.replace(node.id + '#', '#'))}", Style(italic=True))
             parts.append(line)
     return DetailView(Group(*head_parts), Group(*parts))
 
