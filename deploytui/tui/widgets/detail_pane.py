@@ -158,7 +158,11 @@ def render_detail(
             if result is None:
                 line.append("not run yet", Style(dim=True))
             elif st is Status.RUNNING:
-                line.append(f"running since {_fmt_time(result.at)}" if result.at else "running")
+                # A step's start is its ActionStarted (logged just before its check run starts).
+                runs = state.actions if state is not None else []
+                step = next((a for a in runs if a.running and a.check == spec.key), None)
+                since = step.started if step is not None else result.at
+                line.append(f"running since {_fmt_time(since)}" if since else "running")
             else:
                 line.append(r(result.reason or st.value))
                 if result.duration_ms:

@@ -114,7 +114,7 @@ class TrendsView(Vertical):
     TrendsView { height: auto; display: none; padding: 1 0 0 0; }
     TrendsView.-shown { display: block; }
     TrendsView > Static { height: auto; }
-    TrendsView > Sparkline { height: 2; width: 40; margin: 0 0 0 2; }
+    TrendsView > Sparkline { height: 2; width: 1fr; max-width: 40; margin: 0 0 0 2; }
     TrendsView > .-hidden { display: none; }
     """
 
@@ -231,8 +231,8 @@ class TrendsView(Vertical):
         if not durations:
             title.update(Text(f"Durations of {spec.label}: no finished run yet", Style(dim=True)))
             return
-        text = Text.assemble(("Durations", "bold"), f" of {spec.label} over {len(durations)} run(s): ")
-        text.append(
+        text = Text.assemble(("Durations", "bold"), f" of {spec.label} over {len(durations)} run(s)\n")
+        text.append(  # a line of its own: a narrow pane wrapped it between a number and its unit
             f"last {format_took(durations[-1])} · min {format_took(min(durations))} · "
             f"max {format_took(max(durations))}",
             Style(dim=True),
