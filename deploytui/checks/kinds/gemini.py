@@ -80,7 +80,7 @@ class Kind(CheckKind):
         what = f"model {model}" if model else "list models"
         if ctx.param(spec, "generate", False) is True:
             what += " + one-token generation"
-        return f"gemini {what} at {ctx.param(spec, 'base_url', DEFAULT_BASE_URL)}"
+        return f"gemini {what} at {ctx.param(spec, 'base_url') or DEFAULT_BASE_URL}"
 
     async def run(self, spec: CheckSpec, ctx: CheckContext) -> Outcome:
         api_key = str(ctx.param(spec, "api_key") or "").strip()
