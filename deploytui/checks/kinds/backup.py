@@ -72,6 +72,7 @@ PLAIN_TRAILER = b"PostgreSQL database dump complete"
 
 class Kind(CheckKind):
     name: ClassVar[str] = "backup"
+    clients: ClassVar[tuple[str, ...]] = ("psycopg",)
     provides: ClassVar[frozenset[str]] = frozenset({"date", "time"})
     fields: ClassVar[frozenset[str]] = frozenset(
         {"url", "output", "format", "verify_only", "path", "bin_dir"}

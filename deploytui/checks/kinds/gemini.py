@@ -61,6 +61,9 @@ def _error_reasons(details: Any) -> list[str]:
 
 class Kind(CheckKind):
     name = "gemini"
+    clients: ClassVar[tuple[str, ...]] = (
+        "google.genai", "httpcore2", "google.auth.aio.credentials", "truststore"
+    )
     summary = "Gemini API key accepted and model available (optionally a one-token generation)"
     fields: ClassVar[frozenset[str]] = frozenset({"api_key", "model", "generate", "base_url", "api_version"})
     required: ClassVar[frozenset[str]] = frozenset({"api_key"})
