@@ -134,7 +134,9 @@ class Kind(CheckKind):
             retry_options=types.HttpRetryOptions(attempts=1),
         )
         try:
-            client = genai.Client(api_key=api_key, http_options=options)
+            # In a worker thread: the client builds three SSL contexts (~0.5 s here), which on the event
+            # loop stalled every check timed meanwhile.
+            client = await asyncio.to_thread(genai.Client, api_key=api_key, http_options=options)
         except ValueError as exc:
             return Outcome.error(f"cannot set up the Gemini client: {scrub(one_line(str(exc), 200))}")
 
