@@ -44,11 +44,11 @@ from deploytui.core.session import (
 from deploytui.core.spec import CheckSpec
 from deploytui.core.status import BAD, Status
 from deploytui.core.text import one_line
-from deploytui.services.actions import Step, describe, steps_of
+from deploytui.services.actions import Step, describe, step_choice, step_context, steps_of
 from deploytui.services.runs import failed_checks, parse_iso, runnable_checks
 from deploytui.tui.messages import EngineEventPosted
 from deploytui.tui.present import GLYPHS
-from deploytui.tui.presenters.filter import matching_ids
+from deploytui.tui.presenters.filter import first_match, matching_ids
 from deploytui.tui.presenters.runs import RunBoard, RunBuffer
 from deploytui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, TextDialog
 from deploytui.tui.themes import status_colors
@@ -779,6 +779,13 @@ class MainScreen(Screen[None]):
         if event.value.strip() and not self.query_one(ChecklistTree).visible_ids:
             # An empty tree alone reads like a broken screen.
             self.notify(f"Nothing matches {event.value.strip()!r}. Esc clears the filter.", timeout=6)
+        elif event.value.strip():
+            # Enter means "take me there": the first match, not the node selected before (often a
+            # section the filter keeps only as a match's ancestor, or not shown at all).
+            app = self.deploy_app
+            first = first_match(app.checklist, app.live.session, event.value)
+            if first is not None:
+                self.query_one(ChecklistTree).select_id(first)
         self.query_one(ChecklistTree).focus()
 
     def action_clear_filter(self) -> None:
@@ -916,8 +923,8 @@ class MainScreen(Screen[None]):
         if len(steps) > 1:
             choice = await app.push_screen_wait(
                 ChoiceDialog(
-                    f"Run which step of {node.title}?",
-                    [f"{s.label}  ·  {describe(app.engine, s).command.splitlines()[0][:80]}" for s in steps],
+                    f"Run which step of “{node.title}”?",
+                    [step_choice(s, describe(app.engine, s)) for s in steps],
                     id="action-choice",
                 )
             )
@@ -930,7 +937,7 @@ class MainScreen(Screen[None]):
         body = Group(
             Text.assemble(
                 (headline, "bold"),
-                (f"{node.id}  ·  {step.label}  ·  {step.kind}", "dim"),
+                (step_context(step), "dim"),
             ),
             Text(""),
             Syntax(
