@@ -4,15 +4,20 @@ footer and keys, the resume dialog's timestamps, and the sign-off at 80×24."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from textual.widgets import OptionList
 
-from deploytui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog
+from deploytui.core.session import ActionStarted, Tick
+from deploytui.services.project import resolve
+from deploytui.storage.fs import SessionStore
+from deploytui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, ResumeDialog
 from deploytui.tui.screens.main import MainScreen
+from tests.support.clock_support import TickingClock
 from tests.support.pilot_support import main_screen, rendered_text, select, settle, until
-from tests.support.tui_support import build_app, write_project
+from tests.support.tui_support import FROZEN_NOW, build_app, write_project
 
 SIZE = (120, 40)
 
@@ -116,3 +121,58 @@ async def test_the_confirmation_names_a_steps_kind_once(tmp_path: Path) -> None:
         context = next(line for line in body.splitlines() if line.startswith(NOTIFY))
         assert context.startswith(f"{NOTIFY}  ·  command 1 (bash, line ") and context.count("bash") == 1
 
+
+
+# 6. The resume dialog's times --------------------------------------------------------------------
+
+WROTE = datetime(2026, 11, 25, 1, 14, 37, 250000, tzinfo=UTC)
+"""When the unfinished session was written (with milliseconds, as the store records times)."""
+
+
+def _unfinished_session(tmp_path: Path) -> Path:
+    """A session written from WROTE on (a second per reading): an item ticked, then a step cut off."""
+    config = write_project(tmp_path)
+    checklist, cfg = resolve(str(config), None)
+    store = SessionStore(tmp_path / "sessions", clock=TickingClock(WROTE))
+    with store.create(checklist, "carol", host="h1", redactor=cfg.redactor()) as live:
+        live.apply(Tick("preflight/tests-pass", "carol"))
+        live.apply(
+            ActionStarted(
+                NOTIFY, f"{NOTIFY}!action0", "r1", "bash: echo notified", "/srv", "h1", 4242, "carol",
+                label="command 1", log="logs/r1.log",
+            )
+        )
+    return config
+
+
+def _resume_text(app) -> str:  # type: ignore[no-untyped-def]
+    dialog = app.screen
+    assert isinstance(dialog, ResumeDialog)
+    return rendered_text(dialog.summary)
+
+
+@pytest.mark.parametrize(
+    ("now", "started", "changed", "cut"),
+    [
+        pytest.param(FROZEN_NOW, "started 01:14:38", "last change 01:14:40", "started 01:14:40", id="today"),
+        pytest.param(
+            FROZEN_NOW + timedelta(days=3),
+            "started 2026-11-25 01:14",
+            "last change 2026-11-25 01:14",
+            "started 2026-11-25 01:14",
+            id="another-day",
+        ),
+    ],
+)
+async def test_the_resume_dialog_shows_times_as_an_operator_reads_them(
+    tmp_path: Path, now: datetime, started: str, changed: str, cut: str
+) -> None:
+    """The app's clock (not the wall clock) says what today is: the same bytes on any day."""
+    config = _unfinished_session(tmp_path)
+    app = build_app(tmp_path, config=config, clock=lambda: now)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ResumeDialog), "the resume dialog")
+        text = _resume_text(app)
+        assert started in text and changed in text, text
+        assert f"{NOTIFY}: command 1 {cut} by carol" in text, text
+        assert "T01:14" not in text and ".250Z" not in text and "Z\n" not in text, text
