@@ -432,6 +432,15 @@ class DeployApp(App[int]):
                     screen.follow_run_log()
         return changed
 
+    async def action_quit(self) -> None:
+        """ctrl+q: the working screen's own quit where it has one (the checklist asks while checks run,
+        the sign-off saves what was typed); elsewhere (a dialog, before a session opens) at once."""
+        own = getattr(self.screen, "action_quit", None)
+        if own is None:
+            self.exit()
+            return
+        own()
+
     # ------------------------------------------------------------------------------ help
 
     def binding_rows(self, screen: Any) -> list[tuple[str, str, str]]:
@@ -440,7 +449,8 @@ class DeployApp(App[int]):
 
         keymap = self.settings.keymap
         rows = []
-        for binding in [*ChecklistTree.BINDINGS, *screen.BINDINGS, *self.BINDINGS]:
+        tree = list(ChecklistTree.BINDINGS) if screen.query(ChecklistTree) else []  # not on the sign-off
+        for binding in [*tree, *screen.BINDINGS, *self.BINDINGS]:
             if not isinstance(binding, Binding):
                 continue
             keys = keymap.get(binding.id or "", binding.key)

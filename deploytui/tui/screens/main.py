@@ -293,10 +293,11 @@ class MainScreen(Screen[None]):
         if app.resumed:
             counts = app.live.session.counts(app.checklist)
             done = sum(n for st, n in counts.items() if st.is_complete)
-            text = f"Resumed {app.live.session.id}: {done}/{sum(counts.values())} complete"
+            # One short line (the id is in the header): a taller, longer toast covered the sign-off form.
+            text = f"Resumed: {done}/{sum(counts.values())} complete"
             if counts[Status.INTERRUPTED]:
                 text += f", {counts[Status.INTERRUPTED]} interrupted (r runs them again)"
-            self.notify(text, title="Session", timeout=10)
+            self.notify(text, timeout=6)
         self.set_interval(1.0, self._tick_clock)
         # Everything built so far (checklist, session, tree, widgets) lives as long as the app: moved out
         # of the collector's sight once the first frame is up, so that a full collection does not walk it
