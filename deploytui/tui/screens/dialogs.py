@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.console import RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -215,12 +216,15 @@ class ChoiceDialog(ModalScreen[int | None]):
         self.title_text = title
         self.entries = entries
 
-    def _option_text(self, n: int, entry: str | Text) -> Text:
-        """The entry with its digit in front, as a key would show (none past the ninth)."""
-        hint = f" {n + 1} " if n < CHOICE_DIGITS else "   "
-        text = Text.assemble((hint, "bold reverse"), " ")
-        text.append_text(entry if isinstance(entry, Text) else Text(entry))  # checklist text, not markup
-        return text
+    def _option_text(self, n: int, entry: str | Text) -> Table:
+        """The entry with its digit in front, as a key would show (none past the ninth); a long entry
+        wraps under its own text, not under the digit."""
+        hint = Text.assemble((f" {n + 1} " if n < CHOICE_DIGITS else "   ", "bold reverse"), " ")
+        row = Table.grid()
+        row.add_column(no_wrap=True)
+        row.add_column(ratio=1)
+        row.add_row(hint, entry if isinstance(entry, Text) else Text(entry))  # checklist text, not markup
+        return row
 
     def _hint(self) -> str:
         last = min(len(self.entries), CHOICE_DIGITS)
