@@ -126,6 +126,12 @@ class CheckKind:
         """
         return cls.action
 
+    @classmethod
+    def default_timeout(cls, params: Mapping[str, Any]) -> float | None:
+        """The timeout of a binding that sets none, when this kind has its own; None: the config's
+        ([defaults] timeout). World-changing commands (an action, a dump) say DEFAULT_ACTION_TIMEOUT."""
+        return None
+
     def describe(self, spec: CheckSpec, ctx: CheckContext) -> str:
         """One line saying what this check does, variables substituted (secrets masked by the caller)."""
         return f"{self.name} check"

@@ -58,7 +58,7 @@ from deploytui.core.events import (
     action_key,
 )
 from deploytui.core.redact import Redactor
-from deploytui.core.spec import CheckContext, CheckSpec, MissingVariable
+from deploytui.core.spec import DEFAULT_ACTION_TIMEOUT, CheckContext, CheckSpec, MissingVariable
 from deploytui.core.status import Attempt, Outcome, Scalar, Status
 from deploytui.core.text import (
     EXCERPT_LINES,
@@ -84,9 +84,6 @@ DISPLAY_LINE_CHARS = 4096
 
 CANCEL_GRACE_SECONDS = 2.0
 """After cancelling a run (timeout or operator), how long its cleanup may take before it is abandoned."""
-
-DEFAULT_ACTION_TIMEOUT = 1800.0
-"""Timeout of an action (a fenced block the operator confirmed): builds and dumps take minutes."""
 
 MIN_ATTEMPT_SECONDS = 0.05
 """Shortest budget of the last attempt of a `within` poll (what is left of `within` may be less)."""
