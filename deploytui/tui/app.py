@@ -265,14 +265,17 @@ class DeployApp(App[int]):
 
     def _ask_resume(self, latest: str) -> None:
         """The resume dialog over the default screen; MainScreen is pushed once the operator answers."""
+        from deploytui.services.sessions import readable_time
+
         info = next((i for i in self.store.list() if i.id == latest), None)
+        now = self.clock()
         cut: list[str] = []
         try:
             held = self.store.load(latest)
             if self.operator_given is None:
                 self.operator = held.current_operator or self.operator
             cut = [
-                f"{item}: {run.label or 'action'} started {run.started} by {run.by}"
+                f"{item}: {run.label or 'action'} started {readable_time(run.started, now)} by {run.by}"
                 for item, run in [*held.interrupted_actions(), *held.running_actions()]
             ]
         except DeployError:
@@ -283,8 +286,8 @@ class DeployApp(App[int]):
             done = sum(n for s, n in info.counts.items() if s in ("passed", "done", "skipped", "overridden"))
             total = sum(info.counts.values())
             summary.append(
-                f"operator {info.operator} on {info.host}\nstarted {info.started}\n"
-                f"last change {info.updated}\n{done}/{total} items complete"
+                f"operator {info.operator} on {info.host}\nstarted {readable_time(info.started, now)}\n"
+                f"last change {readable_time(info.updated, now)}\n{done}/{total} items complete"
             )
         if cut:
             summary.append(
@@ -437,6 +440,15 @@ class DeployApp(App[int]):
                     screen.follow_run_log()
         return changed
 
+    async def action_quit(self) -> None:
+        """ctrl+q: the working screen's own quit where it has one (the checklist asks while checks run,
+        the sign-off saves what was typed); elsewhere (a dialog, before a session opens) at once."""
+        own = getattr(self.screen, "action_quit", None)
+        if own is None:
+            self.exit()
+            return
+        own()
+
     # ------------------------------------------------------------------------------ help
 
     def binding_rows(self, screen: Any) -> list[tuple[str, str, str]]:
@@ -445,7 +457,8 @@ class DeployApp(App[int]):
 
         keymap = self.settings.keymap
         rows = []
-        for binding in [*ChecklistTree.BINDINGS, *screen.BINDINGS, *self.BINDINGS]:
+        tree = list(ChecklistTree.BINDINGS) if screen.query(ChecklistTree) else []  # not on the sign-off
+        for binding in [*tree, *screen.BINDINGS, *self.BINDINGS]:
             if not isinstance(binding, Binding):
                 continue
             keys = keymap.get(binding.id or "", binding.key)

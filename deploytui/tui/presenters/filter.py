@@ -4,6 +4,8 @@ ancestors, so the tree keeps its shape."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from deploytui.core.checklist import Checklist
 from deploytui.core.session import Session
 from deploytui.core.status import Status
@@ -14,9 +16,33 @@ STATUS_FILTER_PREFIXES = ("status:", "is:")
 
 def matching_ids(checklist: Checklist, session: Session, query: str) -> set[str]:
     """Ids of nodes matching every word of the query (text in title/id, or a status), plus ancestors."""
+    visible: set[str] = set()
+    for node_id in _matches(checklist, session, query):
+        current: str | None = node_id
+        while current is not None and current not in visible:
+            visible.add(current)
+            current = checklist.node(current).parent
+    return visible
+
+
+def first_match(checklist: Checklist, session: Session, query: str) -> str | None:
+    """The first node matching the query itself (not only as an ancestor of a match), in the tree's
+    order: the document's, with the rollback procedure last (where the tree shows it)."""
+    matches = set(_matches(checklist, session, query))
+    rollback = checklist.rollback_id
+    under_rollback: set[str] = set()
+    if rollback is not None:
+        under_rollback = {rollback, *(d.id for d in checklist.descendants(rollback))}
+    in_tree_order = [i for i in checklist.nodes if i not in under_rollback] + [
+        i for i in checklist.nodes if i in under_rollback
+    ]
+    return next((i for i in in_tree_order if i in matches), None)
+
+
+def _matches(checklist: Checklist, session: Session, query: str) -> Iterator[str]:
+    """Ids of the nodes that match every word themselves, in document order."""
     statuses = {s.value for s in Status}
     words = query.lower().split()
-    visible: set[str] = set()
     for node in checklist.nodes.values():
         status = session.status_of(node.id, checklist).value if node.kind == "item" else None
         haystack = f"{node.title} {node.id}".lower()
@@ -31,8 +57,4 @@ def matching_ids(checklist: Checklist, session: Session, query: str) -> set[str]
             if not ok:
                 break
         if ok and (node.kind == "item" or words and all(w in haystack for w in words)):
-            current: str | None = node.id
-            while current is not None and current not in visible:
-                visible.add(current)
-                current = checklist.node(current).parent
-    return visible
+            yield node.id
