@@ -24,7 +24,7 @@ from deploytui.core.checklist import parse_checklist
 from deploytui.core.errors import DeployError
 from deploytui.core.session import AddNote, Skip, Tick
 from deploytui.core.status import Status
-from deploytui.storage.fs import SessionStore, line_hash, verify_chain
+from deploytui.storage.fs import HEAD_FILE, SessionStore, line_hash, verify_chain
 from tests.support.cli_support import run_deploytui
 from tests.support.clock_support import START, TickingClock
 
@@ -300,13 +300,15 @@ def test_an_altered_line_before_the_last_is_dropped_not_left_as_the_new_last(
 def test_without_a_session_file_a_line_its_successor_contradicts_is_dropped(
     store: SessionStore, sid: str
 ) -> None:
-    """No witness at all (the session file is gone): line 2 altered (`by` alice -> alicd), line 3 records
-    the original's hash and is itself vouched for by line 4, so line 2 is dropped with what follows."""
+    """No witness at all (the session file and the head record are gone): line 2 altered (`by` alice ->
+    alicd), line 3 records the original's hash and is itself vouched for by line 4, so line 2 is dropped
+    with what follows."""
     events = _events(store, sid)
     lines = _lines(events)
     lines[1] = _flip(lines[1], b'"alice"', 5)  # e -> d
     events.write_bytes(_joined(lines))
     store.toml_path(sid).unlink()
+    (store.session_dir(sid) / HEAD_FILE).unlink()
     report = store.recover(sid)
     assert report.kept_events == 1
     assert "there is no session file" in report.reason

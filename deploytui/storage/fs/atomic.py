@@ -4,6 +4,7 @@ fsynced, renamed over the old one, and the directory fsynced; a reader never see
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import tomllib
@@ -157,8 +158,9 @@ class TomlTables:
         return text
 
 
-def atomic_write_toml(target: Path, data: Mapping[str, Any], tables: TomlTables | None = None) -> None:
+def atomic_write_toml(target: Path, data: Mapping[str, Any], tables: TomlTables | None = None) -> str:
     """Serialise, re-parse (never write what cannot be read back), temp file, fsync, replace, fsync dir.
+    Returns the sha256 of the bytes written (the head record names the checkpoint by it).
 
     `tables` (one per session file) re-uses the verified text of unchanged item tables (see TomlTables)."""
     if tables is not None:
@@ -183,6 +185,7 @@ def atomic_write_toml(target: Path, data: Mapping[str, Any], tables: TomlTables 
             os.unlink(tmp)
         raise
     fsync_dir(target.parent)
+    return hashlib.sha256(payload).hexdigest()
 
 
 def remove_stale_temps(target: Path) -> int:
