@@ -35,7 +35,15 @@ from _common import ROOT, Figure, generate_checklist, parser, percentile, report
 
 from deploytui.core.checklist import Checklist, parse_checklist
 from deploytui.core.session import AddNote, Session
-from deploytui.storage.fs import EVENTS_FILE, SessionStore, atomic_write_toml, event_line, line_hash
+from deploytui.storage.fs import (
+    EVENTS_FILE,
+    HEAD_FILE,
+    HeadRecord,
+    SessionStore,
+    atomic_write_toml,
+    event_line,
+    line_hash,
+)
 from deploytui.storage.postgres import PostgresStore
 from deploytui.storage.postgres.transfer import push
 
@@ -98,7 +106,8 @@ def write_session(
     sdir = files.session_dir(sid)
     (sdir / "logs").mkdir(parents=True, exist_ok=True)
     (sdir / EVENTS_FILE).write_bytes(b"".join(line + b"\n" for line in lines))
-    atomic_write_toml(files.toml_path(sid), session.to_dict())
+    sha256 = atomic_write_toml(files.toml_path(sid), session.to_dict())
+    (sdir / HEAD_FILE).write_bytes(HeadRecord(events, prev, events, sha256).to_bytes())
 
 
 def timed(action: Callable[[], object]) -> float:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,15 +91,25 @@ def parse_head(path: Path, data: bytes) -> HeadRecord:
 def read_head(path: Path) -> HeadRecord | None:
     """The head record, None when there is none (a session written before it existed, or a kill before
     its first write); DeployError when it cannot be read or is damaged."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise DeployError(f"cannot read the head record: {exc.strerror}", path=path) from None
-    if not data:
-        return None  # created, and killed before its first write: nothing was acknowledged by it
-    return parse_head(path, data)
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise DeployError(f"cannot read the head record: {exc.strerror}", path=path) from None
+        if not data:
+            return None  # created, and killed before its first write: nothing was acknowledged by it
+        try:
+            return parse_head(path, data)
+        except DeployError:
+            if attempt == READ_ATTEMPTS - 1:
+                raise
+            time.sleep(0.002)  # a reader may see the writer's pwrite half copied: read it again
+    raise AssertionError("unreachable")
+
+
+READ_ATTEMPTS = 3
 
 
 class HeadWriter:
