@@ -105,7 +105,13 @@ class LiveSession:
         self.session.head = self._journal.head
         seq = self._checkpoint[0]
         if not seq or self.session.finished is not None or self._journal.count - seq >= CHECKPOINT_EVERY:
-            self._save()
+            try:
+                self._save()
+            except DeployError:
+                if seq:
+                    with contextlib.suppress(DeployError):
+                        self._write_head()  # the change is in the log: its witness still names it
+                raise
         else:
             self._write_head()
         return event
