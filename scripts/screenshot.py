@@ -1,4 +1,5 @@
-"""Make docs/screenshot.png for the README: the app mid-deployment, some checks passed, one failed.
+"""Make docs/screenshot.png for the README: the app mid-deployment, some checks passed, one failed, and a
+check running whose earlier runs the detail pane draws as a sparkline.
 
     .venv/bin/python scripts/screenshot.py [-o docs/screenshot.png] [--size 120x40] [--theme NAME]
 
@@ -70,7 +71,29 @@ item = "deployment-steps/3-health-checks/api-health-check-passes"
 kind = "command"
 name = "GET /api/v1/health"
 run = "echo 'HTTP/1.1 200 OK'; echo '{{\\"status\\": \\"healthy\\", \\"version\\": \\"2.4.0\\"}}'"
+
+[[check]]
+item = "deployment-steps/6-performance-validation/response-time-2-seconds"
+kind = "command"
+name = "p95 of the health endpoint"
+timeout = "60s"
+run = "sh p95.sh"
 """
+
+P95_SCRIPT = """\
+r=$(od -An -N1 -tu1 /dev/urandom | tr -d ' ')
+for i in 1 2 3 4 5 6; do echo "GET /api/v1/health  200  $((r % 40 + 20 + i)) ms"; done
+sleep 0.$((r % 8 + 1))
+if [ -e hold ]; then echo 'warming the cache before the next sample...'; sleep 30; fi
+echo 'p95 61 ms (limit 2000 ms)'
+"""
+"""The latency check's script (run in the temp dir): a few tenths of a second, or held while `hold` exists."""
+
+RERUNS = 7
+"""Runs of the latency check before the one in progress in the picture (its sparkline)."""
+
+IN_PROGRESS = "deployment-steps/6-performance-validation/response-time-2-seconds"
+"""The item selected in the picture: its earlier runs drawn, its latest one running."""
 
 MANUAL_DONE = [
     "pre-deployment/code-review-completed/security-review",
@@ -91,6 +114,8 @@ async def capture(out_svg: Path, size: tuple[int, int], theme: str | None) -> No
     from deploytui.services.project import resolve
     from deploytui.tui.app import make_app
     from deploytui.tui.screens.main import MainScreen
+    from deploytui.tui.widgets.checklist_tree import ChecklistTree
+    from deploytui.tui.widgets.log_panes import LogPanes
 
     with tempfile.TemporaryDirectory(prefix="deploytui-shot-") as tmp:
         os.environ["DEPLOYTUI_CONFIG_DIR"] = str(Path(tmp) / "config")
@@ -101,6 +126,9 @@ async def capture(out_svg: Path, size: tuple[int, int], theme: str | None) -> No
         os.environ["REDIS_URL"] = "http://cache.internal:6379/0"
         os.environ["DEMO_SECRET_KEY"] = "k" * 48
         config_path = Path(tmp) / "deploytui.toml"
+        hold = Path(tmp) / "hold"
+        (Path(tmp) / "p95.sh").write_text(P95_SCRIPT, encoding="utf-8")
+        os.chdir(tmp)  # the checks' working directory (put back by main)
         config_path.write_text(DEMO_BINDINGS.format(checklist=bundled_checklist_path()), encoding="utf-8")
         checklist, config = resolve(str(config_path), None)
         app = make_app(
@@ -129,9 +157,22 @@ async def capture(out_svg: Path, size: tuple[int, int], theme: str | None) -> No
             screen = app.screen
             assert isinstance(screen, MainScreen)
             screen.refresh_all()
-            await pilot.press("f")  # the first open item: the failed dependency check
+            screen.query_one(ChecklistTree).select_id(IN_PROGRESS)
             await pilot.pause()
+            for _ in range(RERUNS):  # its durations across runs: the sparkline
+                await pilot.press("r")
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+            hold.touch()
+            await pilot.press("r")  # a run in progress: ▶ in the tree and the header, its output streaming
+            for _ in range(100):
+                await pilot.pause(0.05)
+                if any("warming" in line for line in screen.query_one(LogPanes).run_log.lines):
+                    break
+            await pilot.pause(0.3)
             app.save_screenshot(filename=out_svg.name, path=str(out_svg.parent))
+            await pilot.press("C")  # cancel it: the app closes with nothing running
+            await app.workers.wait_for_complete()
 
 
 def main() -> int:
@@ -151,7 +192,11 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         svg = Path(tmp) / "shot.svg"
-        asyncio.run(capture(svg, (width, height), args.theme))
+        here = os.getcwd()
+        try:
+            asyncio.run(capture(svg, (width, height), args.theme))
+        finally:
+            os.chdir(here)
         cleaned = Path(tmp) / "clean.svg"
         cleaned.write_text(clean_svg(svg.read_text(encoding="utf-8")), encoding="utf-8")
         subprocess.run([converter, "--zoom", "1.5", str(cleaned), "-o", str(out)], check=True)

@@ -82,6 +82,11 @@ class CheckKind:
     action: ClassVar[bool] = False
     """True when running it changes the world: it then runs only on the operator's confirmation."""
     summary: ClassVar[str] = ""
+    clients: ClassVar[tuple[str, ...]] = ()
+    """The client modules its runs import (`qdrant_client`). The engine imports those of a whole batch
+    before any check of the batch that has clients starts: an import holds the GIL for up to seconds,
+    and a check timed meanwhile (a Redis PING, an HTTP latency) would measure the import, not its target.
+    Name also what building the first client imports (httpx's transport: httpcore, h2): ~100 ms each."""
 
     @classmethod
     def validate(cls, params: Mapping[str, Any]) -> list[str]:
@@ -120,6 +125,12 @@ class CheckKind:
         from its parameters.
         """
         return cls.action
+
+    @classmethod
+    def default_timeout(cls, params: Mapping[str, Any]) -> float | None:
+        """The timeout of a binding that sets none, when this kind has its own; None: the config's
+        ([defaults] timeout). World-changing commands (an action, a dump) say DEFAULT_ACTION_TIMEOUT."""
+        return None
 
     def describe(self, spec: CheckSpec, ctx: CheckContext) -> str:
         """One line saying what this check does, variables substituted (secrets masked by the caller)."""

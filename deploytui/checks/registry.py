@@ -81,6 +81,13 @@ class Registry:
             return None
         return kind_class.validate(params)
 
+    def default_timeout(self, kind: str, params: Mapping[str, Any]) -> float | None:
+        """The kind's own timeout for a binding that sets none (None: the config's)."""
+        try:
+            return get_kind(kind).default_timeout(params)
+        except (KeyError, ImportError):
+            return None
+
 
 REGISTRY = Registry()
 """The one registry (stateless: the entry points are read once)."""

@@ -30,7 +30,7 @@ from typing import TextIO
 
 from deploytui.cli.list import warn_unset
 from deploytui.core.config import Config
-from deploytui.core.durations import format_duration
+from deploytui.core.durations import format_duration, format_took
 from deploytui.core.errors import DeployError
 from deploytui.core.events import EngineEvent, RunEnded
 from deploytui.core.session import iso_time, utc_now
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
             _line(
                 err,
                 f"{o.status.value.upper():<11} {event.item:<{width}}  {labels.get(event.check_key, '')}: "
-                f"{o.reason} ({format_duration(o.duration_ms / 1000)})",
+                f"{o.reason} ({format_took(o.duration_ms)})",
             )
 
     try:

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from deploytui.core.checklist import Checklist, Node
 from deploytui.core.config import Config
-from deploytui.core.text import clean_line
+from deploytui.core.text import clean_line, plural
 from deploytui.services.project import resolve, unset_variables
 
 
@@ -72,10 +72,6 @@ def mark(node: Node) -> str:
     return ">"
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
 def render_text(checklist: Checklist, config: Config) -> str:
     """The readable tree: `<mark> <title>  <id>  [n actions] [checks: kind, ...]`, two spaces a level."""
     lines = [clean_line(checklist.title)]
@@ -87,7 +83,7 @@ def render_text(checklist: Checklist, config: Config) -> str:
     for node in checklist.nodes.values():
         parts = [f"{'  ' * node.depth}{mark(node)} {clean_line(node.title) or '(untitled)'}", node.id]
         if node.actions:
-            parts.append(f"[{_plural(len(node.actions), 'action')}]")
+            parts.append(f"[{plural(len(node.actions), 'action')}]")
         specs = config.checks_for(node.id)
         if specs:
             parts.append(f"[checks: {', '.join(spec.label for spec in specs)}]")
@@ -97,8 +93,8 @@ def render_text(checklist: Checklist, config: Config) -> str:
     items = checklist.items()
     lines.append("")
     lines.append(
-        f"{_plural(len(items), 'item')}, {_plural(len(checklist.actions()), 'action')}, "
-        f"{_plural(len(config.checks), 'check')} bound"
+        f"{plural(len(items), 'item')}, {plural(len(checklist.actions()), 'action')}, "
+        f"{plural(len(config.checks), 'check')} bound"
     )
     form = ", ".join(
         f"{clean_line(f.label)} ({' | '.join(f.choices)})" if f.choices else clean_line(f.label)

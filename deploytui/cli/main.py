@@ -321,7 +321,8 @@ def build_parser(with_commands: bool = True) -> argparse.ArgumentParser:
         help="keep what parses of a damaged session",
         description="Cut a damaged session's event log at its first bad line (garbled, truncated or "
         "breaking the hash chain), rebuild the session file from what remains, and keep the damaged "
-        "files beside them (events.jsonl.corrupt-<time>, <id>.toml.corrupt-<time>). An intact session "
+        "files beside them (events.jsonl.corrupt-<time>, <id>.toml.corrupt-<time>, a damaged "
+        "head.json.corrupt-<time>). An intact session "
         "is left alone. Exit 0 when intact or recovered, 2 when nothing could be recovered.",
     )
     _add_common(p)

@@ -86,6 +86,11 @@ class KindCatalog(Protocol):
         """What is wrong with a binding's parameters (empty: valid); None: cannot be checked here."""
         ...
 
+    def default_timeout(self, kind: str, params: Mapping[str, Any]) -> float | None:
+        """The timeout of a binding that sets none, when the kind has its own (a world-changing command:
+        DEFAULT_ACTION_TIMEOUT); None: the config's ([defaults] timeout)."""
+        ...
+
 
 @dataclass
 class Config:
@@ -538,12 +543,16 @@ def _check_spec(
     if problems:
         raise fail(problems[0], _problem_line(problems[0], params, key_line))
     schedule = _schedule(entry, params, fail, key_line)
+    if "timeout" not in entry and not schedule.get("read_only"):
+        # A world-changing command (a migration, a dump) gets minutes, not a check's seconds.
+        timeout = kinds.default_timeout(kind, params) or timeout
     return CheckSpec(
         item=item,
         kind=kind,
         index=index,
         params=params,
         timeout=timeout,
+        timeout_set="timeout" in entry,
         name=name,
         line=header,
         source=str(path),

@@ -59,3 +59,20 @@ def format_duration(seconds: float) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def format_took(ms: float) -> str:
+    """How long something took, as every screen and text report shows it: `850 ms` under a second,
+    `8.0 s` under a minute, `2 m 05 s` under an hour, `1 h 02 m` beyond. One formatter, so a pane never
+    shows `8026 ms` beside `last 8s`. (`format_duration` is the config's spelling: `10s`, `2m`.)"""
+    ms = max(0.0, float(ms)) if math.isfinite(ms) else 0.0
+    if ms < 999.5:  # 999.6 ms would print as 1000 ms
+        return f"{ms:.0f} ms"
+    seconds = ms / 1000
+    if seconds < 59.95:  # 59.96 s would print as 60.0 s
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} m {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} m"

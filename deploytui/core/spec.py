@@ -33,6 +33,12 @@ class MissingVariable(Exception):
         self.name = name
 
 
+DEFAULT_ACTION_TIMEOUT = 1800.0
+"""Seconds a world-changing step that runs a command may take when nothing sets its timeout: a fenced
+block, a bound `kind = "action"` or a backup dump (builds, migrations and dumps take minutes; a check's
+default of seconds would kill them half-way)."""
+
+
 DEFAULT_POLL_INTERVAL = 2.0
 """Seconds between the attempts of a `within` check, and of a `retry`, when the config does not say."""
 
@@ -57,6 +63,8 @@ class CheckSpec:
     params: Mapping[str, Any] = field(default_factory=dict)
     """Every key of the table except item/kind/timeout/name."""
     timeout: float = 10.0
+    timeout_set: bool = False
+    """The binding's table sets `timeout` itself (it wins over every default)."""
     name: str = ""
     line: int | None = None
     source: str | None = None

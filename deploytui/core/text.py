@@ -264,3 +264,8 @@ def one_line(text: str, limit: int = REASON_CHARS) -> str:
     """A single clean line: escapes removed, whitespace runs collapsed, capped at `limit`."""
     flat = " ".join(clean(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def plural(n: int, word: str) -> str:
+    """`1 change`, `3 changes`: a count with its noun (English -s plurals only)."""
+    return f"{n} {word}" + ("" if n == 1 else "s")

@@ -27,9 +27,11 @@ the world-changing hook) is one state machine; the board and plan (`schedule.py`
 from __future__ import annotations
 
 import asyncio
+import importlib
 import itertools
 import os
 import re
+import sys
 import threading
 import time
 import weakref
@@ -56,7 +58,7 @@ from deploytui.core.events import (
     action_key,
 )
 from deploytui.core.redact import Redactor
-from deploytui.core.spec import CheckContext, CheckSpec, MissingVariable
+from deploytui.core.spec import DEFAULT_ACTION_TIMEOUT, CheckContext, CheckSpec, MissingVariable
 from deploytui.core.status import Attempt, Outcome, Scalar, Status
 from deploytui.core.text import (
     EXCERPT_LINES,
@@ -82,9 +84,6 @@ DISPLAY_LINE_CHARS = 4096
 
 CANCEL_GRACE_SECONDS = 2.0
 """After cancelling a run (timeout or operator), how long its cleanup may take before it is abandoned."""
-
-DEFAULT_ACTION_TIMEOUT = 1800.0
-"""Timeout of an action (a fenced block the operator confirmed): builds and dumps take minutes."""
 
 MIN_ATTEMPT_SECONDS = 0.05
 """Shortest budget of the last attempt of a `within` poll (what is left of `within` may be less)."""
@@ -274,6 +273,17 @@ class _RunJob:
     """Its place in the batch's plan (dependencies, order)."""
     changes_world: bool = False
     """A fenced block or a world-changing binding: `before_action` records it before it starts."""
+    clients: bool = False
+    """Its kind imports client modules: it starts once no client import is under way (CheckKind.clients)."""
+
+
+def _import_quietly(modules: Sequence[str]) -> None:
+    """Import each module; one that fails is left to the kind that needs it to report when it runs."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001, S112 - reported by the kind's own import
+            continue
 
 
 @dataclass
@@ -328,6 +338,9 @@ class Engine:
         """Told of every world-changing step before it starts (the session records it there)."""
         self._tasks: dict[str, asyncio.Task[Outcome]] = {}
         self._groups: dict[str, set[str]] = {}
+        self._imports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future[None]]]
+        self._imports = weakref.WeakKeyDictionary()
+        """Per event loop: the client imports under way, by module (see `_load_clients`)."""
 
     # ----------------------------------------------------------------- helpers
 
@@ -510,6 +523,10 @@ class Engine:
             kind = kind_cls()
             return await kind.run(spec, ctx)
 
+        try:
+            clients = bool(get_kind(spec.kind).clients)
+        except (KeyError, ImportError):
+            clients = False  # the body reports it
         footing, cool, burst = prepared
         return _RunJob(
             run_id=run_id,
@@ -524,6 +541,7 @@ class Engine:
             policy=Policy.of(spec, cool, burst),
             entry=entry,
             changes_world=self.is_action(spec),
+            clients=clients,
         )
 
     async def run_action(
@@ -582,6 +600,7 @@ class Engine:
                 board.declare_cooldown(cool, spec.cooldown)
         plan = Plan(entries, known)
         plan.set_labels({s.key: (f"{s.item} ({s.name})" if s.name else s.item) for s in self.catalog})
+        self._load_clients(specs)
         tasks = [
             asyncio.ensure_future(self._run(self._check_job(spec, rid, entry, prep), on_event, group))
             for spec, rid, entry, prep in zip(specs, ids, entries, prepared, strict=True)
@@ -593,6 +612,40 @@ class Engine:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+
+    def _load_clients(self, specs: Sequence[CheckSpec]) -> None:
+        """Import, in one worker thread, the client modules of these checks' kinds not imported yet.
+
+        The checks with clients start only once no such import is under way (`_clients_loaded`): an
+        import holds the GIL for up to seconds (qdrant_client ~2 s, google.genai ~1.4 s here), and a check
+        timed meanwhile would report the import as its target's latency (a Redis PING of 2.3 s, failing
+        its 1 s threshold, was one). Checks without clients (env, git, commands) do not wait."""
+        wanted: set[str] = set()
+        for spec in specs:
+            try:
+                wanted.update(get_kind(spec.kind).clients)
+            except (KeyError, ImportError):
+                continue  # the run reports it
+        loads = self._imports.setdefault(asyncio.get_running_loop(), {})
+        missing = sorted(m for m in wanted if m not in sys.modules and m not in loads)
+        if not missing:
+            return
+        future: asyncio.Future[None] = asyncio.ensure_future(asyncio.to_thread(_import_quietly, missing))
+
+        def done(_future: asyncio.Future[None]) -> None:
+            for module in missing:
+                loads.pop(module, None)
+
+        for module in missing:
+            loads[module] = future
+        future.add_done_callback(done)
+
+    async def _clients_loaded(self) -> None:
+        """Wait until no client import of this loop is under way (they are shared: a waiter cancelled
+        leaves them running for the others)."""
+        loads = self._imports.get(asyncio.get_running_loop())
+        while loads:
+            await asyncio.wait(set(loads.values()))
 
     def cancel(self, run_id: str) -> bool:
         """Cancel one run (queued or running). True when it was still going."""
@@ -656,6 +709,8 @@ class Engine:
         final: Outcome | None = None
         try:
             try:
+                if job.clients:
+                    await self._clients_loaded()
                 blocked = await job.entry.wait_turn() if job.entry is not None else None
                 if blocked is None:
                     held.grant = await board.acquire(job.footing)

@@ -87,6 +87,28 @@ def describe(engine: Engine, step: Step) -> Description:
     return Description(command, str(engine.cwd), socket.gethostname(), step.world_changing)
 
 
+def step_context(step: Step) -> str:
+    """Where a step sits and what it is, for the confirmation: `item  ·  label  ·  kind`, the kind left
+    out when the label already says it (`… · action`, not `… · action · action`; `command 1 (bash, line
+    52)`, not `… · bash`)."""
+    parts = [step.node_id, step.label]
+    if step.kind.lower() not in step.label.lower():
+        parts.append(step.kind)
+    return "  ·  ".join(parts)
+
+
+def step_choice(step: Step, what: Description, limit: int = 80) -> str:
+    """One line of the chooser of a node's steps: the label, then the first line of what it runs, without
+    the interpreter the label already names (`command 1 (bash, line 52)  ·  pg_dump …`)."""
+    first = what.command.splitlines()[0] if what.command else ""
+    interpreter, sep, rest = first.partition(": ")
+    if sep and interpreter and " " not in interpreter and interpreter.lower() in step.label.lower():
+        first = rest
+    if len(first) > limit:
+        first = first[: limit - 1] + "…"
+    return f"{step.label}  ·  {first}" if first else step.label
+
+
 def select_steps(checklist: Checklist, config: Config, ids: Sequence[str]) -> list[Step]:
     """`deploytui run ITEM...`: every step of each item, in the order given (`ITEM:N`: its N-th step
     only). DeployError for an unknown id (with the closest ones) or an item with no step."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deploytui.core.checklist import Checklist
-from deploytui.core.durations import format_duration
+from deploytui.core.durations import format_took
 from deploytui.core.status import Status
 from deploytui.core.text import one_line
 from deploytui.services.runs import CheckRun
@@ -110,13 +110,13 @@ def to_text(report: RunReport) -> str:
     counts = report.counts()
     summary = ", ".join(f"{n} {status}" for status, n in counts.items())
     lines.append("")
-    lines.append(f"{len(report.results)} checks in {format_duration(report.wall_ms / 1000)}: {summary}.")
+    lines.append(f"{len(report.results)} checks in {format_took(report.wall_ms)}: {summary}.")
     timed = sorted(
         (r for r in report.results if r.outcome), key=lambda r: -(r.outcome.duration_ms if r.outcome else 0)
     )
     if timed:
         slowest = ", ".join(
-            f"{r.spec.item} {format_duration((r.outcome.duration_ms if r.outcome else 0) / 1000)}"
+            f"{r.spec.item} {format_took(r.outcome.duration_ms if r.outcome else 0)}"
             for r in timed[:SLOWEST_SHOWN]
         )
         lines.append(f"Slowest: {slowest}.")

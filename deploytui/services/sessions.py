@@ -10,6 +10,7 @@ the file store in the sessions dir (`--sessions-dir`, $DEPLOYTUI_SESSIONS, ./ses
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -123,6 +124,23 @@ def _state(info: SessionInfo) -> str:
 def _clean(text: str) -> str:
     """One printable line (ids, names and paths come from files anyone could have edited)."""
     return "".join(c if c.isprintable() else "?" for c in text.replace("\n", " "))
+
+
+def readable_time(iso: str | None, now: datetime) -> str:
+    """An ISO time as an operator reads it, in the zone of `now` (pass the app's clock, so that what
+    "today" is never depends on the machine's wall clock): `21:19:58` today, `2026-11-30 21:19` on
+    another day. Text that is not a time is returned as it is."""
+    if not iso:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    if moment.tzinfo is not None and now.tzinfo is not None:
+        moment = moment.astimezone(now.tzinfo)
+    if moment.date() == now.date():
+        return moment.strftime("%H:%M:%S")
+    return moment.strftime("%Y-%m-%d %H:%M")
 
 
 def short_time(iso: str) -> str:

@@ -2,8 +2,8 @@
 Prometheus threshold check's series over a window. The data is gathered here (and fetched by the check
 kind); the TUI only draws it.
 
-- `run_durations(events)`: check key -> {run id: duration in ms}, every finished run of the
-  session (the state keeps only the latest run; the event log has them all).
+- A check's durations across runs are in the session's state (`ItemState.run_durations`, rebuilt
+  from the event log like the history): the detail pane reads them there when the item is drawn.
 - `sample_latencies(values)`: the `latencies_ms` a `samples` http check measured, and their p50/p95.
 - `prometheus_window(config, spec, end)`: the check's query over the TREND_WINDOW before `end`
   (`query_range`), with its thresholds.
@@ -11,18 +11,15 @@ kind); the TUI only draws it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from deploytui.checks.expect import percentile
 from deploytui.checks.kinds.prometheus import RangeResult, is_threshold_check, query_range
 from deploytui.core.config import Config
-from deploytui.core.record import history_of
-from deploytui.core.session import Event
 from deploytui.core.spec import CheckContext, CheckSpec
 from deploytui.core.status import Scalar
-from deploytui.storage.base import SessionRepository
 
 TREND_WINDOW_SECONDS = 600.0
 """The window a Prometheus threshold check's series is drawn over: the 10 minutes before its last run
@@ -37,31 +34,9 @@ __all__ = [
     "LatencySamples",
     "RangeResult",
     "is_threshold_check",
-    "load_run_durations",
     "prometheus_window",
-    "run_durations",
     "sample_latencies",
 ]
-
-
-def run_durations(events: Iterable[Event]) -> dict[str, dict[str, int]]:
-    """Check key -> {run id: duration_ms} of every run that finished with a verdict, oldest first."""
-    out: dict[str, dict[str, int]] = {}
-    for (_item, key), runs in history_of(events).runs.items():
-        for run in runs:
-            if run.ended_at and run.end not in (
-                "",
-                "cancelled",
-                "cancelled before it started",
-                "interrupted",
-            ):
-                out.setdefault(key, {})[run.run_id] = run.duration_ms
-    return out
-
-
-def load_run_durations(store: SessionRepository, session_id: str) -> dict[str, dict[str, int]]:
-    """`run_durations` of a stored session (reads its event log: call it off the event loop)."""
-    return run_durations(store.event_chain(session_id).events)
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,9 @@ class DeployApp(App[int]):
         self.operator = operator or current_user()
         self.redactor: Redactor = config.redactor()
         self.checks_per_item: dict[str, int] = {}
+        """Bound checks per item (the tree's ◆; world-changing bindings are not counted)."""
+        self.steps_per_item: dict[str, int] = {}
+        """World-changing bindings per item (actions, webhooks, dumps): the tree's $, as fenced blocks."""
         self._use_project(checklist, config)
         self.settings = Settings(Path("settings.toml"))
         self.open_warnings: list[str] = []
@@ -155,9 +158,14 @@ class DeployApp(App[int]):
         self.checklist = checklist
         self.config = config
         self.redactor = config.redactor()
+        from deploytui.services.runs import is_world_changing
+
         self.checks_per_item = {}
+        self.steps_per_item = {}
         for spec in config.checks:
-            self.checks_per_item[spec.item] = self.checks_per_item.get(spec.item, 0) + 1
+            # A world-changing binding is a step (x runs it, marked like a fenced block), not a check.
+            counts = self.steps_per_item if is_world_changing(spec) else self.checks_per_item
+            counts[spec.item] = counts.get(spec.item, 0) + 1
 
     def on_mount(self) -> None:
         self._load_settings_and_themes()
@@ -257,14 +265,17 @@ class DeployApp(App[int]):
 
     def _ask_resume(self, latest: str) -> None:
         """The resume dialog over the default screen; MainScreen is pushed once the operator answers."""
+        from deploytui.services.sessions import readable_time
+
         info = next((i for i in self.store.list() if i.id == latest), None)
+        now = self.clock()
         cut: list[str] = []
         try:
             held = self.store.load(latest)
             if self.operator_given is None:
                 self.operator = held.current_operator or self.operator
             cut = [
-                f"{item}: {run.label or 'action'} started {run.started} by {run.by}"
+                f"{item}: {run.label or 'action'} started {readable_time(run.started, now)} by {run.by}"
                 for item, run in [*held.interrupted_actions(), *held.running_actions()]
             ]
         except DeployError:
@@ -275,8 +286,8 @@ class DeployApp(App[int]):
             done = sum(n for s, n in info.counts.items() if s in ("passed", "done", "skipped", "overridden"))
             total = sum(info.counts.values())
             summary.append(
-                f"operator {info.operator} on {info.host}\nstarted {info.started}\n"
-                f"last change {info.updated}\n{done}/{total} items complete"
+                f"operator {info.operator} on {info.host}\nstarted {readable_time(info.started, now)}\n"
+                f"last change {readable_time(info.updated, now)}\n{done}/{total} items complete"
             )
         if cut:
             summary.append(
@@ -444,6 +455,15 @@ class DeployApp(App[int]):
                     screen.follow_run_log()
         return changed
 
+    async def action_quit(self) -> None:
+        """ctrl+q: the working screen's own quit where it has one (the checklist asks while checks run,
+        the sign-off saves what was typed); elsewhere (a dialog, before a session opens) at once."""
+        own = getattr(self.screen, "action_quit", None)
+        if own is None:
+            self.exit()
+            return
+        own()
+
     # ------------------------------------------------------------------------------ help
 
     def binding_rows(self, screen: Any) -> list[tuple[str, str, str]]:
@@ -452,7 +472,8 @@ class DeployApp(App[int]):
 
         keymap = self.settings.keymap
         rows = []
-        for binding in [*ChecklistTree.BINDINGS, *screen.BINDINGS, *self.BINDINGS]:
+        tree = list(ChecklistTree.BINDINGS) if screen.query(ChecklistTree) else []  # not on the sign-off
+        for binding in [*tree, *screen.BINDINGS, *self.BINDINGS]:
             if not isinstance(binding, Binding):
                 continue
             keys = keymap.get(binding.id or "", binding.key)

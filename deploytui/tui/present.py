@@ -20,10 +20,11 @@ GLYPHS: dict[Status, str] = {
 """Each status has its own shape, so the tree reads the same in monochrome or to a colour-blind eye."""
 
 CHECK_MARK = "◆"
-"""Shown after an item that has bound checks."""
+"""Shown after an item that has bound checks (read-only: r runs them)."""
 
 ACTION_MARK = "$"
-"""Shown after a node that has runnable fenced actions."""
+"""Shown after a node that has world-changing steps (x runs them): fenced blocks, bound actions, webhooks
+and dumps alike."""
 
 ROLLBACK_MARK = "↺"
 """Shown before the rollback procedure's heading."""

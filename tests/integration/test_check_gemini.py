@@ -224,3 +224,10 @@ async def test_bad_base_url_is_a_config_error(url: str, message: str) -> None:
     outcome = await Kind().run(spec(api_key="AIzaSomething1234", base_url=url), ctx())
     assert outcome.status is Status.ERROR
     assert message in outcome.reason
+
+
+def test_an_empty_base_url_is_described_as_the_default_it_uses() -> None:
+    # The bundled bindings say `base_url = "${GEMINI_BASE_URL:-}"`: unset, the run uses the default, and
+    # `check --dry-run` must say so instead of ending in "at ".
+    text = Kind().describe(spec(api_key="k", model="gemini-2.0-flash", base_url=""), ctx())
+    assert text == "gemini model gemini-2.0-flash at https://generativelanguage.googleapis.com/"

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from deploytui.core.checklist import parse_checklist
-from deploytui.core.session import Session
-from deploytui.storage.fs import SessionStore, verify_chain
+from deploytui.core.session import AddNote, Session
+from deploytui.storage.fs import HEAD_FILE, SessionStore, read_head, verify_chain
+from deploytui.storage.fs.live import CHECKPOINT_EVERY
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD = REPO / "tests" / "support" / "crash_child.py"
@@ -54,6 +55,7 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_change(tmp_path: Path) 
 
     acked: dict[int, tuple[str, str]] = {}
     toml_behind = 0
+    head_behind = 0
     temps_seen = 0
     started = time.monotonic()
     for kill in range(KILLS):
@@ -86,14 +88,18 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_change(tmp_path: Path) 
                 seq_text, kind_text, item_text = line.split()
                 acked[int(seq_text)] = (kind_text, item_text)
 
-        # What a kill can leave: at most the one temp file being written, and a TOML at most behind.
+        # What a kill can leave: at most the one temp file being written, a TOML checkpoint of an
+        # earlier event, and a head record at most one event behind.
         temps = [p for p in store.dir.iterdir() if p.name.endswith(".tmp")]
         assert len(temps) <= 1, temps
         temps_seen += len(temps)
         count, head = verify_chain(events_path)
         toml_seq: int = tomllib.loads(toml_path.read_text())["seq"]
-        assert toml_seq in (count, count - 1), (toml_seq, count)
+        assert 1 <= toml_seq <= count, (toml_seq, count)
         toml_behind += toml_seq < count
+        record = read_head(store.session_dir(sid) / HEAD_FILE)
+        assert record is not None and record.seq in (count, count - 1), (record, count)
+        head_behind += record.seq < count
 
         # Every acknowledged change is in the log, in place...
         assert count >= max(acked, default=0), f"lost events after kill {kill} (seed {seed})"
@@ -115,6 +121,67 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_change(tmp_path: Path) 
     assert len(acked) > KILLS, "the child should acknowledge many changes between kills"
     print(
         f"\ncrash test: {KILLS} kills, {len(acked)} acknowledged changes kept, TOML behind the log "
-        f"{toml_behind}x (replayed), temp file left {temps_seen}x (removed), {elapsed:.1f}s, seed {seed}"
+        f"{toml_behind}x (replayed), head record behind {head_behind}x, temp file left {temps_seen}x"
+        f" (removed), {elapsed:.1f}s, seed {seed}"
     )
     assert elapsed < 90
+
+
+@pytest.mark.slow
+def test_sigkill_between_checkpoints_resumes_with_nothing_lost(tmp_path: Path) -> None:
+    """The TOML is a checkpoint (every CHECKPOINT_EVERY events): a writer killed well past one, with
+    hundreds of acknowledged changes after it, resumes with every one of them, from the log and the head
+    record; the checkpoint it left names an event of the log, and the next close catches it up."""
+    seed = int(os.environ.get("DEPLOYTUI_CRASH_SEED", time.time_ns() % 1_000_000))
+    rng = random.Random(seed)
+    checklist_path = tmp_path / "crash.md"
+    checklist_path.write_text(TEXT)
+    store = SessionStore(tmp_path / "sessions")
+    with store.create(parse_checklist(TEXT, checklist_path), "crash") as live:
+        sid, events_path, toml_path = live.id, live.events_path, live.toml_path
+    stop_after = CHECKPOINT_EVERY + 1 + rng.randrange(50, 400)
+    proc = subprocess.Popen(
+        [sys.executable, str(CHILD), str(store.dir), sid],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+    )
+    acked: dict[int, tuple[str, str]] = {}
+    deadline = time.monotonic() + 120
+    while max(acked, default=0) < stop_after:
+        line = _read_ready_line(proc, timeout=max(0.1, deadline - time.monotonic()))
+        if not line:
+            proc.kill()
+            _, err = proc.communicate()
+            pytest.fail(f"child stopped acknowledging after {len(acked)} changes (seed {seed}): {err[-500:]}")
+        seq_text, kind_text, item_text = line.split()
+        acked[int(seq_text)] = (kind_text, item_text)
+    proc.kill()  # SIGKILL, between two checkpoints
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == -9
+    for line in out.splitlines(keepends=True):
+        if line.endswith("\n"):
+            seq_text, kind_text, item_text = line.split()
+            acked[int(seq_text)] = (kind_text, item_text)
+
+    count, head = verify_chain(events_path)
+    assert count >= max(acked), f"lost events (seed {seed})"
+    assert tomllib.loads(toml_path.read_text())["seq"] == CHECKPOINT_EVERY + 1  # the checkpoint mid-run
+    record = read_head(store.session_dir(sid) / HEAD_FILE)
+    assert record is not None and record.seq in (count, count - 1)
+    assert record.checkpoint == CHECKPOINT_EVERY + 1
+    events = [json.loads(line) for line in events_path.read_text().splitlines()]
+    for seq, (kind, item) in acked.items():
+        assert events[seq - 1]["type"] == kind and events[seq - 1].get("item", "-") == item
+    rebuilt = Session.from_events(events)
+    rebuilt.head = head
+    loaded = store.load(sid)  # the checkpoint and every event after it
+    assert loaded.seq == count and loaded.to_dict() == rebuilt.to_dict()
+    with store.open(sid) as resumed:  # for write: runs the kill cut short become interrupted
+        assert resumed.session.seq >= count
+        resumed.apply(AddNote(next(iter(resumed.session.items)), "crash", "after the resume"))
+        seq = resumed.session.seq
+    assert tomllib.loads(toml_path.read_text())["seq"] == seq  # caught up by the close
+    assert store.recover(sid).intact

@@ -340,3 +340,47 @@ async def test_a_failing_event_consumer_does_not_break_the_run(tmp_path: Path) -
 def test_engine_defaults() -> None:
     engine = Engine()
     assert engine.concurrency == 8 and engine.default_timeout == 10.0
+
+
+CLIENTS_FIRST = r"""
+import asyncio, sys, tempfile
+from deploytui.core.events import RunBegan
+from deploytui.core.spec import CheckSpec
+from deploytui.engine import Engine
+
+closed = sys.argv[1]
+specs = [
+    CheckSpec(item="a", kind="http", index=0, params={"url": f"http://127.0.0.1:{closed}/", "expect": {}}),
+    CheckSpec(item="b", kind="qdrant", index=0, params={"url": f"http://127.0.0.1:{closed}"}),
+    CheckSpec(item="c", kind="gemini", index=0,
+              params={"api_key": "AIzaTest", "base_url": f"http://127.0.0.1:{closed}/"}),
+]
+began = {}
+
+def on_event(event):
+    if isinstance(event, RunBegan):
+        began[event.item] = {m for m in ("httpx", "qdrant_client", "google.genai") if m in sys.modules}
+
+with tempfile.TemporaryDirectory() as logs:
+    asyncio.run(Engine(concurrency=8, log_dir=logs).run_many(specs, on_event))
+print(sorted((item, sorted(mods)) for item, mods in began.items()))
+"""
+
+
+def test_no_check_with_a_client_starts_while_a_client_is_being_imported(tmp_path: Path) -> None:
+    # A fresh interpreter: qdrant_client and google.genai take seconds to import, holding the GIL, and
+    # an HTTP (or Redis, ...) check timed meanwhile measured the import as its target's latency. Every
+    # check with a client begins only once the batch's clients are all imported.
+    import subprocess
+    import sys
+
+    from tests.servers.common import free_port
+
+    proc = subprocess.run(
+        [sys.executable, "-c", CLIENTS_FIRST, str(free_port())],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    everything = ["google.genai", "httpx", "qdrant_client"]
+    assert proc.stdout.strip() == str([("a", everything), ("b", everything), ("c", everything)])

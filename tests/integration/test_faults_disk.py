@@ -240,8 +240,8 @@ def test_full_disk_through_the_cli_is_one_line(tmp_path: Path) -> None:
 
 
 def test_session_file_that_cannot_be_saved_keeps_the_change_in_the_log(tmp_path: Path) -> None:
-    """The log took the change, the session file could not be replaced: the change is not lost, the
-    old session file stays whole, no temp file is left, and the next open catches the file up."""
+    """The log took the change, the session file (a checkpoint) could not be replaced: the change is not
+    lost, the old session file stays whole, no temp file is left, and the next close catches it up."""
     checklist = _checklist(tmp_path)
     store = SessionStore(tmp_path / "sessions")
     live = store.create(checklist, "alice")
@@ -249,8 +249,9 @@ def test_session_file_that_cannot_be_saved_keeps_the_change_in_the_log(tmp_path:
     try:
         old_toml = live.toml_path.read_bytes()
         with immutable(store.dir):
+            live.apply(Tick(ITEMS[0], "alice"))  # acknowledged: its line and the head record, in <id>/
             with pytest.raises(DeployError) as info:
-                live.apply(Tick(ITEMS[0], "alice"))
+                live.checkpoint()
             assert "the change is in events.jsonl but the session file could not be saved" in str(info.value)
             assert live.toml_path.read_bytes() == old_toml
             assert not [p for p in store.dir.iterdir() if p.name.endswith(".tmp")]

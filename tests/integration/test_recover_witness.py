@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli_w
 
 from deploytui.core.checklist import parse_checklist
 from deploytui.core.errors import DeployError
-from deploytui.core.session import AddNote, Skip, Tick
+from deploytui.core.session import AddNote, Session, Skip, Tick
 from deploytui.core.status import Status
-from deploytui.storage.fs import SessionStore, line_hash, verify_chain
+from deploytui.storage.fs import HEAD_FILE, SessionStore, line_hash, read_head, verify_chain
 from tests.support.cli_support import run_deploytui
 from tests.support.clock_support import START, TickingClock
 
@@ -300,13 +301,15 @@ def test_an_altered_line_before_the_last_is_dropped_not_left_as_the_new_last(
 def test_without_a_session_file_a_line_its_successor_contradicts_is_dropped(
     store: SessionStore, sid: str
 ) -> None:
-    """No witness at all (the session file is gone): line 2 altered (`by` alice -> alicd), line 3 records
-    the original's hash and is itself vouched for by line 4, so line 2 is dropped with what follows."""
+    """No witness at all (the session file and the head record are gone): line 2 altered (`by` alice ->
+    alicd), line 3 records the original's hash and is itself vouched for by line 4, so line 2 is dropped
+    with what follows."""
     events = _events(store, sid)
     lines = _lines(events)
     lines[1] = _flip(lines[1], b'"alice"', 5)  # e -> d
     events.write_bytes(_joined(lines))
     store.toml_path(sid).unlink()
+    (store.session_dir(sid) / HEAD_FILE).unlink()
     report = store.recover(sid)
     assert report.kept_events == 1
     assert "there is no session file" in report.reason
@@ -344,3 +347,58 @@ def test_the_store_clock_gives_every_time_and_id(tmp_path: Path) -> None:
     assert times == ["2026-01-05T09:00:01.000Z", "2026-01-05T09:00:02.000Z"]
     saved = tomllib.loads(store.toml_path(sid).read_text())
     assert (saved["started"], saved["updated"], saved["host"]) == (times[0], times[1], "jump-1")
+
+
+@pytest.fixture
+def killed_between_checkpoints(store: SessionStore, sid: str) -> str:
+    """The 4-event session as a kill between checkpoints leaves it: the session file a checkpoint of
+    the creation (seq 1), the head record naming event 4."""
+    toml_path = store.toml_path(sid)
+    first = Session.from_events(json.loads(line) for line in _lines(_events(store, sid))[:1])
+    first.head = line_hash(_lines(_events(store, sid))[0])
+    toml_path.write_text(tomli_w.dumps(first.to_dict()))
+    record = read_head(store.session_dir(sid) / HEAD_FILE)
+    assert record is not None and record.seq == 4 and tomllib.loads(toml_path.read_text())["seq"] == 1
+    assert [s.status for s in store.load(sid).items.values()][:2] == [Status.DONE, Status.SKIPPED]
+    return sid
+
+
+def test_the_head_record_witnesses_the_last_event_between_checkpoints(
+    tmp_path: Path, store: SessionStore, killed_between_checkpoints: str
+) -> None:
+    """The last line altered while the session file is a checkpoint of an earlier event: the head
+    record's head does not match it, and the state there cannot be compared, so it is dropped."""
+    sid = killed_between_checkpoints
+    events = _events(store, sid)
+    lines = _lines(events)
+    lines[3] = _flip(lines[3], b"p95", 0)
+    events.write_bytes(_joined(lines))
+    with pytest.raises(DeployError, match=r"differs from the one the head record \(head.json\) recorded"):
+        store.open(sid)
+    report = store.recover(sid)
+    assert report.kept_events == 3 and report.dropped == ["line 4: note on pre/api-up (seq 4)"]
+    assert "event 4 does not match the head record's recorded head" in report.reason
+    assert "cannot be compared" in report.reason
+    assert _statuses(store, sid) == [Status.DONE, Status.SKIPPED, Status.PENDING]
+    record = read_head(store.session_dir(sid) / HEAD_FILE)
+    assert record is not None and record.seq == 3 == tomllib.loads(store.toml_path(sid).read_text())["seq"]
+    assert store.recover(sid).intact
+
+
+def test_a_damaged_head_record_is_refused_then_kept_aside_by_recover(
+    store: SessionStore, killed_between_checkpoints: str
+) -> None:
+    sid = killed_between_checkpoints
+    head_path = store.session_dir(sid) / HEAD_FILE
+    damaged = bytearray(head_path.read_bytes())
+    damaged[damaged.index(b'"seq":') + 6] ^= 1  # 4 -> 5: its checksum no longer matches
+    head_path.write_bytes(bytes(damaged))
+    with pytest.raises(DeployError, match="corrupt head record"):
+        store.open(sid)
+    report = store.recover(sid)
+    assert not report.intact and report.kept_events == 4 and report.dropped == []
+    (aside,) = head_path.parent.glob(f"{HEAD_FILE}.corrupt-*")
+    assert aside.read_bytes() == bytes(damaged)
+    assert _statuses(store, sid) == [Status.DONE, Status.SKIPPED, Status.PENDING]
+    assert store.load(sid).items[ITEMS[2]].notes[0].text == NOTE
+    assert store.recover(sid).intact

@@ -21,7 +21,15 @@ from deploytui.core.errors import DeployError, LockedError
 from deploytui.core.redact import Redactor
 from deploytui.core.session import ActionRan, AddNote, RunFinished, RunStarted, Skip, Tick, TransitionError
 from deploytui.core.status import Outcome, Status
-from deploytui.storage.fs import GENESIS_HASH, SessionStore, new_session_id, validate_session_id, verify_chain
+from deploytui.storage.fs import (
+    GENESIS_HASH,
+    HEAD_FILE,
+    SessionStore,
+    new_session_id,
+    read_head,
+    validate_session_id,
+    verify_chain,
+)
 
 TEXT = """# Deploy
 
@@ -69,12 +77,13 @@ def test_a_create_may_owe_its_checkpoint_the_log_has_the_session(
     store: SessionStore, checklist: Checklist
 ) -> None:
     """checkpoint=False (the TUI, to show its first frame sooner): the created event is on disk, the TOML
-    follows from save_checkpoint(), the next change, or close(); a session without it opens from the log."""
+    follows from checkpoint(), the next change, or close(); a session without it opens from the log."""
     live = store.create(checklist, "alice", checkpoint=False)
     toml = store.dir / f"{live.id}.toml"
     assert not toml.exists() and (store.dir / live.id / "events.jsonl").stat().st_size > 0
     assert store.load(live.id).operator == "alice"  # a reader replays the log meanwhile
-    live.save_checkpoint()
+    assert live.behind == 1
+    live.checkpoint()
     assert tomllib.loads(toml.read_text())["seq"] == 1
     live.close()
 
@@ -94,13 +103,20 @@ def test_a_create_may_owe_its_checkpoint_the_log_has_the_session(
 
 
 def test_every_apply_is_saved_atomically_and_reloads(store: SessionStore, checklist: Checklist) -> None:
+    """A change is on disk when apply returns: its event line, and the head record naming it; the TOML
+    is a checkpoint (saved at creation, every CHECKPOINT_EVERY events, at finish and on close)."""
     with store.create(checklist, "alice") as live:
         for item in ITEMS:
             live.apply(Tick(item, "alice"))
-            on_disk = tomllib.loads(live.toml_path.read_text())
-            assert on_disk["items"][item]["status"] == "done"  # saved before apply returned
+            record = read_head(live.dir / HEAD_FILE)
+            assert record is not None and (record.seq, record.head) == (live.session.seq, live.session.head)
+            assert verify_chain(live.events_path) == (live.session.seq, live.session.head)
+            assert store.load(live.id).items[item].status is Status.DONE  # what another reader sees
+            assert tomllib.loads(live.toml_path.read_text())["seq"] == 1  # the checkpoint of the creation
             assert _stray(store) == []  # no temp file left behind by a save
         sid = live.id
+    on_disk = tomllib.loads(store.toml_path(sid).read_text())
+    assert all(on_disk["items"][item]["status"] == "done" for item in ITEMS)  # saved on close
     with store.open(sid) as again:
         assert all(again.session.items[i].status is Status.DONE for i in ITEMS)
         assert verify_chain(again.events_path) == (again.session.seq, again.session.head)
@@ -221,9 +237,10 @@ def test_cut_log_is_refused(store: SessionStore, checklist: Checklist) -> None:
 
 
 def test_toml_behind_the_log_is_caught_up_by_replay(store: SessionStore, checklist: Checklist) -> None:
-    """A kill between the event append and the TOML save: the acknowledged change comes from the log."""
+    """A kill between checkpoints: the acknowledged changes after the TOML's come from the log."""
     with store.create(checklist, "alice") as live:
         live.apply(Tick(ITEMS[0], "alice"))
+        live.checkpoint()
         old_toml = live.toml_path.read_bytes()
         live.apply(AddNote(ITEMS[1], "alice", "replayed note"))
         live.apply(Skip(ITEMS[2], "alice", "not this release"))
@@ -232,7 +249,23 @@ def test_toml_behind_the_log_is_caught_up_by_replay(store: SessionStore, checkli
     with store.open(sid) as again:
         assert again.session.items[ITEMS[1]].note == "replayed note"
         assert again.session.items[ITEMS[2]].status is Status.SKIPPED
-        assert tomllib.loads(toml_path.read_text())["seq"] == 4  # caught up on disk too
+        assert tomllib.loads(toml_path.read_text())["seq"] == 2  # a resume does not rewrite the checkpoint
+    assert tomllib.loads(toml_path.read_text())["seq"] == 4  # its close does
+
+
+def test_head_record_behind_the_log_is_caught_up_on_open(store: SessionStore, checklist: Checklist) -> None:
+    """A kill between an event's fsync and the head record's write: the event chains onto the head the
+    record names, is kept, and the record names it once the session is opened again."""
+    with store.create(checklist, "alice") as live:
+        live.apply(Tick(ITEMS[0], "alice"))
+        old_head = (live.dir / HEAD_FILE).read_bytes()
+        live.apply(AddNote(ITEMS[1], "alice", "after the record"))
+        sid, head_path = live.id, live.dir / HEAD_FILE
+    head_path.write_bytes(old_head)
+    assert store.load(sid).items[ITEMS[1]].note == "after the record"
+    with store.open(sid) as again:
+        record = read_head(head_path)
+        assert record is not None and record.seq == again.session.seq == 3
 
 
 def test_missing_toml_is_rebuilt_from_the_log(store: SessionStore, checklist: Checklist) -> None:
@@ -290,6 +323,7 @@ def test_secrets_never_reach_events_or_toml(store: SessionStore, checklist: Chec
             RunFinished(ITEMS[2], key, "r1", Outcome.failed(f"auth failed for {secret}", evidence=secret))
         )
         live.apply(AddNote(ITEMS[0], "alice", f"pasted {secret} by mistake"))
+        live.checkpoint()
         for path in (live.toml_path, live.events_path):
             text = path.read_text()
             assert secret not in text and "[secret:DB_PASSWORD]" in text

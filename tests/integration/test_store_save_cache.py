@@ -44,6 +44,7 @@ def test_every_save_writes_the_same_bytes_as_a_whole_serialisation(tmp_path: Pat
     with store.create(checklist, "alice") as live:
         for action in actions:
             live.apply(action)
+            live.checkpoint()  # (saved on its own every CHECKPOINT_EVERY events)
             on_disk = live.toml_path.read_text(encoding="utf-8")
             assert on_disk == tomli_w.dumps(live.session.to_dict())
         checks = tomllib.loads(on_disk)["items"][ids[3]]["checks"]
@@ -85,6 +86,7 @@ def test_notes_are_serialised_once_and_the_bytes_stay_a_whole_serialisation(tmp_
     ids = [n.id for n in checklist.items()]
 
     def same() -> None:
+        live.checkpoint()  # (saved on its own every CHECKPOINT_EVERY events)
         assert live.toml_path.read_text() == tomli_w.dumps(live.session.to_dict())
 
     with store.create(checklist, "alice") as live:

@@ -23,10 +23,9 @@ from typing import Any
 
 import pytest
 
-from tests.servers.common import REQUIRE_SERVICES
 from tests.support.cli_support import run_deploytui
 from tests.support.store_support import fresh_database
-from tests.support.tmux_drive import Tmux, TmuxError, deploytui_argv
+from tests.support.tmux_drive import Tmux, TmuxError, deploytui_argv, tmux_or_skip
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -60,12 +59,7 @@ class Box:
         self.terminals: list[Tmux] = []
 
     def open(self, *args: str) -> Tmux:
-        try:
-            tmux = Tmux(120, 40)
-        except TmuxError as exc:
-            if REQUIRE_SERVICES:
-                pytest.fail(str(exc))
-            pytest.skip(str(exc))
+        tmux = tmux_or_skip(120, 40)
         self.terminals.append(tmux)
         tmux.start(deploytui_argv("--store", self.url, *args), self.work, self.env)
         return tmux

@@ -32,6 +32,20 @@ class TmuxError(RuntimeError):
     pass
 
 
+def tmux_or_skip(width: int = 120, height: int = 40) -> Tmux:
+    """A driver for a test: without tmux the test is skipped, or fails under DEPLOYTUI_REQUIRE_SERVICES."""
+    import pytest
+
+    from tests.servers.common import REQUIRE_SERVICES
+
+    try:
+        return Tmux(width, height)
+    except TmuxError as exc:
+        if REQUIRE_SERVICES:
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+
+
 class Tmux:
     """One detached tmux session running one command."""
 

@@ -161,13 +161,19 @@ async def test_x_runs_the_bound_dump_the_verify_check_passes_and_x_notifies_the_
         await pilot.click("#confirm")
         await _until(
             pilot,
-            lambda: _status(app, BACKUP) not in (Status.PENDING, Status.RUNNING),
+            lambda: [a.state for a in app.live.session.items[BACKUP].actions] == ["ended"],
             "the dump to end",
         )
-        assert _status(app, BACKUP) is Status.PASSED, app.live.session.items[BACKUP]
+        await pilot.pause()
+        state = app.live.session.items[BACKUP]
+        assert state.checks[state.actions[0].check].status is Status.PASSED, state
+        # The dump passed, but a step is not a check: the item waits for the operator's tick.
+        assert _status(app, BACKUP) is Status.PENDING, state
         assert (tmp_path / "backups" / "production.dump").stat().st_size > 0
         [run] = app.live.session.items[BACKUP].actions
         assert run.state == "ended" and run.by == "alice" and "pg_dump" in run.command
+        await pilot.press("space")
+        await _until(pilot, lambda: _status(app, BACKUP) is Status.DONE, "the tick")
 
         await _select(pilot, VALIDATE)
         await pilot.press("r")
@@ -181,7 +187,12 @@ async def test_x_runs_the_bound_dump_the_verify_check_passes_and_x_notifies_the_
         assert "POST [secret:HOOK_URL]" in body and '"text": "deploying (test)"' in body
         assert WEBHOOK_TOKEN not in body
         await pilot.click("#confirm")
-        await _until(pilot, lambda: _status(app, NOTIFY) is Status.PASSED, "the webhook")
+        await _until(
+            pilot,
+            lambda: [a.state for a in app.live.session.items[NOTIFY].actions] == ["ended"],
+            "the webhook",
+        )
+        assert _status(app, NOTIFY) is Status.PENDING  # sent: the operator ticks the item
         assert target_app.app.hook_messages[before:] == [{"text": "deploying (test)"}]
         events = [e.type for e in app.store.event_chain(app.live.id).events]
         assert events.count("action_started") == 2

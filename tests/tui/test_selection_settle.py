@@ -21,7 +21,9 @@ pytestmark = pytest.mark.usefixtures("tui_home")
 
 
 def _detail(app: object) -> str:
-    return rendered_text(main(app).query_one(DetailPane).query_one("#detail-body", Static).content)  # type: ignore[arg-type]
+    pane = main(app).query_one(DetailPane)  # type: ignore[arg-type]
+    parts = (pane.query_one(f"#detail-{part}", Static).content for part in ("head", "body"))
+    return "".join(rendered_text(part) for part in parts)
 
 
 async def test_a_run_of_cursor_keys_shows_the_last_node_once_it_rests(tmp_path: Path) -> None:

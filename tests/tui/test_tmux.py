@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.common import REQUIRE_SERVICES
-from tests.support.tmux_drive import Tmux, TmuxError, deploytui_argv
+from tests.support.tmux_drive import Tmux, deploytui_argv, tmux_or_skip
 from tests.support.tui_support import SECRET, write_project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,12 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def tmux() -> Iterator[Tmux]:
-    try:
-        driver = Tmux(120, 40)
-    except TmuxError as exc:
-        if REQUIRE_SERVICES:
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
+    driver = tmux_or_skip(120, 40)
     try:
         yield driver
     finally:

@@ -617,3 +617,30 @@ async def test_cursor_moves_refresh_the_footer_once_the_cursor_rests(tmp_path: P
         await pilot.pause(0.2)
         assert refreshes == [by_title["Notify team"]]
         assert screen._footer_signature == screen._bindings_signature()
+
+
+async def test_run_events_leave_the_footer_alone_unless_its_keys_change(tmp_path: Path) -> None:
+    # The footer recomposes (~20 keys mounted and styled) on each refresh; refreshed on every run event
+    # it took over half the event loop during R, and checks timed meanwhile measured it.
+    from textual.widgets._footer import FooterKey
+
+    from deploytui.tui.widgets.footer import DeployFooter
+
+    config = write_project(tmp_path, quick=True)
+    app = build_app(tmp_path, config=config, choice="new")
+    async with app.run_test(size=SIZE) as pilot:
+        await select(pilot, "preflight/tests-pass")
+        await settle(pilot)
+
+        def keys() -> list[int]:
+            return [id(k) for k in main(app).query_one(DeployFooter).query(FooterKey)]
+
+        before = keys()
+        screen = main(app)
+        for _ in range(5):
+            screen._redraw(["preflight/tests-pass"])  # what each run event ends with
+        await settle(pilot)
+        assert keys() == before
+        await pilot.press("r")  # a run changes the keys that apply: the footer follows
+        await settle(pilot)
+        assert status(app, "preflight/tests-pass") is Status.PASSED

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static
 
+from deploytui.core.durations import format_took
 from deploytui.core.status import Status
 from deploytui.tui.app import DeployApp
 from deploytui.tui.screens.main import MainScreen
@@ -27,7 +28,10 @@ pytestmark = pytest.mark.usefixtures("tui_home")
 
 
 def detail_text(app: DeployApp, width: int = 200) -> str:
-    return text_of(main(app).query_one(DetailPane).query_one("#detail-body", Static).content, width)
+    """The detail pane's text: its status lines, then the rest (the pictures sit between them)."""
+    pane = main(app).query_one(DetailPane)
+    parts = (pane.query_one(f"#detail-{part}", Static).content for part in ("head", "body"))
+    return "".join(text_of(part, width) for part in parts)
 
 
 HELD_CHECKLIST = """\
@@ -134,14 +138,14 @@ async def test_an_overridden_items_detail_gives_the_duration_to_the_run_not_to_t
         await settle(pilot)
         state = app.live.session.items["preflight/config-valid"]
         ran_at = state.at[11:19]
-        took = state.duration_ms
-        assert f"failed in {took} ms · by alice at {ran_at}" in detail_text(app)
+        took = format_took(state.duration_ms)
+        assert f"failed in {took} · by alice at {ran_at}" in detail_text(app)
         await pilot.press("o", *"lint rule is wrong", "enter")
         await pilot.pause()
         state = app.live.session.items["preflight/config-valid"]
         assert state.status is Status.OVERRIDDEN
         text = detail_text(app)
-        assert f"failed in {took} ms · overridden by alice at {state.at[11:19]}" in text, text
+        assert f"failed in {took} · overridden by alice at {state.at[11:19]}" in text, text
         assert "ms in" not in text and f"{state.at[11:19]} in" not in text
 
 

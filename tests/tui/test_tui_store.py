@@ -45,10 +45,10 @@ async def test_the_header_says_the_store_is_offline_and_changes_are_held(
             return str(app.screen.query_one(HeaderBar).render())
 
         for _ in range(50):
-            if "store offline: 1 changes held locally" in header():
+            if "store offline: 1 change held locally" in header():
                 break
             await pilot.pause(0.1)
-        assert "store offline: 1 changes held locally" in header()
+        assert "store offline: 1 change held locally" in header()
         assert live.try_reconnect()
         for _ in range(50):
             if "store offline" not in header():

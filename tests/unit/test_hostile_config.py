@@ -199,6 +199,7 @@ def test_log_names_and_crafted_log_paths_stay_inside_the_session(tmp_path: Path)
     )
     events_path.write_text("\n".join(lines) + "\n")
     toml_path.unlink()  # a fresh checkpoint would be rebuilt from the (crafted) log
+    (events_path.parent / "head.json").unlink()  # (and the head record would name the original line)
     with pytest.raises(DeployError) as info:
         store.load(sid)
     assert f"{events_path}:{len(lines)}" in str(info.value) and "outside the session directory" in str(

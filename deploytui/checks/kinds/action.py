@@ -12,12 +12,19 @@ showing `describe` (the exact command after substitution, secrets masked).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from deploytui.checks.kinds.command import Kind as CommandKind
+from deploytui.core.spec import DEFAULT_ACTION_TIMEOUT
 
 
 class Kind(CommandKind):
     name: ClassVar[str] = "action"
     action: ClassVar[bool] = True
     summary: ClassVar[str] = "run a command that changes the world, after the operator confirms it"
+
+    @classmethod
+    def default_timeout(cls, params: Mapping[str, Any]) -> float | None:
+        """Minutes, like a fenced block: a migration or a restart must not be killed after a check's 10 s."""
+        return DEFAULT_ACTION_TIMEOUT

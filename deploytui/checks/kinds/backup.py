@@ -56,7 +56,7 @@ from deploytui.checks.kinds.postgres import (
     target_of,
 )
 from deploytui.core.durations import MAX_AGE, format_duration, parse_duration
-from deploytui.core.spec import CheckContext, CheckSpec
+from deploytui.core.spec import DEFAULT_ACTION_TIMEOUT, CheckContext, CheckSpec
 from deploytui.core.status import Outcome, Scalar, Status
 from deploytui.core.text import one_line
 
@@ -72,6 +72,7 @@ PLAIN_TRAILER = b"PostgreSQL database dump complete"
 
 class Kind(CheckKind):
     name: ClassVar[str] = "backup"
+    clients: ClassVar[tuple[str, ...]] = ("psycopg",)
     provides: ClassVar[frozenset[str]] = frozenset({"date", "time"})
     fields: ClassVar[frozenset[str]] = frozenset(
         {"url", "output", "format", "verify_only", "path", "bin_dir"}
@@ -86,6 +87,11 @@ class Kind(CheckKind):
     @classmethod
     def is_action(cls, params: Mapping[str, Any]) -> bool:
         return params.get("verify_only") is not True
+
+    @classmethod
+    def default_timeout(cls, params: Mapping[str, Any]) -> float | None:
+        """A dump takes minutes on a real database; verifying one keeps the config's timeout."""
+        return DEFAULT_ACTION_TIMEOUT if cls.is_action(params) else None
 
     @classmethod
     def validate(cls, params: Mapping[str, Any]) -> list[str]:

@@ -362,6 +362,7 @@ class Probe:
 
 class Kind(CheckKind):
     name = "docker"
+    clients: ClassVar[tuple[str, ...]] = ("docker",)
     summary = (
         "Docker daemon reachable; containers running and healthy; no error lines in logs; resources in bounds"
     )

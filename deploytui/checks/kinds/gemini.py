@@ -61,6 +61,9 @@ def _error_reasons(details: Any) -> list[str]:
 
 class Kind(CheckKind):
     name = "gemini"
+    clients: ClassVar[tuple[str, ...]] = (
+        "google.genai", "httpcore2", "google.auth.aio.credentials", "truststore"
+    )
     summary = "Gemini API key accepted and model available (optionally a one-token generation)"
     fields: ClassVar[frozenset[str]] = frozenset({"api_key", "model", "generate", "base_url", "api_version"})
     required: ClassVar[frozenset[str]] = frozenset({"api_key"})
@@ -80,7 +83,7 @@ class Kind(CheckKind):
         what = f"model {model}" if model else "list models"
         if ctx.param(spec, "generate", False) is True:
             what += " + one-token generation"
-        return f"gemini {what} at {ctx.param(spec, 'base_url', DEFAULT_BASE_URL)}"
+        return f"gemini {what} at {ctx.param(spec, 'base_url') or DEFAULT_BASE_URL}"
 
     async def run(self, spec: CheckSpec, ctx: CheckContext) -> Outcome:
         api_key = str(ctx.param(spec, "api_key") or "").strip()
@@ -131,7 +134,9 @@ class Kind(CheckKind):
             retry_options=types.HttpRetryOptions(attempts=1),
         )
         try:
-            client = genai.Client(api_key=api_key, http_options=options)
+            # In a worker thread: the client builds three SSL contexts (~0.5 s here), which on the event
+            # loop stalled every check timed meanwhile.
+            client = await asyncio.to_thread(genai.Client, api_key=api_key, http_options=options)
         except ValueError as exc:
             return Outcome.error(f"cannot set up the Gemini client: {scrub(one_line(str(exc), 200))}")
 

@@ -161,6 +161,7 @@ detail pane draws their distribution; p50/p95/max are computed over every sample
 
 class Kind(CheckKind):
     name: ClassVar[str] = "http"
+    clients: ClassVar[tuple[str, ...]] = ("httpx", "httpcore", "h2.connection", "anyio._backends._asyncio")
     fields: ClassVar[frozenset[str]] = frozenset(
         {
             "url",

@@ -44,6 +44,7 @@ MIN_CONNECT_TIMEOUT = 2
 
 class Kind(CheckKind):
     name: ClassVar[str] = "postgres"
+    clients: ClassVar[tuple[str, ...]] = ("psycopg",)
     fields: ClassVar[frozenset[str]] = frozenset({"url", "query", "alembic_head"})
     required: ClassVar[frozenset[str]] = frozenset({"url"})
     expect_fields: ClassVar[frozenset[str]] = frozenset({"scalar", "rows", "max_ms"})

@@ -53,6 +53,7 @@ MAX_SERIES_IN_REASON = 3
 
 class Kind(CheckKind):
     name: ClassVar[str] = "prometheus"
+    clients: ClassVar[tuple[str, ...]] = ("httpx", "httpcore", "h2.connection", "anyio._backends._asyncio")
     fields: ClassVar[frozenset[str]] = frozenset({"url", "query", "rules", "ready", "headers"})
     required: ClassVar[frozenset[str]] = frozenset({"url"})
     expect_fields: ClassVar[frozenset[str]] = frozenset({"nonempty", "empty", "op", "value", "min", "max"})

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -32,6 +33,9 @@ from deploytui.core.text import one_line
 
 THRESHOLDS = ("points_min", "vector_size")
 """Expectations that may be written as fields or inside `expect = {...}`."""
+
+_WARNINGS = threading.Lock()
+"""`warnings.catch_warnings` swaps process-wide state: one client build at a time holds it."""
 
 
 def _int_setting(spec: CheckSpec, ctx: CheckContext, name: str) -> int | None:
@@ -64,6 +68,7 @@ def _vector_sizes(vectors: Any) -> dict[str, int]:
 
 class Kind(CheckKind):
     name = "qdrant"
+    clients: ClassVar[tuple[str, ...]] = ("qdrant_client", "httpcore", "h2.connection")
     summary = "Qdrant reachable, API key accepted, collection present with enough points of the right size"
     fields: ClassVar[frozenset[str]] = frozenset({"url", "api_key", "collection", "vector", *THRESHOLDS})
     required: ClassVar[frozenset[str]] = frozenset({"url"})
@@ -141,18 +146,24 @@ class Kind(CheckKind):
         from qdrant_client import AsyncQdrantClient
         from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                client = AsyncQdrantClient(
+        def build() -> tuple[AsyncQdrantClient, bool]:
+            # In a worker thread: building the client loads the CA store and deep-copies its schema
+            # (~0.4 s here), and on the event loop that stalled every check timed meanwhile.
+            with _WARNINGS, warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                built = AsyncQdrantClient(
                     url=url,
                     api_key=api_key,
                     timeout=max(1, math.ceil(deadline_at - loop.time())),
                     check_compatibility=False,
                 )
-            except (ValueError, TypeError) as exc:
-                return Outcome.error(f"bad Qdrant url {url!r}: {scrub(one_line(str(exc), 160))}")
-        if any("insecure connection" in str(w.message) for w in caught):
+            return built, any("insecure connection" in str(w.message) for w in caught)
+
+        try:
+            client, insecure = await asyncio.to_thread(build)
+        except (ValueError, TypeError) as exc:
+            return Outcome.error(f"bad Qdrant url {url!r}: {scrub(one_line(str(exc), 160))}")
+        if insecure:
             ctx.emit("warning: the API key is sent over plain http")
 
         step = "reach"

@@ -38,6 +38,7 @@ from deploytui.core.text import one_line
 
 class Kind(CheckKind):
     name: ClassVar[str] = "redis"
+    clients: ClassVar[tuple[str, ...]] = ("redis.asyncio",)
     fields: ClassVar[frozenset[str]] = frozenset({"url", "key_exists", "ca_file"})
     required: ClassVar[frozenset[str]] = frozenset({"url"})
     expect_fields: ClassVar[frozenset[str]] = frozenset({"hit_rate_min", "max_ms"})

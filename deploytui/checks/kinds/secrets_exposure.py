@@ -62,6 +62,7 @@ def _count(text: str) -> dict[str, int]:
 
 class Kind(CheckKind):
     name: ClassVar[str] = "secrets_exposure"
+    clients: ClassVar[tuple[str, ...]] = ("docker",)
     fields: ClassVar[frozenset[str]] = frozenset({"files", "urls", "containers", "names", "base_url"})
     summary: ClassVar[str] = "secret values appear in no file, HTTP answer or container log"
 

@@ -25,6 +25,21 @@ class StatusChange:
     status: Status
     previous: Status
     why: str
+    step: str = ""
+    """When the change is a world-changing step's start or end (its status may not move): `started`,
+    or how it ended (`passed`, `failed`, `cancelled`); empty for any other change."""
+    took_ms: int = 0
+    """How long the step ran (set on its end)."""
+
+
+STEP_STARTED = "started"
+STEP_PASSED = "passed"
+STEP_FAILED = "failed"
+STEP_CANCELLED = "cancelled"
+"""StatusChange.step values."""
+
+RUN_VERDICTS = frozenset({Status.PASSED, Status.FLAKY, Status.FAILED, Status.ERROR})
+"""Run endings whose duration is the check's own (not a blocked, cancelled or interrupted run's)."""
 
 
 @dataclass
@@ -123,15 +138,34 @@ class ItemState:
     checks: dict[str, CheckResult] = field(default_factory=dict)
     actions: list[ActionRun] = field(default_factory=list)
     history: list[StatusChange] = field(default_factory=list)
+    run_durations: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Check key -> {run id: duration ms} of every run that ended with a verdict, oldest first (the
+    checks hold only the latest run). Like the history, rebuilt from the event log, not saved in the
+    session file (a state read from that file alone knows only each check's latest run)."""
 
     @property
     def note(self) -> str:
         """Every note, oldest first, one per line."""
         return "\n".join(n.text for n in self.notes)
 
+    def step_keys(self) -> set[str]:
+        """Keys of the bound checks of this item that are world-changing steps (a bound action, webhook
+        or dump): the ones recorded by an ActionStarted."""
+        return {a.check for a in self.actions if a.check and a.check in self.checks}
+
     def status_from_checks(self) -> Status:
-        """What the item's check results say (pending when it has none)."""
-        return aggregate_checks(c.status for c in self.checks.values())
+        """What the item's check results say (pending when it has none).
+
+        A world-changing step is not a check: it does something, it does not verify anything. Its pass
+        therefore completes nothing by itself (the item stays as its checks and the operator leave it:
+        tick it once the step did what it should, DESIGN.md "Statuses"); while it runs, or when it failed,
+        errored or was interrupted, it counts like a check, so the item shows it and asks for a look."""
+        steps = self.step_keys()
+        return aggregate_checks(
+            c.status
+            for c in self.checks.values()
+            if not (c.key in steps and c.status in (Status.PASSED, Status.FLAKY))
+        )
 
 
 ATTENTION_ORDER = (

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, assert_never
 
 from deploytui.core.session.changes import Change, TransitionError, item_specs, now_iso
@@ -49,6 +50,11 @@ from deploytui.core.session.items import (
     ACTION_INTERRUPTED,
     ACTION_INTERRUPTED_WHY,
     ACTION_RUNNING,
+    RUN_VERDICTS,
+    STEP_CANCELLED,
+    STEP_FAILED,
+    STEP_PASSED,
+    STEP_STARTED,
     ActionRun,
     CheckResult,
     ItemState,
@@ -273,6 +279,14 @@ class Session:
         """A check or a world-changing step has started and not ended."""
         return bool(self.running() or self.running_actions())
 
+    def runs_under_way(self) -> int:
+        """How many runs have started and not ended: checks and world-changing steps (a bound action is
+        one run, though it is both a running check and a running step). What `▶ N running` counts for a
+        face that did not start them (a follower)."""
+        ids = {self.items[i].checks[k].run_id or f"{i}#{k}" for i, k in self.running()}
+        ids |= {run.run_id or f"{i}!{run.index}" for i, run in self.running_actions()}
+        return len(ids)
+
     def running(self) -> list[tuple[str, str]]:
         """(item, check_key) of every check currently running."""
         return [
@@ -371,21 +385,35 @@ class Session:
                 )
                 state.checks[result.key] = result
                 state.duration_ms = sum(c.duration_ms for c in state.checks.values())
+                if result.status in RUN_VERDICTS and result.run_id:
+                    state.run_durations.setdefault(result.key, {})[result.run_id] = result.duration_ms
+                is_step = result.key in state.step_keys()
                 status = state.status_from_checks()
                 why = f"check {result.key} {result.status}" + (f": {result.reason}" if result.reason else "")
                 state.reason = result.reason if result.status is not Status.PASSED else ""
                 self._end_action(state, event.run_id, at, by, result.reason or str(result.status))
-                if state.overridden and status in (Status.FAILED, Status.ERROR, Status.INTERRUPTED):
+                step = ""
+                if is_step:  # its end is told as such in the history: "✔ passed in 8.0 s"
+                    step = STEP_PASSED if result.status in (Status.PASSED, Status.FLAKY) else STEP_FAILED
+                took = result.duration_ms if is_step else 0
+                if step == STEP_PASSED:
+                    # A step's pass completes nothing by itself (status_from_checks): the item keeps the
+                    # status it had before the step ran (a tick stands), and a pass ends an override.
+                    state.overridden = False
+                    if status is Status.PENDING:
+                        status = self._status_before_run(state, result.key)
+                    self._set(state.id, status, at, by, why, always=True, step=step, took_ms=took)
+                elif state.overridden and status in (Status.FAILED, Status.ERROR, Status.INTERRUPTED):
                     # The override stands: a failing re-run does not silently erase an accepted failure.
                     why = f"overridden; failed again at {at}: {why}"
                     state.reason = f"overridden; failed again at {at}" + (
                         f": {result.reason}" if result.reason else ""
                     )
-                    self._set(state.id, Status.OVERRIDDEN, at, by, why, always=True)
+                    self._set(state.id, Status.OVERRIDDEN, at, by, why, always=True, step=step, took_ms=took)
                 else:
                     if status is Status.PASSED:
                         state.overridden = False  # a pass replaces the override
-                    self._set(state.id, status, at, by, why)
+                    self._set(state.id, status, at, by, why, always=is_step, step=step, took_ms=took)
             case RunCancelledEvent():
                 state = self.items[event.item]
                 if event.started:
@@ -409,7 +437,10 @@ class Session:
                     status = state.status_from_checks()
                     if state.overridden and status in (Status.FAILED, Status.ERROR, Status.INTERRUPTED):
                         status = Status.OVERRIDDEN
-                    self._set(state.id, status, at, by, why, always=True)
+                    step = STEP_CANCELLED if event.check in state.step_keys() else ""
+                    if step and status is Status.PENDING:
+                        status = self._status_before_run(state, event.check)
+                    self._set(state.id, status, at, by, why, always=True, step=step)
             case InterruptedEvent():
                 touched: list[str] = []
                 seen = event.last_seen or at
@@ -465,7 +496,7 @@ class Session:
                 )
                 first = event.command.splitlines()[0] if event.command else ""
                 why = f"{event.label or 'action'} started: {first}"
-                self._set(state.id, state.status, at, by, why, always=True)
+                self._set(state.id, state.status, at, by, why, always=True, step=STEP_STARTED)
             case ActionRanEvent():
                 state = self.items[event.item]
                 found = next((a for a in state.actions if a.run_id == event.run_id), None)
@@ -485,7 +516,11 @@ class Session:
                     run.reason = ""
                 if run.started:
                     why = f"{run.label or 'action'} ended: {run.summary()}"
-                    self._set(state.id, state.status, at, by, why, always=True)
+                    step = STEP_PASSED if event.exit_code == 0 else STEP_FAILED
+                    if event.cancelled:
+                        step = STEP_CANCELLED
+                    took = _ms_between(run.started, at)
+                    self._set(state.id, state.status, at, by, why, always=True, step=step, took_ms=took)
             case HeartbeatEvent():
                 pass
             case ResumedEvent():
@@ -535,10 +570,30 @@ class Session:
                 run.at = at
                 run.by = by
 
-    def _set(self, item_id: str, status: Status, at: str, by: str, why: str, always: bool = False) -> None:
+    @staticmethod
+    def _status_before_run(state: ItemState, key: str) -> Status:
+        """The item's status before the latest run of `key` started: a tick or a skip that a step's pass
+        must not undo (pending when it had none of those)."""
+        started = f"check {key} started"
+        for change in reversed(state.history):
+            if change.why == started:
+                return change.previous if change.previous in (Status.DONE, Status.SKIPPED) else Status.PENDING
+        return Status.PENDING
+
+    def _set(
+        self,
+        item_id: str,
+        status: Status,
+        at: str,
+        by: str,
+        why: str,
+        always: bool = False,
+        step: str = "",
+        took_ms: int = 0,
+    ) -> None:
         state = self.items[item_id]
         if always or status is not state.status:
-            state.history.append(StatusChange(at, by, status, state.status, why))
+            state.history.append(StatusChange(at, by, status, state.status, why, step, took_ms))
         state.status = status
         state.by = by
         state.at = at
@@ -684,6 +739,16 @@ class Session:
                 ],
             )
         return session
+
+
+def _ms_between(start: str, end: str) -> int:
+    """Milliseconds from one event's time to another's (0 when either does not parse)."""
+    try:
+        a = datetime.fromisoformat(start.replace("Z", "+00:00"))
+        b = datetime.fromisoformat(end.replace("Z", "+00:00"))
+    except ValueError:
+        return 0
+    return max(0, round((b - a).total_seconds() * 1000))
 
 
 def _check_dict(c: CheckResult) -> dict[str, Any]:

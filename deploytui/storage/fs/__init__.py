@@ -11,6 +11,7 @@ from deploytui.storage.fs.atomic import (
     fsync_dir,
     remove_stale_temps,
 )
+from deploytui.storage.fs.head import HeadRecord, read_head
 from deploytui.storage.fs.journal import (
     GENESIS_HASH,
     EventLog,
@@ -28,7 +29,7 @@ from deploytui.storage.fs.lock import (
     current_user,
     describe_holder,
 )
-from deploytui.storage.fs.paths import EVENTS_FILE, LOGS_DIR
+from deploytui.storage.fs.paths import EVENTS_FILE, HEAD_FILE, LOGS_DIR
 from deploytui.storage.fs.recovery import (
     Recovery,
 )
@@ -48,6 +49,8 @@ __all__ = [
     "FILE_MODE",
     "FREE_TEXT_KEYS",
     "GENESIS_HASH",
+    "HEAD_FILE",
+    "HeadRecord",
     "Journal",
     "LOGS_DIR",
     "LiveSession",
@@ -64,6 +67,7 @@ __all__ = [
     "line_hash",
     "new_session_id",
     "read_events",
+    "read_head",
     "recover_hint",
     "remove_stale_temps",
     "scan_events",

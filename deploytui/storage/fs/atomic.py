@@ -4,6 +4,7 @@ fsynced, renamed over the old one, and the directory fsynced; a reader never see
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import tomllib
@@ -113,6 +114,11 @@ class TomlTables:
             return None
         old = self._notes.get(item_id, [])
         lines: list[tuple[str, str | None, str]] = []
+        fresh: list[str] = []
+        tables: list[str] = []
+        """The notes not seen before, as inline lines and as array-of-tables entries: each kind re-parsed
+        together below (one parse per item and save instead of one or two per note: the first save after
+        an open serialises every note of the session, 100,000 at 100,000 events)."""
         for n, note in enumerate(notes):
             note_key = repr(note)
             if n < len(old) and old[n][0] == note_key:
@@ -121,12 +127,26 @@ class TomlTables:
             if not isinstance(note, Mapping) or not all(isinstance(v, str) for v in note.values()):
                 return None
             one = tomli_w.dumps({"notes": [note]})
-            tomllib.loads(one)
-            inline = one[len("notes = [\n") : -len("]\n")] if one.startswith("notes = [\n") else None
-            own = tomli_w.dumps(dict(note))
-            tomllib.loads(own)
-            lines.append((note_key, inline, own))
+            if one.startswith("notes = [\n"):
+                text = one[len("notes = [\n") : -len("]\n")]
+                fresh.append(text)
+                lines.append((note_key, text, ""))  # its array-of-tables keys: made below when needed
+            elif one.startswith(_NOTE_TABLE):
+                tables.append(one)
+                lines.append((note_key, None, one[len(_NOTE_TABLE) :]))
+            else:
+                return None
+        if fresh:
+            tomllib.loads("notes = [\n" + "".join(fresh) + "]\n")
+        if tables:
+            tomllib.loads("".join(tables))
         all_inline = all(line[1] is not None for line in lines)
+        if not all_inline:
+            for n, line in enumerate(lines):
+                if not line[2]:
+                    own = tomli_w.dumps(dict(notes[n]))
+                    tomllib.loads(own)
+                    lines[n] = (line[0], line[1], own)
         if all_inline:
             rest = {k: ([] if k == "notes" else v) for k, v in entry.items()}
             key = "inline " + repr(rest)
@@ -157,8 +177,12 @@ class TomlTables:
         return text
 
 
-def atomic_write_toml(target: Path, data: Mapping[str, Any], tables: TomlTables | None = None) -> None:
+_NOTE_TABLE = "[[notes]]\n"
+
+
+def atomic_write_toml(target: Path, data: Mapping[str, Any], tables: TomlTables | None = None) -> str:
     """Serialise, re-parse (never write what cannot be read back), temp file, fsync, replace, fsync dir.
+    Returns the sha256 of the bytes written (the head record names the checkpoint by it).
 
     `tables` (one per session file) re-uses the verified text of unchanged item tables (see TomlTables)."""
     if tables is not None:
@@ -183,6 +207,7 @@ def atomic_write_toml(target: Path, data: Mapping[str, Any], tables: TomlTables 
             os.unlink(tmp)
         raise
     fsync_dir(target.parent)
+    return hashlib.sha256(payload).hexdigest()
 
 
 def remove_stale_temps(target: Path) -> int:

@@ -7,10 +7,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import json.scanner
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from deploytui.core.errors import DeployError
 from deploytui.core.session import (
@@ -84,9 +85,12 @@ def scan_events(
     hashes: list[str] = []
     start = prev
     problem: DeployError | None = None
+    texts: list[str] | None = None
+    with contextlib.suppress(UnicodeDecodeError):
+        texts = data.decode("utf-8").split("\n")  # one decode for the whole log (the common case)
     for number, raw in enumerate(lines, start=first):
         try:
-            event = json.loads(raw.decode("utf-8"))
+            event = _parse_line(raw, None if texts is None else texts[number - first])
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             problem = DeployError(f"garbled event (not JSON: {exc})", path=path, line=number)
             break
@@ -117,6 +121,25 @@ def scan_events(
         hashes.append(prev)
     log = EventLog(events, prev if events else start, hashes)
     return EventScan(log, lines[: len(events)], problem, tail, len(lines) + bool(tail))
+
+
+_SCAN: Any = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+"""json's own C scanner: a line parsed without json.loads' per-call overhead (~35% of the JSON time on
+100,000 events)."""
+
+
+def _parse_line(raw: bytes, text: str | None) -> Any:
+    """`json.loads` of one line: the scanner when the line is exactly one value, else json.loads itself
+    (so a line that is not gives json.loads' error, or its value when only whitespace was around it)."""
+    if text is not None:
+        try:
+            value, end = _SCAN(text, 0)
+        except (StopIteration, ValueError, RecursionError):
+            pass
+        else:
+            if end == len(text):
+                return value
+    return json.loads(raw.decode("utf-8"))
 
 
 def read_events(path: Path, *, allow_partial_tail: bool = False) -> EventLog:

@@ -1,5 +1,7 @@
-"""An open session of the file store: `apply` makes a change durable (event fsynced, then the TOML
-checkpoint saved) before it returns; a read-only follower `reload`s what the writer appended."""
+"""An open session of the file store: `apply` makes a change durable before it returns (its event line
+appended to events.jsonl and fsynced, then the head record rewritten); the TOML checkpoint is saved every
+CHECKPOINT_EVERY events, at creation, at finish and on close. A read-only follower `reload`s what the
+writer appended."""
 
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ from deploytui.storage.fs.atomic import (
     TomlTables,
     atomic_write_toml,
 )
+from deploytui.storage.fs.head import HeadRecord, HeadWriter
 from deploytui.storage.fs.journal import EventLog, Journal
 from deploytui.storage.fs.lock import SessionLock, write_refused
-from deploytui.storage.fs.paths import EVENTS_FILE, LOGS_DIR, UNSAFE_RE
+from deploytui.storage.fs.paths import EVENTS_FILE, HEAD_FILE, LOGS_DIR, UNSAFE_RE
 
 if TYPE_CHECKING:
     from deploytui.core.checklist import Checklist
@@ -33,6 +36,13 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from deploytui.storage.chain import DriftReport
     from deploytui.storage.fs.repository import SessionStore
+
+
+CHECKPOINT_EVERY = 1000
+"""Events between two saves of the TOML checkpoint (also saved at creation, at finish and on close), as
+the PostgreSQL store does. Saving the whole session on every change made a change cost grow with the
+session (~1 MB of TOML at 10,000 notes, ~25 MB at 100,000 events): a change is acknowledged once its
+event line is fsynced and the head record names it; a load replays the log anyway."""
 
 
 class LiveSession:
@@ -47,6 +57,7 @@ class LiveSession:
         *,
         lock: SessionLock | None,
         redactor: Redactor | None = None,
+        checkpoint: tuple[int, str] = (0, ""),
     ) -> None:
         self.store = store
         self.id = session_id
@@ -61,13 +72,15 @@ class LiveSession:
         self._lock = lock
         self._mutex = threading.RLock()
         self._journal: Journal | None = None
+        self._head: HeadWriter | None = None
         self._tables = TomlTables()
-        self._checkpoint_owed = False
-        """The log has events the TOML does not (see SessionStore.create(checkpoint=False))."""
         """The verified TOML text of this session's item tables, re-used by the next save."""
+        self._checkpoint = checkpoint
+        """(seq, sha256 of its bytes) of the TOML checkpoint on disk; (0, "") before the first."""
         if lock is not None:
             try:
                 self._journal = Journal(self.events_path, log.count, log.head)
+                self._head = HeadWriter(self.dir / HEAD_FILE)
             except OSError as exc:
                 raise DeployError(write_refused(exc, store.dir), path=self.events_path) from None
         self._seen_size = file_size(self.events_path)
@@ -90,22 +103,42 @@ class LiveSession:
         self._journal.append(event)
         self.session.apply_event(event)
         self.session.head = self._journal.head
-        if save:
-            self._save()
+        seq = self._checkpoint[0]
+        due = not seq or self.session.finished is not None or self._journal.count - seq >= CHECKPOINT_EVERY
+        if save and due:
+            try:
+                self._save()
+            except DeployError:
+                if seq:
+                    with contextlib.suppress(DeployError):
+                        self._write_head()  # the change is in the log: its witness still names it
+                raise
         else:
-            self._checkpoint_owed = True
+            self._write_head()
         return event
 
-    def save_checkpoint(self) -> None:
-        """Write the TOML checkpoint a `create(checkpoint=False)` left owed (nothing if none is)."""
+    def _write_head(self) -> None:
+        """The head record names the log's last event (and the checkpoint last saved)."""
+        assert self._journal is not None and self._head is not None
+        seq, sha256 = self._checkpoint
+        self._head.write(HeadRecord(self._journal.count, self._journal.head, seq, sha256))
+
+    @property
+    def behind(self) -> int:
+        """Events the TOML checkpoint does not reflect yet."""
+        return self.session.seq - self._checkpoint[0]
+
+    def checkpoint(self) -> None:
+        """Save the TOML checkpoint now (it is saved on its own every CHECKPOINT_EVERY events)."""
         with self._mutex:
-            if self._checkpoint_owed and self._journal is not None:
-                self._save()
+            if self._journal is None:
+                raise DeployError(f"session {self.id} is open read-only", path=self.toml_path)
+            self._save()
 
     def _save(self) -> None:
+        """Save the TOML checkpoint of the state, then the head record naming it."""
         try:
-            atomic_write_toml(self.toml_path, self.session.to_dict(), self._tables)
-            self._checkpoint_owed = False
+            sha256 = atomic_write_toml(self.toml_path, self.session.to_dict(), self._tables)
         except OSError as exc:
             raise DeployError(
                 f"the change is in {EVENTS_FILE} but the session file could not be saved: {exc.strerror}",
@@ -116,6 +149,9 @@ class LiveSession:
                 f"the change is in {EVENTS_FILE} but the session file could not be written: {exc}",
                 path=self.toml_path,
             ) from None
+        self._checkpoint = (self.session.seq, sha256)
+        if self._journal is not None:
+            self._write_head()
 
     # ------------------------------------------------------------- logs
 
@@ -149,17 +185,22 @@ class LiveSession:
             size = file_size(self.events_path)
             if size == self._seen_size:
                 return False
-            session, _log, _ = self.store._load(self.id, allow_partial_tail=True)
+            session, _log, _, _ = self.store._load(self.id, allow_partial_tail=True)
             changed = session.seq != self.session.seq
             self.session = session
             self._seen_size = size
             return changed
 
     def close(self) -> None:
+        """Release the session, saving the checkpoint first when events came after it (a failure to save
+        it loses nothing: the log and the head record hold every change, and the next open replays them)."""
         with self._mutex:
-            if self._checkpoint_owed and self._journal is not None:
-                with contextlib.suppress(DeployError):  # the log has it: the next open writes the TOML
+            if self._journal is not None and self.behind > 0:
+                with contextlib.suppress(DeployError):
                     self._save()
+            if self._head is not None:
+                self._head.close()
+                self._head = None
             if self._journal is not None:
                 self._journal.close()
                 self._journal = None

@@ -12,3 +12,7 @@ LOGS_DIR = "logs"
 
 UNSAFE_RE = re.compile(r"[^A-Za-z0-9._-]+")
 """Characters a run id may not bring into a log file's name."""
+
+HEAD_FILE = "head.json"
+"""`<id>/head.json`: the head record, the count and hash of the last acknowledged event (rewritten in place
+on every change; `storage/fs/head.py`)."""

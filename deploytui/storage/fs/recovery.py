@@ -12,10 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deploytui.core.errors import DeployError
 from deploytui.core.session import (
     Session,
 )
 from deploytui.storage.chain import describe, replay
+from deploytui.storage.fs.head import HeadRecord, read_head
 from deploytui.storage.fs.journal import EventScan, line_hash
 
 if TYPE_CHECKING:
@@ -66,8 +68,40 @@ def read_witness(toml_path: Path, session_id: str) -> tuple[Session | None, str]
     return snapshot, ""
 
 
+def choose_witness(
+    checkpoint: Session | None, unusable: str, record: HeadRecord | None, record_problem: str
+) -> tuple[Session | None, str, str]:
+    """(witness, why there is none, its name): the session file, unless the head record names a later
+    event (the session file is a checkpoint: after a kill the head record is the one that names the log's
+    last event). A witness taken from the head record carries only its seq and head."""
+    if record is not None and record.seq and (checkpoint is None or record.seq > checkpoint.seq):
+        witness = Session()
+        witness.seq, witness.head = record.seq, record.head
+        return witness, "", HEAD_WITNESS
+    if checkpoint is None and record_problem:
+        unusable += f", and {record_problem}"
+    return checkpoint, unusable, FILE_WITNESS
+
+
+FILE_WITNESS = "the session file"
+HEAD_WITNESS = "the head record"
+
+
+def read_head_witness(path: Path) -> tuple[HeadRecord | None, str]:
+    """The head record, or None and why it is not usable ("" when there is none)."""
+    try:
+        return read_head(path), ""
+    except DeployError as exc:
+        return None, f"the head record cannot be read ({exc.message})"
+
+
 def trusted_prefix(
-    scan: EventScan, data: bytes, witness: Session | None, unusable: str, path: Path
+    scan: EventScan,
+    data: bytes,
+    witness: Session | None,
+    unusable: str,
+    path: Path,
+    name: str = FILE_WITNESS,
 ) -> Cut:
     """How much of the valid prefix of a damaged log `recover` keeps.
 
@@ -85,6 +119,10 @@ def trusted_prefix(
     In every case a last kept line whose successor claims to follow it but records another hash for it,
     while that successor is itself vouched for (by the next line's `prev` or by the head), was altered:
     it is dropped too, so that the kept log never ends on an altered event.
+
+    `name` says which witness it is: the session file, or the head record (`choose_witness`), which holds
+    no state: when its event `seq` has another hash, the state there cannot be compared, and the line is
+    dropped with what follows.
     """
     count = scan.log.count
     hashes = scan.log.hashes
@@ -93,10 +131,11 @@ def trusted_prefix(
     named = hashes.index(head) + 1 if witness is not None and head in hashes else 0
     shown = f"{head[:12]}…" if head else "empty"
     cut = count
+    state_known = name == FILE_WITNESS
     if witness is None:
         why = f"{unusable}: the state is rebuilt from the log"
     elif named:
-        why = f"the log holds the session file's recorded head (event {named}): rebuilt from the log"
+        why = f"the log holds {name}'s recorded head (event {named}): rebuilt from the log"
         if count > named:
             later = (
                 f"event {count} chains onto that head but is"
@@ -104,14 +143,21 @@ def trusted_prefix(
                 else f"events {named + 1}-{count} chain onto that head but are"
             )
             why += (
-                f"; {later} not in the session file"
-                " (as after a kill between writing an event and saving the session file): kept"
+                f"; {later} not in {name}"
+                f" (as after a kill between writing an event and saving {name}): kept"
             )
     else:
         seq = witness.seq
         if 1 <= seq <= count:
             replayed, replayed_count, _ = replay(scan.log.events[:seq], path)
-            if replayed_count == seq and same_state(witness, replayed):
+            if not state_known:
+                cut = seq - 1
+                why = (
+                    f"event {seq} does not match {name}'s recorded head ({shown}), and the session file is"
+                    f" a checkpoint of an earlier event, so the log's state there cannot be compared:"
+                    f" line {seq} on is damaged or foreign, dropped"
+                )
+            elif replayed_count == seq and same_state(witness, replayed):
                 why = (
                     f"event {seq} does not match the session file's recorded head ({shown}), but the"
                     " log's state there is the session file's: kept; the log's tail could not be confirmed"
@@ -125,7 +171,7 @@ def trusted_prefix(
                 )
         else:
             why = (
-                f"the session file's recorded head (event {seq}, {shown}) names no event of the"
+                f"{name}'s recorded head (event {seq}, {shown}) names no event of the"
                 f" {count} that verify: kept the longest prefix that verifies; its tail could not be"
                 " confirmed"
             )
@@ -135,7 +181,7 @@ def trusted_prefix(
     if (witness is None or named) and count < scan.total_lines:
         why += f"; the log does not verify from line {count + 1} on: dropped"
     if cut == count and 0 < count < len(lines) and named != count:
-        voucher = _altered_by_successor(lines, count, hashes[count - 1], head)
+        voucher = _altered_by_successor(lines, count, hashes[count - 1], head, name)
         if voucher:
             cut = count - 1
             why += (
@@ -145,7 +191,7 @@ def trusted_prefix(
     return Cut(cut, why, confirmed=witness is None or named > 0)
 
 
-def _altered_by_successor(lines: list[bytes], count: int, last_hash: str, head: str) -> str:
+def _altered_by_successor(lines: list[bytes], count: int, last_hash: str, head: str, name: str) -> str:
     """What vouches for line count+1, when it claims to follow line `count` (its seq) but records another
     hash for it; "" when nothing does (then line count+1 may be the damaged one)."""
     successor = _event_of(lines[count])
@@ -156,7 +202,7 @@ def _altered_by_successor(lines: list[bytes], count: int, last_hash: str, head: 
         return ""
     own = line_hash(lines[count])
     if head and own == head:
-        return "the session file's head"
+        return f"{name}'s head"
     if count + 1 < len(lines):
         after = _event_of(lines[count + 1])
         if after is not None and after.get("prev") == own:

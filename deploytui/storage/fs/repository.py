@@ -2,21 +2,27 @@
 
 Layout (README.md, "Sessions on disk"):
 
-    sessions/<id>.toml               the state: a checkpoint, saved atomically after every change
+    sessions/<id>.toml               the state: a checkpoint, saved atomically every 1,000 events, at
+                                     creation, at finish and on close
     sessions/<id>/events.jsonl       append-only, hash-chained log of every change (the truth)
+    sessions/<id>/head.json          the head record: count and hash of the last event (every change)
     sessions/<id>/logs/              full output of every run
     sessions/<id>.lock               sidecar held with flock by the process that writes the session
 
-Durability: `LiveSession.apply` appends the event and fsyncs it, then saves the TOML (serialise, re-parse,
-temp file in the same dir, fsync, os.replace, fsync the dir), and only then returns. A kill between the two
-leaves the TOML one event behind: on load the TOML records how many events it reflects (`seq`) and the hash
-of the last one (`head`), and the missing events are replayed from the log. So every acknowledged change
-survives, and a log that was cut or edited is refused rather than silently believed.
+Durability: `LiveSession.apply` appends the event and fsyncs it, then rewrites the head record in place
+(fdatasync), and only then returns; every CHECKPOINT_EVERY events it also saves the TOML (serialise,
+re-parse, temp file in the same dir, fsync, os.replace, fsync the dir). A load replays the whole log (it
+restores each item's history, which the TOML leaves out). The TOML records how many events it reflects
+(`seq`) and the hash of the last one (`head`), the head record the same of the log's last event: each
+must name an event of the log, so a log that was cut or edited is refused rather than silently believed.
+A kill between an event's fsync and the head record's write leaves the head record one event behind:
+the event chains onto the one it names and is kept, as every acknowledged change is.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -52,15 +58,18 @@ from deploytui.storage.fs.atomic import (
     remove_stale_temps,
     write_new,
 )
+from deploytui.storage.fs.head import HeadRecord, HeadWriter, read_head
 from deploytui.storage.fs.journal import GENESIS_HASH, EventLog, read_events, scan_events
 from deploytui.storage.fs.live import LiveSession, file_size
 from deploytui.storage.fs.lock import SessionLock, current_user, write_refused
-from deploytui.storage.fs.paths import EVENTS_FILE, LOGS_DIR
+from deploytui.storage.fs.paths import EVENTS_FILE, HEAD_FILE, LOGS_DIR
 from deploytui.storage.fs.recovery import (
     Recovery,
     aside_path,
+    choose_witness,
     dropped_lines,
     first_difference,
+    read_head_witness,
     read_witness,
     same_values,
     trusted_prefix,
@@ -183,7 +192,7 @@ class SessionStore:
         """A new session of `checklist`, locked by this process, its first event and TOML on disk.
 
         `checkpoint=False`: the first event only (fsynced; the log is the truth and a session without
-        its TOML opens, replayed); the TOML checkpoint is owed, written by `save_checkpoint()` or the next
+        its TOML opens, replayed); the TOML checkpoint is owed, written by `checkpoint()` or the next
         change. The TUI shows its first frame before that save (~0.5 s of TOML on 5,000 items)."""
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -236,21 +245,25 @@ class SessionStore:
         lock = None if read_only else SessionLock(self.lock_path(session_id), session_id)
         try:
             try:
-                session, log, replayed = self._load(session_id, allow_partial_tail=True)
+                session, log, behind, checkpoint = self._load(session_id, allow_partial_tail=True)
             except DeployError as exc:
                 message = exc.message + recover_hint(session_id)
                 raise DeployError(message, path=exc.path, line=exc.line) from None
             if lock is not None:
                 # Only once the rest is known good: a refused open changes nothing on disk.
                 self._set_aside_partial_tail(session_id)
-            live = LiveSession(self, session_id, session, log, lock=lock, redactor=redactor)
+            live = LiveSession(
+                self, session_id, session, log, lock=lock, redactor=redactor, checkpoint=checkpoint
+            )
             if checklist is not None and checklist.sha256 != session.checklist_sha256:
                 live.drift = drift(session, checklist)
             if read_only:
                 return live
             remove_stale_temps(self.toml_path(session_id))
-            if replayed or not self.toml_path(session_id).exists():
+            if not self.toml_path(session_id).exists():
                 live._save()
+            elif behind:
+                live._write_head()  # the events after the head record (a kill before its write) are named
             if session.finished is None and session.anything_running():
                 live.apply(MarkInterrupted(last_seen=session.updated))
             if live.drift is not None and session.finished is None and checklist is not None:
@@ -315,8 +328,11 @@ class SessionStore:
                     f"nothing to recover: cannot read the event log ({exc.strerror})", path=events_path
                 ) from None
             scan = scan_events(events_path, data)
-            witness, unusable = read_witness(toml_path, session_id)
-            cut = trusted_prefix(scan, data, witness, unusable, events_path)
+            head_path = self.session_dir(session_id) / HEAD_FILE
+            checkpoint, unusable = read_witness(toml_path, session_id)
+            record, record_problem = read_head_witness(head_path)
+            witness, unusable, name = choose_witness(checkpoint, unusable, record, record_problem)
+            cut = trusted_prefix(scan, data, witness, unusable, events_path, name)
             session, kept, failure = replay(scan.log.events[: cut.events], events_path)
             reason = cut.why
             if failure is not None:
@@ -346,7 +362,20 @@ class SessionStore:
                 os.replace(toml_path, aside)
                 kept_aside.append(aside)
             session.head = scan.log.hashes[kept - 1]
-            atomic_write_toml(toml_path, session.to_dict())
+            if record_problem or (
+                record is not None
+                and (record.seq > kept or scan.log.hashes[record.seq - 1] != record.head)
+            ):
+                # A head record that is damaged or names an event not kept is evidence: kept aside.
+                aside = aside_path(head_path, "corrupt", moment)
+                os.replace(head_path, aside)
+                kept_aside.append(aside)
+            sha256 = atomic_write_toml(toml_path, session.to_dict())
+            writer = HeadWriter(head_path)
+            try:
+                writer.write(HeadRecord(kept, session.head, kept, sha256))
+            finally:
+                writer.close()
             return Recovery(
                 session_id,
                 intact=False,
@@ -400,26 +429,41 @@ class SessionStore:
         """The session's state, read-only, without the lock (for export and listing)."""
         return self._load(validate_session_id(session_id), allow_partial_tail=True)[0]
 
-    def _load(self, session_id: str, *, allow_partial_tail: bool) -> tuple[Session, EventLog, int]:
-        """(state, log, how many events the session file had not caught up with).
+    def _load(
+        self, session_id: str, *, allow_partial_tail: bool
+    ) -> tuple[Session, EventLog, int, tuple[int, str]]:
+        """(state, log, how many events the head record does not name yet (all without one), and the
+        checkpoint: the seq the session file reflects and the sha256 of its bytes).
 
         The log is the truth: the state is rebuilt by replaying every event (which also restores each
         item's history). The session file is a checkpoint that must agree with the log where it says it
-        stands (`seq`, `head`, and every field): a cut log, an edited event or a hand-edited session file
-        is refused, naming the file and line, rather than silently believed.
+        stands (`seq`, `head`, and every field), and the head record must name an event of the log: a cut
+        log, an edited event or a hand-edited session file is refused, naming the file and line, rather
+        than silently believed. A session file with the bytes the head record names (`checkpoint_sha256`)
+        is the one the writer saved from the log's state: only its header is parsed (parsing ~25 MB of
+        TOML took ~4 s at 100,000 events); any other is parsed whole and compared field by field.
         """
         toml_path = self.toml_path(session_id)
         events_path = self.session_dir(session_id) / EVENTS_FILE
         snapshot: Session | None = None
         text: str | None = None
-        # The TOML first, then the log: the writer appends before it saves, so the log is never behind.
+        digest = ""
+        # The TOML first, then the head record, then the log: the writer appends, then saves the TOML (at
+        # a checkpoint), then the head record, so what is read later is never behind what was read before.
         try:
-            text = toml_path.read_text(encoding="utf-8")
+            raw = toml_path.read_bytes()
+            digest = hashlib.sha256(raw).hexdigest()
+            text = raw.decode("utf-8")
         except FileNotFoundError:
             text = None
         except (OSError, UnicodeDecodeError) as exc:
             raise DeployError(f"cannot read the session file: {exc}", path=toml_path) from None
-        if text is not None:
+        record = read_head(self.session_dir(session_id) / HEAD_FILE)
+        marks: tuple[str, int, str] | None = None
+        """(id, seq, head) of the session file."""
+        if text is not None and record is not None and record.checkpoint_sha256 == digest:
+            marks = _header_marks(text)
+        if text is not None and marks is None:
             try:
                 data = tomllib.loads(text)
             except tomllib.TOMLDecodeError as exc:
@@ -430,16 +474,15 @@ class SessionStore:
                 snapshot = Session.from_dict(data)
             except (KeyError, ValueError, TypeError, AttributeError) as exc:
                 raise DeployError(f"malformed session file: {describe(exc)}", path=toml_path) from None
-            if snapshot.id != session_id:
-                raise DeployError(
-                    f"session file holds id {snapshot.id!r}, not {session_id!r}", path=toml_path
-                )
+            marks = (snapshot.id, snapshot.seq, snapshot.head)
+        if marks is not None and marks[0] != session_id:
+            raise DeployError(f"session file holds id {marks[0]!r}, not {session_id!r}", path=toml_path)
         log = read_events(events_path, allow_partial_tail=allow_partial_tail)
         if log.count == 0:
             raise DeployError("the event log is empty", path=events_path)
         checkpoint = 0
-        if snapshot is not None:
-            checkpoint = snapshot.seq
+        if marks is not None:
+            checkpoint = marks[1]
             if checkpoint > log.count:
                 raise DeployError(
                     f"the session file reflects {checkpoint} events but the log has {log.count}:"
@@ -447,18 +490,34 @@ class SessionStore:
                     path=events_path,
                     line=log.count,
                 )
-            if checkpoint == 0 or log.hashes[checkpoint - 1] != snapshot.head:
+            if checkpoint == 0 or log.hashes[checkpoint - 1] != marks[2]:
                 raise DeployError(
                     f"event {checkpoint} differs from the one the session file recorded: the log was altered",
                     path=events_path,
                     line=checkpoint or None,
+                )
+        if record is not None:
+            if record.seq > log.count:
+                raise DeployError(
+                    f"the head record ({HEAD_FILE}) names event {record.seq} but the log has {log.count}:"
+                    " the log was cut",
+                    path=events_path,
+                    line=log.count,
+                )
+            if record.seq == 0 or log.hashes[record.seq - 1] != record.head:
+                raise DeployError(
+                    f"event {record.seq} differs from the one the head record ({HEAD_FILE}) recorded:"
+                    " the log was altered",
+                    path=events_path,
+                    line=record.seq or None,
                 )
         agrees = (
             None if snapshot is None else lambda state: _check_agrees(snapshot, state, toml_path, text or "")
         )
         session = replay_all(log.events, log.hashes, events_path, checkpoint=checkpoint, at_checkpoint=agrees)
         session.head = log.head
-        return session, log, log.count - checkpoint
+        behind = log.count - (record.seq if record is not None else 0)
+        return session, log, behind, (checkpoint, digest if marks is not None else "")
 
     # ------------------------------------------------------------- queries
 
@@ -558,6 +617,23 @@ def _newest_key(info: SessionInfo) -> tuple[str, str]:
     except ValueError:
         return info.started[:19], info.id
     return moment.strftime("%Y-%m-%dT%H:%M:%S"), info.id
+
+
+_ITEMS_TABLE = "\n[items."
+
+
+def _header_marks(text: str) -> tuple[str, int, str] | None:
+    """(id, seq, head) from the keys before the item tables of a session file this store wrote (the
+    item tables come last, and a basic string never holds a line break); None when they do not parse."""
+    end = text.find(_ITEMS_TABLE)
+    try:
+        data = tomllib.loads(text if end < 0 else text[: end + 1])
+        sid, seq, head = data["id"], data["seq"], data.get("head", "")
+    except (tomllib.TOMLDecodeError, KeyError):
+        return None
+    if not (isinstance(sid, str) and isinstance(head, str)) or type(seq) is not int:
+        return None
+    return sid, seq, head
 
 
 def _check_agrees(snapshot: Session, replayed: Session, path: Path, text: str) -> None:

@@ -69,6 +69,7 @@ from deploytui.core.session import (
     utc_now,
 )
 from deploytui.core.session.events import ActionStartedEvent, RunStartedEvent
+from deploytui.core.text import plural
 from deploytui.storage.base import EventChain
 from deploytui.storage.chain import DriftReport, describe, drift, prepare, replay_all, sanitize_event
 from deploytui.storage.fs import (
@@ -953,7 +954,7 @@ class PgLiveSession:
         """What the app's header says about the store: None while it takes every change."""
         if self._spool is None:
             return None
-        text = f"store offline: {self.held} changes held locally"
+        text = f"store offline: {plural(self.held, 'change')} held locally"
         return f"{text}; {self.conflict}" if self.conflict else text
 
     def _hold(self, event: Event) -> Event:

@@ -111,6 +111,20 @@ def matching_ids(checklist: Checklist, session: Session, query: str) -> set[str]
     return with_ancestors(checklist, direct_matches(checklist, session, Query.parse(query)))
 
 
+def first_match(checklist: Checklist, session: Session, query: str) -> str | None:
+    """The first node matching the query itself (not only as an ancestor of a match), in the tree's
+    order: the document's, with the rollback procedure last (where the tree shows it)."""
+    matches = set(direct_matches(checklist, session, Query.parse(query)))
+    rollback = checklist.rollback_id
+    under_rollback: set[str] = set()
+    if rollback is not None:
+        under_rollback = {rollback, *(d.id for d in checklist.descendants(rollback))}
+    in_tree_order = [i for i in checklist.nodes if i not in under_rollback] + [
+        i for i in checklist.nodes if i in under_rollback
+    ]
+    return next((i for i in in_tree_order if i in matches), None)
+
+
 class Matcher:
     """`matching_ids` for a query typed one key at a time: each query is parsed once, the nodes' texts are
     lowered once, and a query that narrows the previous one (typed on, no status words) looks only at

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -187,23 +189,47 @@ class ResumeDialog(ModalScreen[str]):
         )
 
 
+CHOICE_DIGITS = 9
+"""Entries of a ChoiceDialog that a digit key picks (1 to 9); further ones are picked with the arrows."""
+
+
 class ChoiceDialog(ModalScreen[int | None]):
-    """Pick one of several entries (e.g. which world-changing step of a node to run). Escape: none."""
+    """Pick one of several entries (e.g. which world-changing step of a node to run): a digit picks
+    the entry it stands beside, or ↑↓ then Enter. Escape: none."""
 
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Close without choosing"),
+        *(
+            Binding(str(n), f"pick({n - 1})", f"Entry {n}", show=False, id=f"dialog.pick-{n}")
+            for n in range(1, CHOICE_DIGITS + 1)
+        ),
     ]
 
     def __init__(
         self,
         title: str,
-        entries: list[str],
+        entries: list[str | Text],
         id: str | None = None,  # noqa: A002 - Textual names it id
     ) -> None:
         super().__init__(id=id)
         self.title_text = title
         self.entries = entries
+
+    def _option_text(self, n: int, entry: str | Text) -> Table:
+        """The entry with its digit in front, as a key would show (none past the ninth); a long entry
+        wraps under its own text, not under the digit."""
+        hint = Text.assemble((f" {n + 1} " if n < CHOICE_DIGITS else "   ", "bold reverse"), " ")
+        row = Table.grid()
+        row.add_column(no_wrap=True)
+        row.add_column(ratio=1)
+        row.add_row(hint, entry if isinstance(entry, Text) else Text(entry))  # checklist text, not markup
+        return row
+
+    def _hint(self) -> str:
+        last = min(len(self.entries), CHOICE_DIGITS)
+        digits = "1" if last == 1 else f"1–{last}"
+        return f"{digits} picks · ↑↓ Enter · Esc cancels"
 
     def compose(self) -> ComposeResult:
         from textual.widgets import OptionList
@@ -212,10 +238,11 @@ class ChoiceDialog(ModalScreen[int | None]):
         with Vertical(classes="dialog"):
             yield Label(self.title_text, classes="dialog-title", markup=False)
             yield OptionList(
-                *(Option(f"{n + 1}. {text}", id=str(n)) for n, text in enumerate(self.entries)),
+                *(Option(self._option_text(n, text), id=str(n)) for n, text in enumerate(self.entries)),
                 id="choice-list",
             )
             with Horizontal(classes="dialog-buttons"):
+                yield Static(self._hint(), classes="dialog-hint", id="choice-hint")
                 yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
@@ -223,6 +250,10 @@ class ChoiceDialog(ModalScreen[int | None]):
 
     def on_option_list_option_selected(self, event: Any) -> None:
         self.dismiss(int(event.option.id))
+
+    def action_pick(self, index: int) -> None:
+        if 0 <= index < len(self.entries):
+            self.dismiss(index)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

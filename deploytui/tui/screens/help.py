@@ -23,7 +23,7 @@ KEY_NAMES = {"escape": "Esc", "question_mark": "?", "space": "space"}
 
 STATUS_MEANINGS: dict[Status, str] = {
     Status.PENDING: "not done yet",
-    Status.RUNNING: "a check is running",
+    Status.RUNNING: "a check or a step is running (or queued)",
     Status.PASSED: "its checks passed",
     Status.FAILED: "a check failed",
     Status.ERROR: "a check could not run (config, missing variable)",
@@ -92,11 +92,13 @@ class HelpScreen(ModalScreen[None]):
                 Text(f"{GLYPHS[status]} {status.value}", Style(color=colors[status], bold=True)), meaning
             )
         legend.add_row(
-            Text(f"{CHECK_MARK}  check", Style(bold=True)), "the item has bound checks (r runs them)"
+            Text(f"{CHECK_MARK}  check", Style(bold=True)),
+            "the item has bound checks: they only read (r runs them)",
         )
         legend.add_row(
-            Text(f"{ACTION_MARK}  action", Style(bold=True)),
-            "the node has a command (x runs it, after confirming)",
+            Text(f"{ACTION_MARK}  step", Style(bold=True)),
+            "the node has a world-changing step: a command, a bound action, webhook or dump"
+            " (x runs it, after confirming; ticking the item stays yours)",
         )
         legend.add_row(
             Text(f"{ROLLBACK_MARK}  rollback", Style(bold=True)), "the rollback procedure (outside progress)"

@@ -29,6 +29,7 @@ from textual.screen import Screen
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
+from deploytui.core.durations import format_took
 from deploytui.core.errors import DeployError
 from deploytui.core.events import EngineEvent, RunBegan, RunEnded, RunOutput
 from deploytui.core.session import (
@@ -46,11 +47,11 @@ from deploytui.core.session import (
 from deploytui.core.spec import CheckSpec
 from deploytui.core.status import BAD, Status
 from deploytui.core.text import one_line
-from deploytui.services.actions import Step, describe, steps_of
+from deploytui.services.actions import Step, describe, step_choice, step_context, steps_of
 from deploytui.services.runs import failed_checks, is_world_changing, parse_iso, runnable_checks
 from deploytui.tui.messages import EngineEventPosted
 from deploytui.tui.present import GLYPHS
-from deploytui.tui.presenters.filter import Matcher
+from deploytui.tui.presenters.filter import Matcher, first_match
 from deploytui.tui.presenters.runs import RunBoard, RunBuffer
 from deploytui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, TextDialog
 from deploytui.tui.themes import status_colors
@@ -124,7 +125,7 @@ class MainScreen(Screen[None]):
             "action",
             "Action",
             id="action",
-            tooltip="Run the selected node's fenced command after confirming the exact command",
+            tooltip="Run the node's step ($: a command, bound action, webhook or dump) after confirming it",
         ),
         Binding("c", "cancel", "Cancel", id="cancel", tooltip="Cancel the selected node's running checks"),
         Binding(
@@ -285,7 +286,13 @@ class MainScreen(Screen[None]):
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield Input(placeholder="filter: text, is:failed, is:pending …  (Esc clears)", id="filter")
-                yield ChecklistTree(app.checklist, app.checks_per_item, redact=app.redactor.redact, id="tree")
+                yield ChecklistTree(
+                    app.checklist,
+                    app.checks_per_item,
+                    steps_per_item=app.steps_per_item,
+                    redact=app.redactor.redact,
+                    id="tree",
+                )
             with Vertical(id="right"):
                 yield DetailPane(id="detail")
                 yield LogPanes(id="logs")
@@ -313,16 +320,17 @@ class MainScreen(Screen[None]):
         if app.resumed:
             counts = app.live.session.counts(app.checklist)
             done = sum(n for st, n in counts.items() if st.is_complete)
-            text = f"Resumed {app.live.session.id}: {done}/{sum(counts.values())} complete"
+            # One short line (the id is in the header): a taller, longer toast covered the sign-off form.
+            text = f"Resumed: {done}/{sum(counts.values())} complete"
             if counts[Status.INTERRUPTED]:
                 text += f", {counts[Status.INTERRUPTED]} interrupted (r runs them again)"
-            self.notify(text, title="Session", timeout=10)
+            self.notify(text, timeout=6)
         self.set_interval(1.0, self._tick_clock)
         # Everything built so far (checklist, session, tree, widgets) lives as long as the app: moved out
         # of the collector's sight once the first frame is up, so that a full collection does not walk it
         # again and again (on 5,000 items those took 100-200 ms each, stalling cursor keys; bench_scale.py).
         self.call_after_refresh(gc.freeze)
-        if hasattr(app.live, "save_checkpoint"):  # a new session's TOML, owed until the first frame is up
+        if getattr(app.live, "behind", 0) > 0:  # a new session's TOML, owed until the first frame is up
             self.call_after_refresh(
                 self.run_worker, self._write_checkpoint, name="checkpoint", thread=True, exit_on_error=False
             )
@@ -332,7 +340,7 @@ class MainScreen(Screen[None]):
         """(A thread.) The TOML a new session owes; what the save keeps (its verified item tables) is
         then frozen too, like the first frame's objects: else each full collection walked it again
         (30-45 ms each, cursor keys held up; bench_scale.py)."""
-        self.deploy_app.live.save_checkpoint()
+        self.deploy_app.live.checkpoint()
         gc.freeze()
 
     def refresh_all(self) -> None:
@@ -341,7 +349,7 @@ class MainScreen(Screen[None]):
         self.query_one(ChecklistTree).refresh_labels()
         self._refresh_header()
         self._show_selected()
-        self.refresh_bindings()
+        self._refresh_footer_if_changed()
 
     def _on_theme_changed(self, _theme: Any) -> None:
         colors = status_colors(self.app.current_theme)
@@ -460,7 +468,8 @@ class MainScreen(Screen[None]):
             flaky=counts[Status.FLAKY],
             blocked=counts[Status.BLOCKED],
             interrupted_actions=len(session.interrupted_actions()),
-            running=len(self.pending_runs),
+            # A follower started none of them: it counts what the session says runs.
+            running=session.runs_under_way() if app.read_only else len(self.pending_runs),
             read_only=app.read_only,
             finished=bool(session.finished),
             store_status=app.store_status(),
@@ -533,7 +542,7 @@ class MainScreen(Screen[None]):
         self._refresh_header()
         if self.selected_id is not None:
             self._show_detail()
-        self.refresh_bindings()
+        self._refresh_footer_if_changed()
 
     def _show_detail(self) -> None:
         """Redraw the detail pane (the run pane streams, and reloads, on its own)."""
@@ -588,6 +597,13 @@ class MainScreen(Screen[None]):
         """Every refresh (ours and Textual's) notes what the footer now shows."""
         self._footer_signature = self._bindings_signature()
         super().refresh_bindings()
+
+    def _refresh_footer_if_changed(self) -> None:
+        """Refresh the footer only when the keys that apply changed. Its recompose (~20 keys mounted and
+        styled, ~30 ms) on every run event took over half the event loop during `R` on the bundled
+        checklist (pyinstrument), and checks timed meanwhile measured it: a Redis PING read 1.2 s."""
+        if self._bindings_signature() != self._footer_signature:
+            self.refresh_bindings()
 
     def _settle_footer(self) -> None:
         """Refresh the footer FOOTER_SETTLE_SECONDS after the last cursor move that changed its keys."""
@@ -860,6 +876,13 @@ class MainScreen(Screen[None]):
         if event.value.strip() and not self.query_one(ChecklistTree).visible_ids:
             # An empty tree alone reads like a broken screen.
             self.notify(f"Nothing matches {event.value.strip()!r}. Esc clears the filter.", timeout=6)
+        elif event.value.strip():
+            # Enter means "take me there": the first match, not the node selected before (often a
+            # section the filter keeps only as a match's ancestor, or not shown at all).
+            app = self.deploy_app
+            first = first_match(app.checklist, app.live.session, event.value)
+            if first is not None:
+                self.query_one(ChecklistTree).select_id(first)
         self.query_one(ChecklistTree).focus()
 
     def action_clear_filter(self) -> None:
@@ -1002,8 +1025,8 @@ class MainScreen(Screen[None]):
         if len(steps) > 1:
             choice = await app.push_screen_wait(
                 ChoiceDialog(
-                    f"Run which step of {node.title}?",
-                    [f"{s.label}  ·  {describe(app.engine, s).command.splitlines()[0][:80]}" for s in steps],
+                    f"Run which step of “{node.title}”?",
+                    [step_choice(s, describe(app.engine, s)) for s in steps],
                     id="action-choice",
                 )
             )
@@ -1016,7 +1039,7 @@ class MainScreen(Screen[None]):
         body = Group(
             Text.assemble(
                 (headline, "bold"),
-                (f"{node.id}  ·  {step.label}  ·  {step.kind}", "dim"),
+                (step_context(step), "dim"),
             ),
             Text(""),
             Syntax(
@@ -1088,10 +1111,9 @@ class MainScreen(Screen[None]):
             status = outcome.status
             self._log_activity(
                 f"{GLYPHS[status]} {event.item}  {status.value}: {one_line(outcome.reason)}"
-                + (f"  ({outcome.duration_ms} ms)" if outcome.duration_ms else "")
+                + (f"  ({format_took(outcome.duration_ms)})" if outcome.duration_ms else "")
             )
             self._redraw([event.item])
-            self.refresh_bindings()
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -1104,7 +1126,7 @@ class MainScreen(Screen[None]):
         if event.state in (WorkerState.ERROR, WorkerState.CANCELLED, WorkerState.SUCCESS):
             self._sync_running_marks()  # runs cancelled while queued end without an event
             self._refresh_header()
-            self.refresh_bindings()
+            self._refresh_footer_if_changed()
 
     # navigation to other screens ---------------------------------------------------------------
 

@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.style import Style
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import (
     Button,
     Checkbox,
-    Footer,
     Input,
     Label,
     RadioButton,
@@ -32,6 +32,7 @@ from deploytui.core.status import BAD, Status
 from deploytui.services import exports, records, signoff
 from deploytui.tui.present import GLYPHS
 from deploytui.tui.themes import status_colors
+from deploytui.tui.widgets.footer import DeployFooter
 
 if TYPE_CHECKING:
     from deploytui.signing import SigningKey
@@ -39,6 +40,12 @@ if TYPE_CHECKING:
 
 OPEN_LISTED = 15
 """Open items listed by name on the sign-off screen (the rest are counted)."""
+
+OPEN_LISTED_SHORT = 5
+"""Open items listed on a short terminal (under SHORT_ROWS rows), so that the form shows below them."""
+
+SHORT_ROWS = 36
+"""Terminal rows under which the sign-off lists fewer open items (80×24: the list hid the whole form)."""
 
 NO_KEY = "__none__"
 
@@ -53,11 +60,23 @@ class Choice(RadioButton):
 
 
 class Acknowledge(Checkbox):
-    """A checkbox that shows X only when ticked (Textual's compact one shows a dim X either way)."""
+    """A checkbox that shows X only when ticked (Textual's compact one shows a dim X either way), and
+    whose label wraps on a narrow terminal instead of being cut (Textual's is one line)."""
+
+    DEFAULT_CSS = """
+    Acknowledge {
+        width: 1fr;
+        height: auto;
+        text-wrap: wrap;
+    }
+    """
 
     @property
     def BUTTON_INNER(self) -> str:  # type: ignore[override]  # noqa: N802 - the name ToggleButton reads
         return "X" if self.value else " "
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return max(1, len(self.render().wrap(width)))
 
 
 class SignoffScreen(Screen[str | None]):
@@ -67,6 +86,16 @@ class SignoffScreen(Screen[str | None]):
     AUTO_FOCUS = "#ack, #signoff-body Input"
     """The form opens on its first field (the acknowledgement when something is open)."""
     BINDINGS: ClassVar[list[BindingType]] = [
+        # ? and q type into the fields here: help and quit have keys no field takes.
+        Binding("f1", "help", "Help", id="signoff.help", tooltip="Keys of this form"),
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            id="signoff.quit",
+            tooltip="Save what is typed and quit (asks first while checks run)",
+            priority=True,  # else the app's own ctrl+q (hidden) takes its place in the footer
+        ),
         Binding(
             "escape", "back", "Back", id="signoff.back", tooltip="Back to the checklist (the form is kept)"
         ),
@@ -81,6 +110,8 @@ class SignoffScreen(Screen[str | None]):
             tooltip="Finish the session and write the record (signed when a key is chosen)",
         ),
     ]
+    FOOTER_RANK: ClassVar[tuple[str, ...]] = ("help", "quit", "back", "export", "save")
+    """The footer's keys, most important first (widgets.footer.DeployFooter drops the last to fit)."""
 
     def __init__(self) -> None:
         super().__init__(id="signoff")
@@ -116,12 +147,10 @@ class SignoffScreen(Screen[str | None]):
             open_items = self._open_items()
             if open_items:
                 yield Static(self._open_summary(open_items), id="signoff-open")
-                bad = sum(1 for _i, _t, s in open_items if s in BAD)
                 with Vertical(classes="field"):
+                    # The counts (open, failed) are in the box just above: said once.
                     yield Acknowledge(
-                        f"I reviewed these {len(open_items)} open item(s)"
-                        + (f" ({bad} failed)" if bad else "")
-                        + " and sign off with them as they are",
+                        "I reviewed the open items above and sign off with them as they are",
                         id="ack",
                         compact=True,
                     )
@@ -145,7 +174,8 @@ class SignoffScreen(Screen[str | None]):
                             value, id=f"field-{f.key}", soft_wrap=True, show_line_numbers=False, compact=True
                         )
                     else:
-                        yield Input(value, id=f"field-{f.key}", placeholder=f.label, compact=True)
+                        # No placeholder: the label is just above (repeated, it read "Reviewed by" twice).
+                        yield Input(value, id=f"field-{f.key}", compact=True)
             with Vertical(classes="field"):
                 yield Label("Record file", classes="field-label")
                 yield Input(f"{session.id}.record.md", id="record-path", compact=True)
@@ -163,7 +193,20 @@ class SignoffScreen(Screen[str | None]):
             yield Button("Save", id="save", compact=True)
             yield Button("Rollback procedure", id="rollback", variant="warning", compact=True)
             yield Button("Finish & export", id="export", variant="primary", compact=True)
-        yield Footer()
+        yield DeployFooter()
+
+    def footer_actions(self) -> list[str]:
+        """What the footer shows, most important first (widgets.footer.DeployFooter)."""
+        return list(self.FOOTER_RANK)
+
+    def _listed(self) -> int:
+        """How many open items are named: fewer on a short terminal, where the list hid the form."""
+        return OPEN_LISTED if self.app.size.height >= SHORT_ROWS else OPEN_LISTED_SHORT
+
+    def on_resize(self, event: events.Resize) -> None:
+        open_items = self._open_items()
+        if open_items:
+            self.query_one("#signoff-open", Static).update(self._open_summary(open_items))
 
     def _open_summary(self, rows: list[tuple[str, str, Status]]) -> Text:
         colors = status_colors(self.app.current_theme)
@@ -175,16 +218,22 @@ class SignoffScreen(Screen[str | None]):
             text.append(
                 f"  ({bad} failed, errored or interrupted)", Style(color=colors[Status.FAILED], bold=True)
             )
-        for _node_id, title, status in rows[:OPEN_LISTED]:
+        listed = self._listed()
+        if len(rows) == listed + 1:
+            listed += 1  # the item itself takes the line "… and 1 more" would
+        for _node_id, title, status in rows[:listed]:
             text.append("\n")
             text.append(f"{GLYPHS[status]} ", Style(color=colors[status], bold=True))
             text.append(self.deploy_app.redactor.redact(title))
             text.append(f"  {status.value}", Style(dim=True))
-        if len(rows) > OPEN_LISTED:
-            text.append(f"\n… and {len(rows) - OPEN_LISTED} more", Style(dim=True))
+        if len(rows) > listed:
+            text.append(f"\n… and {len(rows) - listed} more", Style(dim=True))
         return text
 
     def on_mount(self) -> None:
+        # Toasts left from the checklist ("Resumed …") are about it, not the form, and covered the form
+        # at 80×24 (their warnings are in the Activity log too); the form's own show at the top right.
+        self.app.clear_notifications()
         self._opened_values = self.values()
         self._opened_result = self._result(self._opened_values)
         self._update_rollback_button()
@@ -257,6 +306,28 @@ class SignoffScreen(Screen[str | None]):
             self._error(str(exc))
             return None
         return fields
+
+    # ------------------------------------------------------------------------------ keys
+
+    def action_help(self) -> None:
+        from deploytui.tui.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen(self.deploy_app.binding_rows(self)))
+
+    def action_quit(self) -> None:
+        """Quit as `q` does on the checklist (it asks while checks run), with what was typed saved."""
+        app = self.deploy_app
+        if not app.read_only and not app.live.session.finished:
+            if self.values() != self._opened_values and self._save() is None:
+                return  # the error is shown on the form
+            self._opened_values = self.values()
+        from deploytui.tui.screens.main import MainScreen
+
+        main = next((s for s in app.screen_stack if isinstance(s, MainScreen)), None)
+        if main is None:
+            app.exit(0)
+        else:
+            main.action_quit()
 
     # ------------------------------------------------------------------------------ buttons
 

@@ -92,12 +92,15 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
         checklist: Checklist,
         checks_per_item: dict[str, int],
         *,
+        steps_per_item: dict[str, int] | None = None,
         redact: Callable[[str], str] = str,
         id: str | None = None,  # noqa: A002
     ) -> None:
         super().__init__(Text(checklist.title or "Checklist"), id=id)  # checklist text, not markup
         self.checklist = checklist
         self.checks_per_item = checks_per_item
+        self.steps_per_item = steps_per_item or {}
+        """World-changing bindings per item: marked `$` like a fenced block (x runs both)."""
         self.redact = redact
         """Masks secret values in titles (a checklist may quote one)."""
         self._widths: dict[int, tuple[Text, int]] = {}
@@ -209,9 +212,9 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
         checks = self.checks_per_item.get(node.id, 0)
         if checks:
             parts.append((f" {CHECK_MARK}" + (str(checks) if checks > 1 else ""), _style(color)))
-        if node.actions:
-            count = len(node.actions)
-            parts.append((f" {ACTION_MARK}" + (str(count) if count > 1 else ""), _DIM))
+        steps = len(node.actions) + self.steps_per_item.get(node.id, 0)
+        if steps:
+            parts.append((f" {ACTION_MARK}" + (str(steps) if steps > 1 else ""), _DIM))
         spans = []
         start = 0
         for part, style in parts:

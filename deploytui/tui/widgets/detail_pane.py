@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from rich.console import Group, RenderableType
 from rich.padding import Padding
@@ -14,11 +15,14 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from deploytui.core.checklist import Node
+from deploytui.core.durations import format_took
 from deploytui.core.redact import Redactor
-from deploytui.core.session import ItemState
+from deploytui.core.session import ItemState, StatusChange
+from deploytui.core.session.items import STEP_CANCELLED, STEP_FAILED, STEP_PASSED, STEP_STARTED
 from deploytui.core.spec import CheckSpec
 from deploytui.core.status import Status
 from deploytui.core.text import inert
+from deploytui.services.runs import is_world_changing
 from deploytui.tui.present import GLYPHS
 from deploytui.tui.widgets.trends import TrendsView
 
@@ -38,17 +42,48 @@ def _fmt_time(iso: str | None) -> str:
 
 def who_line(state: ItemState, status: Status) -> str:
     """Who set the item's status and when, and how its checks' last run ended and took: the duration is
-    the run's, so an override reads `failed in 1850 ms · overridden by alice at 21:19:58`."""
+    the run's, so an override reads `failed in 1.9 s · overridden by alice at 21:19:58`. While something
+    of it runs: since when (the earliest run under way), else that it waits for a slot."""
+    if status is Status.RUNNING:
+        starts = [c.at for c in state.checks.values() if c.status is Status.RUNNING and c.at]
+        starts += [a.started for a in state.actions if a.running and a.started]
+        if not starts:
+            return "queued: waiting for a free slot"
+        return f"running since {_fmt_time(min(starts))}, by {state.by}"
     who = f"{status.value} by {state.by} at {_fmt_time(state.at)}"
     if not state.checks or not state.duration_ms:
         return who
     ran = state.status_from_checks()
     if ran in (Status.RUNNING, Status.PENDING):  # a run under way: the last duration is not its own
         return who
-    took = f"{ran.value} in {state.duration_ms} ms"
+    took = f"{ran.value} in {format_took(state.duration_ms)}"
     if ran is status:
         return f"{took} · by {state.by} at {_fmt_time(state.at)}"
     return f"{took} · {who}"
+
+
+def history_line(change: StatusChange, colors: Mapping[Status, str]) -> Text:
+    """One change of the history: the status it set, or, for a world-changing step's start or end (which
+    may leave the status where it was), what the step did: `▶ started`, `✔ passed in 8.0 s`."""
+    line = Text()
+    line.append(f"{_fmt_time(change.at)} ", Style(dim=True))
+    if change.step:
+        mark = STEP_MARKS.get(change.step, Status.PENDING)
+        words = change.step + (f" in {format_took(change.took_ms)}" if change.took_ms else "")
+        line.append(f"{GLYPHS[mark]} {words}", Style(color=colors.get(mark)))
+    else:
+        new = Status(change.status)
+        line.append(GLYPHS[new] + " " + new.value, Style(color=colors.get(new)))
+    return line
+
+
+STEP_MARKS = {
+    STEP_STARTED: Status.RUNNING,
+    STEP_PASSED: Status.PASSED,
+    STEP_FAILED: Status.FAILED,
+    STEP_CANCELLED: Status.INTERRUPTED,
+}
+"""The glyph of each StatusChange.step."""
 
 
 def render_detail(
@@ -63,8 +98,8 @@ def render_detail(
     progress: tuple[int, int] | None = None,
     open_items: Sequence[tuple[Node, Status]] = (),
     syntax_theme: str = "ansi_dark",
-) -> RenderableType:
-    """A Rich renderable for one node; `state` is the session's ItemState (None when never touched)."""
+) -> DetailView:
+    """What the pane shows of one node; `state` is the session's ItemState (None when never touched)."""
 
     def r(text: str) -> str:
         """Every text shown here: secrets masked, control characters made visible and harmless."""
@@ -87,6 +122,7 @@ def render_detail(
     parts.append(sub)
     if state is not None and state.by and status is not Status.PENDING:
         parts.append(Text(who_line(state, status), style=Style(dim=True)))
+    head_parts, parts = parts, []
     if node.description.strip():
         parts.append(Padding(Text(r(node.description.strip())), (1, 0, 0, 0)))
     if state is not None and state.reason:
@@ -94,13 +130,23 @@ def render_detail(
     if state is not None and state.note:
         parts.append(Padding(Text.assemble(("Note: ", "bold"), r(state.note)), (1, 0, 0, 0)))
 
-    if specs:
-        parts.append(Padding(Text("Checks", style=Style(bold=True, underline=True)), (1, 0, 0, 0)))
+    # World-changing bindings are steps, not checks: listed apart, and their pass does not complete the item.
+    checks = [spec for spec in specs if not is_world_changing(spec)]
+    steps = [spec for spec in specs if is_world_changing(spec)]
+    for heading, hint, group in (
+        ("Checks", "", checks),
+        ("Steps", "  x runs them; tick the item once they did their job", steps),
+    ):
+        if not group:
+            continue
+        title = Text(heading, style=Style(bold=True, underline=True))
+        title.append(hint, Style(dim=True))
+        parts.append(Padding(title, (1, 0, 0, 0)))
         table = Table.grid(padding=(0, 1))
         table.add_column(no_wrap=True)
         table.add_column(ratio=1)
         results = state.checks if state is not None else {}
-        for spec in specs:
+        for spec in group:
             result = results.get(spec.key)
             st = Status(result.status) if result is not None else Status.PENDING
             label = Text(GLYPHS[st] + " ", Style(color=colors.get(st), bold=True))
@@ -111,10 +157,16 @@ def render_detail(
                 line.append(r(desc) + "\n", Style(dim=True))
             if result is None:
                 line.append("not run yet", Style(dim=True))
+            elif st is Status.RUNNING:
+                # A step's start is its ActionStarted (logged just before its check run starts).
+                runs = state.actions if state is not None else []
+                step = next((a for a in runs if a.running and a.check == spec.key), None)
+                since = step.started if step is not None else result.at
+                line.append(f"running since {_fmt_time(since)}" if since else "running")
             else:
                 line.append(r(result.reason or st.value))
                 if result.duration_ms:
-                    line.append(f"  {result.duration_ms} ms", Style(dim=True))
+                    line.append(f"  {format_took(result.duration_ms)}", Style(dim=True))
                 values = result.values
                 if values:
                     line.append(
@@ -176,25 +228,46 @@ def render_detail(
     history = state.history if state is not None else []
     if history:
         parts.append(Padding(Text("History", style=Style(bold=True, underline=True)), (1, 0, 0, 0)))
-        for change in history[-20:]:
-            line = Text()
-            line.append(f"{_fmt_time(change.at)} ", Style(dim=True))
-            new = Status(change.status)
-            line.append(GLYPHS[new] + " " + new.value, Style(color=colors.get(new)))
+        # A bound step's start is told once ("▶ started — its command"), not also as its check's start.
+        step_starts = {f"check {key} started" for key in state.step_keys()} if state is not None else set()
+        shown = [change for change in history if not (change.why in step_starts and not change.step)]
+        for change in shown[-20:]:
+            line = history_line(change, colors)
             line.append(f"  {change.by}")
-            if change.why:
+            why = change.why
+            if change.step == STEP_STARTED:  # "▶ started — deploy: $ …", not "started" twice
+                why = why.replace(" started: ", ": ", 1)
+            elif change.step:
+                why = why.replace(" ended: ", ": ", 1)
+            if why:
                 # "check <item>#1 failed: …" reads as "check #1 failed: …" under the item's own title.
-                line.append(f" — {r(change.why.replace(node.id + '#', '#'))}", Style(italic=True))
+                line.append(f" — {r(why.replace(node.id + '#', '#'))}", Style(italic=True))
             parts.append(line)
-    return Group(*parts)
+    return DetailView(Group(*head_parts), Group(*parts))
+
+
+class DetailView(NamedTuple):
+    """The detail of one node in two parts: the pictures go between them."""
+
+    head: RenderableType
+    """The title, id and status lines."""
+    body: RenderableType
+    """Everything else: description, checks, actions, open items, history."""
 
 
 class DetailPane(VerticalScroll):
-    """Scrollable detail of the selected node."""
+    """Scrollable detail of the selected node: its status lines, the pictures right under them (so a
+    short terminal shows them without scrolling), then the rest."""
 
     def compose(self):  # type: ignore[no-untyped-def]
-        yield Static(id="detail-body")
+        yield Static(id="detail-head")
         yield TrendsView(id="detail-trends")  # the pictures (tui/widgets/trends.py)
+        yield Static(id="detail-body")
 
-    def show(self, renderable: RenderableType) -> None:
-        self.query_one("#detail-body", Static).update(renderable)
+    def show(self, view: DetailView | RenderableType) -> None:
+        if isinstance(view, DetailView):
+            self.query_one("#detail-head", Static).update(view.head)
+            self.query_one("#detail-body", Static).update(view.body)
+        else:
+            self.query_one("#detail-head", Static).update("")
+            self.query_one("#detail-body", Static).update(view)

@@ -1,14 +1,14 @@
 """Pictures in the detail pane, under the selected item's text: where people would rather look than read.
 
-- Durations: a `Sparkline` of the selected check's duration across its runs in this session (every
-  finished run: the event log's, then each new one as it lands).
+- Durations: a `Sparkline` of the selected check's duration across its runs in this session (every run
+  that ended with a verdict, as the session's state holds them when the item is drawn).
 - Latency distribution of a `samples` http check: a histogram of its requests' latencies (a `Sparkline`
   of counts per bin), with p50 (▲) and p95 (△) marked under it.
 - A Prometheus threshold check: its query's series over the TREND_WINDOW before its last run, fetched
   with `query_range` (services.trends / the prometheus kind), drawn with the threshold line (╌).
 
-The data comes from services; the two fetches (the event log, the range query) run in workers that
-post a message to this widget, whose handler stores the data and redraws. Workers never touch widgets.
+The data comes from the session and services; the range query runs in a worker that posts a message
+to this widget, whose handler stores the data and redraws. Workers never touch widgets.
 `show_for` is called on every redraw of the detail pane: it only updates what changed.
 """
 
@@ -28,9 +28,9 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Sparkline, Static
 
-from deploytui.core.durations import format_duration
+from deploytui.core.durations import format_duration, format_took
 from deploytui.core.session import ItemState
-from deploytui.core.session.items import CheckResult
+from deploytui.core.session.items import RUN_VERDICTS, CheckResult
 from deploytui.core.spec import CheckSpec
 from deploytui.core.status import Status
 from deploytui.services import trends
@@ -50,7 +50,7 @@ SERIES_SHOWN = 2
 BLOCKS = " ▁▂▃▄▅▆▇█"
 """Eighths of a cell, for the series chart's bars."""
 
-VERDICTS = frozenset({Status.PASSED, Status.FLAKY, Status.FAILED, Status.ERROR})
+VERDICTS = RUN_VERDICTS
 """Results whose duration is the check's own (not a blocked or interrupted run's)."""
 
 
@@ -114,16 +114,9 @@ class TrendsView(Vertical):
     TrendsView { height: auto; display: none; padding: 1 0 0 0; }
     TrendsView.-shown { display: block; }
     TrendsView > Static { height: auto; }
-    TrendsView > Sparkline { height: 2; width: 40; margin: 0 0 0 2; }
+    TrendsView > Sparkline { height: 2; width: 1fr; max-width: 40; margin: 0 0 0 2; }
     TrendsView > .-hidden { display: none; }
     """
-
-    class DurationsLoaded(Message):
-        """Every finished run's duration, read from the session's event log (posted by a worker)."""
-
-        def __init__(self, durations: dict[str, dict[str, int]]) -> None:
-            super().__init__()
-            self.durations = durations
 
     class SeriesFetched(Message):
         """A threshold check's series over the window ending `stamp` (posted by a worker)."""
@@ -136,8 +129,6 @@ class TrendsView(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
         super().__init__(id=id)
-        self.durations: dict[str, dict[str, int]] = {}
-        """Check key -> {run id: duration ms}, oldest run first."""
         self.series: dict[tuple[str, str], trends.RangeResult] = {}
         """(check key, window end) -> the range query's answer."""
         self._asked: set[tuple[str, str]] = set()
@@ -156,21 +147,6 @@ class TrendsView(Vertical):
         yield Static(id="trend-latency-marks")
         yield Static(id="trend-series")
 
-    def on_mount(self) -> None:
-        self._load_durations()
-
-    @work(thread=True, exclusive=True, group="trend-durations", exit_on_error=False)
-    def _load_durations(self) -> None:
-        live = self.deploy_app.live
-        self.post_message(self.DurationsLoaded(trends.load_run_durations(live.store, live.id)))
-
-    @on(DurationsLoaded)
-    def _durations_loaded(self, message: DurationsLoaded) -> None:
-        for key, runs in message.durations.items():
-            # The log's runs first (oldest first), then any that landed while it was read.
-            self.durations[key] = {**runs, **self.durations.get(key, {})}
-        self._redraw()
-
     @work(exclusive=True, group="trend-series", exit_on_error=False)
     async def _fetch_series(self, spec: CheckSpec, stamp: str, end: datetime) -> None:
         result = await trends.prometheus_window(self.deploy_app.config, spec, end)
@@ -186,11 +162,19 @@ class TrendsView(Vertical):
     def show_for(self, node_id: str, state: ItemState | None, specs: Sequence[CheckSpec]) -> None:
         """Draw the pictures of `node_id`'s check (its latest result's), or hide them."""
         self._current = (node_id, state, tuple(specs))
-        if state is not None:
-            for key, result in state.checks.items():
-                if result.run_id and Status(result.status) in VERDICTS:
-                    self.durations.setdefault(key, {}).setdefault(result.run_id, result.duration_ms)
         self._redraw()
+
+    @staticmethod
+    def runs_of(state: ItemState | None, key: str) -> dict[str, int]:
+        """{run id: duration ms} of every run of check `key` that ended with a verdict, oldest first, from
+        the session's state as it is now: runs that ended while another node was selected count too."""
+        if state is None:
+            return {}
+        runs = dict(state.run_durations.get(key, {}))
+        latest = state.checks.get(key)
+        if latest is not None and latest.run_id and Status(latest.status) in VERDICTS:
+            runs.setdefault(latest.run_id, latest.duration_ms)  # a state read from its session file alone
+        return runs
 
     def _chosen(self) -> tuple[CheckSpec, CheckResult | None] | None:
         _node, state, specs = self._current
@@ -209,7 +193,7 @@ class TrendsView(Vertical):
             self._set_shown(False)
             return
         spec, result = chosen
-        runs = self.durations.get(spec.key, {})
+        runs = self.runs_of(self._current[1], spec.key)
         stamp = result.at if result is not None else ""
         samples = trends.sample_latencies(result.values) if result is not None else None
         threshold = trends.is_threshold_check(spec)
@@ -247,10 +231,10 @@ class TrendsView(Vertical):
         if not durations:
             title.update(Text(f"Durations of {spec.label}: no finished run yet", Style(dim=True)))
             return
-        text = Text.assemble(("Durations", "bold"), f" of {spec.label} over {len(durations)} run(s): ")
-        text.append(
-            f"last {format_duration(durations[-1] / 1000)}, min {format_duration(min(durations) / 1000)}, "
-            f"max {format_duration(max(durations) / 1000)}",
+        text = Text.assemble(("Durations", "bold"), f" of {spec.label} over {len(durations)} run(s)\n")
+        text.append(  # a line of its own: a narrow pane wrapped it between a number and its unit
+            f"last {format_took(durations[-1])} · min {format_took(min(durations))} · "
+            f"max {format_took(max(durations))}",
             Style(dim=True),
         )
         title.update(text)
