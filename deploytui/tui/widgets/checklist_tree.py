@@ -331,6 +331,7 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
             parent.expand()
             parent = parent.parent
         self._jumped_to = node_id
+        self._tree_lines  # noqa: B018 - lay the lines out first: a relinked node's _line is its old one
         self.move_cursor(tree_node)
         self.scroll_to_node(tree_node, animate=False)
         return True
