@@ -43,15 +43,21 @@ def _read_ready_line(proc: subprocess.Popen[str], timeout: float) -> str:
     return proc.stdout.readline() if ready else ""
 
 
-@pytest.mark.slow
-def test_sigkill_at_random_moments_loses_no_acknowledged_change(tmp_path: Path) -> None:
+def _crash_session(tmp_path: Path) -> tuple[int, random.Random, SessionStore, str, Path, Path]:
+    """A new session of the crash checklist, closed, and the trial's random source: seeded from
+    $DEPLOYTUI_CRASH_SEED to replay a failure (the seed is in the failure message), else fresh."""
     seed = int(os.environ.get("DEPLOYTUI_CRASH_SEED", time.time_ns() % 1_000_000))
-    rng = random.Random(seed)
     checklist_path = tmp_path / "crash.md"
     checklist_path.write_text(TEXT)
     store = SessionStore(tmp_path / "sessions")
     with store.create(parse_checklist(TEXT, checklist_path), "crash") as live:
         sid, events_path, toml_path = live.id, live.events_path, live.toml_path
+    return seed, random.Random(seed), store, sid, events_path, toml_path
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_loses_no_acknowledged_change(tmp_path: Path) -> None:
+    seed, rng, store, sid, events_path, toml_path = _crash_session(tmp_path)
 
     acked: dict[int, tuple[str, str]] = {}
     toml_behind = 0
@@ -132,13 +138,7 @@ def test_sigkill_between_checkpoints_resumes_with_nothing_lost(tmp_path: Path) -
     """The TOML is a checkpoint (every CHECKPOINT_EVERY events): a writer killed well past one, with
     hundreds of acknowledged changes after it, resumes with every one of them, from the log and the head
     record; the checkpoint it left names an event of the log, and the next close catches it up."""
-    seed = int(os.environ.get("DEPLOYTUI_CRASH_SEED", time.time_ns() % 1_000_000))
-    rng = random.Random(seed)
-    checklist_path = tmp_path / "crash.md"
-    checklist_path.write_text(TEXT)
-    store = SessionStore(tmp_path / "sessions")
-    with store.create(parse_checklist(TEXT, checklist_path), "crash") as live:
-        sid, events_path, toml_path = live.id, live.events_path, live.toml_path
+    seed, rng, store, sid, events_path, toml_path = _crash_session(tmp_path)
     stop_after = CHECKPOINT_EVERY + 1 + rng.randrange(50, 400)
     proc = subprocess.Popen(
         [sys.executable, str(CHILD), str(store.dir), sid],
