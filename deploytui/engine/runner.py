@@ -664,7 +664,8 @@ class Engine:
 
     @property
     def running(self) -> list[str]:
-        return [rid for rid, task in self._tasks.items() if not task.done()]
+        # A copy first: the app reads this from its own thread while the engine's loop runs (EngineThread).
+        return [rid for rid, task in list(self._tasks.items()) if not task.done()]
 
     # ------------------------------------------------------------------ core
 

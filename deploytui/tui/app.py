@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import socket
@@ -25,9 +26,9 @@ from deploytui.tui.themes import DEFAULT_THEME, FALLBACK_THEME, load_themes, the
 if TYPE_CHECKING:
     from deploytui.core.checklist import Checklist
     from deploytui.core.config import Config
-    from deploytui.engine import Engine
     from deploytui.storage.base import SessionRepository
     from deploytui.storage.fs import LiveSession
+    from deploytui.tui.engine_thread import EngineThread
 
 SessionChoice = Literal["ask", "resume", "new", "pick"]
 """How to pick the session when no id is given: ask when an unfinished one exists, or decide; "pick"
@@ -109,7 +110,7 @@ class DeployApp(App[int]):
         self.error: DeployError | None = None
         """Why the app could not open a session (the CLI reports it after the terminal is restored)."""
         self._live: LiveSession | None = None
-        self._engine: Engine | None = None
+        self._engine: EngineThread | None = None
         self._theme_applied: str | None = None
         self._follow_problem: str | None = None
         self._store_shown = ""
@@ -132,7 +133,7 @@ class DeployApp(App[int]):
         return self._live
 
     @property
-    def engine(self) -> Engine:
+    def engine(self) -> EngineThread:
         assert self._engine is not None, "no session open yet"
         return self._engine
 
@@ -390,10 +391,12 @@ class DeployApp(App[int]):
         from deploytui.services.runs import RunRecorder, build_engine
 
         self._live = live
-        self._engine = build_engine(self.config, live)
+        from deploytui.tui.engine_thread import EngineThread
+
+        self._engine = EngineThread(build_engine(self.config, live))
         self.recorder = RunRecorder.for_config(live, self.config, self.operator, on_refused=self._refused)
-        # Every world-changing step is recorded (fsynced) before its process is spawned.
-        self.recorder.attach(self._engine)
+        # Every world-changing step is recorded (fsynced) before its process is spawned, on this thread.
+        self._engine.record_before(self.call_from_thread, self.recorder.before_action)
         self.sub_title = live.session.id
         if live.read_only:
             # A database follower's reload is a look at its LISTEN socket until a NOTIFY came: cheap
@@ -483,7 +486,7 @@ class DeployApp(App[int]):
 
     async def on_unmount(self) -> None:
         if self._engine is not None:
-            self._engine.cancel_all()
+            await asyncio.to_thread(self._engine.close)
         if self._live is not None:
             self._live.close()
 

@@ -644,3 +644,23 @@ async def test_run_events_leave_the_footer_alone_unless_its_keys_change(tmp_path
         await pilot.press("r")  # a run changes the keys that apply: the footer follows
         await settle(pilot)
         assert status(app, "preflight/tests-pass") is Status.PASSED
+
+
+async def test_a_check_is_timed_on_the_engines_own_loop_not_behind_the_app(tmp_path: Path) -> None:
+    # The app's loop draws, lays out and saves; a check timed on it measured that work too (a Redis
+    # PING read 1.2 s during R on a loaded machine). The engine has a loop of its own (EngineThread):
+    # a 1 s command still takes ~1 s while the app's loop is held up for 3 s.
+    import time
+
+    config = write_project(tmp_path, quick=True)
+    config.write_text(config.read_text().replace('run = "true"', 'run = "sleep 1"'))
+    app = build_app(tmp_path, config=config, choice="new")
+    async with app.run_test(size=SIZE) as pilot:
+        await select(pilot, "preflight/slow-probe")
+        await pilot.press("r")
+        await until(pilot, lambda: status(app, "preflight/slow-probe") is Status.RUNNING, "the run began")
+        time.sleep(3)  # the app's loop does nothing else meanwhile: as a long layout would
+        await settle(pilot)
+        assert status(app, "preflight/slow-probe") is Status.PASSED
+        run = app.live.session.items["preflight/slow-probe"].checks["preflight/slow-probe#2"]
+        assert run.duration_ms is not None and run.duration_ms < 2500, run.duration_ms

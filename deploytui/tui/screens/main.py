@@ -1026,7 +1026,7 @@ class MainScreen(Screen[None]):
             choice = await app.push_screen_wait(
                 ChoiceDialog(
                     f"Run which step of “{node.title}”?",
-                    [step_choice(s, describe(app.engine, s)) for s in steps],
+                    [step_choice(s, describe(app.engine.engine, s)) for s in steps],
                     id="action-choice",
                 )
             )
@@ -1034,7 +1034,7 @@ class MainScreen(Screen[None]):
                 return
             index = choice
         step = steps[index]
-        what = describe(app.engine, step)
+        what = describe(app.engine.engine, step)
         headline = ("This changes the world. " if what.world_changing else "") + "It runs exactly:\n"
         body = Group(
             Text.assemble(
