@@ -357,7 +357,8 @@ def test_the_server_stopped_for_ten_changes_loses_none(
         _stop_fast(server)
         for n in range(10):  # never blocked: each is acknowledged from the local spool
             live.apply(AddNote(ITEMS[1], "alice", f"offline note {n}"))
-            assert live.store_status == f"store offline: {n + 1} changes held locally"
+            held = "1 change" if n == 0 else f"{n + 1} changes"
+            assert live.store_status == f"store offline: {held} held locally"
         spooled = live.spool_path.read_bytes().splitlines()
         assert len(spooled) == 10 and all(b"offline note" in line for line in spooled)
         server.start()
