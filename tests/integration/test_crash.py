@@ -55,6 +55,18 @@ def _crash_session(tmp_path: Path) -> tuple[int, random.Random, SessionStore, st
     return seed, random.Random(seed), store, sid, events_path, toml_path
 
 
+def _writer(store: SessionStore, sid: str) -> subprocess.Popen[str]:
+    """The child that applies changes to the session and prints each one it got acknowledged."""
+    return subprocess.Popen(
+        [sys.executable, str(CHILD), str(store.dir), sid],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+    )
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_moments_loses_no_acknowledged_change(tmp_path: Path) -> None:
     seed, rng, store, sid, events_path, toml_path = _crash_session(tmp_path)
@@ -65,14 +77,7 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_change(tmp_path: Path) 
     temps_seen = 0
     started = time.monotonic()
     for kill in range(KILLS):
-        proc = subprocess.Popen(
-            [sys.executable, str(CHILD), str(store.dir), sid],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            bufsize=1,
-        )
+        proc = _writer(store, sid)
         lines: list[str] = []
         if rng.random() < 0.2:
             # Sometimes kill during start-up: while it opens, replays, marks runs interrupted.
@@ -140,14 +145,7 @@ def test_sigkill_between_checkpoints_resumes_with_nothing_lost(tmp_path: Path) -
     record; the checkpoint it left names an event of the log, and the next close catches it up."""
     seed, rng, store, sid, events_path, toml_path = _crash_session(tmp_path)
     stop_after = CHECKPOINT_EVERY + 1 + rng.randrange(50, 400)
-    proc = subprocess.Popen(
-        [sys.executable, str(CHILD), str(store.dir), sid],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        bufsize=1,
-    )
+    proc = _writer(store, sid)
     acked: dict[int, tuple[str, str]] = {}
     deadline = time.monotonic() + 120
     while max(acked, default=0) < stop_after:
