@@ -8,6 +8,7 @@ registry (`deploytui.checks.registry`). Importing that module must stay cheap: h
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -256,4 +257,13 @@ async def import_client(*modules: str) -> None:
     import asyncio
 
     for module in modules:
-        await asyncio.to_thread(importlib.import_module, module)
+        if not _imported(module):
+            await asyncio.to_thread(importlib.import_module, module)
+
+
+def _imported(module: str) -> bool:
+    """Imported already and done initialising (a module another thread is still importing is in
+    sys.modules half-made; its spec says so, and `import_module` waits for it). A thread hop per check
+    for a module loaded long ago cost ~0.6 ms of each parallel HTTP check."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and not getattr(getattr(loaded, "__spec__", None), "_initializing", False)
