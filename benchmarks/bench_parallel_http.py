@@ -9,6 +9,10 @@ concurrency 50: <= 1.1 in every run), the engine's overhead per check ((wall - d
 and the speed-up over the sequential baseline.
 The server runs in its own process (asyncio, keep-alive off), so it does not share the GIL with the engine.
 httpx is imported by a warm-up check before timing (a one-off ~0.1 s per process).
+The floor, measured in the same run and interleaved: the same 50 requests at once over bare asyncio sockets
+(connect, write the request, read to EOF), no HTTP library and no engine. What the machine (the server's
+own CPU, the loopback, the scheduler) costs shows there; the engine's overhead over it is
+(wall - floor) / checks.
 """
 
 from __future__ import annotations
@@ -77,6 +81,25 @@ async def run(url: str, checks: int, concurrency: int) -> float:
     return elapsed
 
 
+async def floor(port: int, checks: int) -> float:
+    """The same requests at once over bare sockets: the wall no client or engine can beat here."""
+    request = b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+
+    async def one() -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request)
+        answer = await reader.read()
+        writer.close()
+        return answer
+
+    started = time.monotonic()
+    answers = await asyncio.gather(*(one() for _ in range(checks)))
+    elapsed = time.monotonic() - started
+    if not all(a.startswith(b"HTTP/1.1 200") for a in answers):
+        raise SystemExit("the floor's requests did not all get a 200")
+    return elapsed
+
+
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--checks", type=int, default=50)
@@ -94,7 +117,9 @@ def main() -> None:
         delay = args.delay_ms / 1000
         asyncio.run(run(url, 1, 1))  # warm-up: imports httpx
         walls: dict[int, list[float]] = {args.checks: [], 8: [], 1: []}
+        floors: list[float] = []
         for n in range(max(1, args.repeat)):
+            floors.append(asyncio.run(floor(port, args.checks)))
             for concurrency in walls:
                 if concurrency == 1 and n:
                     continue  # the sequential baseline once: 50 x 300 ms, and it is not noisy
@@ -108,6 +133,7 @@ def main() -> None:
         f"{args.delay_ms} ms; {args.repeat} run(s) each"
     )
     overhead = [(w - delay) / args.checks * 1000 for w in walls[args.checks]]
+    over_floor = [(w - f) / args.checks * 1000 for w, f in zip(walls[args.checks], floors, strict=True)]
     report(
         [
             Figure.over(
@@ -128,6 +154,20 @@ def main() -> None:
                 "ms",
                 "<=",
                 0.5,
+            ),
+            Figure.over(
+                "parallel",
+                f"floor, bare sockets / {args.delay_ms} ms",
+                [f / delay for f in floors],
+                "x",
+                note="the same requests, no HTTP library, no engine",
+            ),
+            Figure.over(
+                "parallel",
+                "overhead over the floor, per check",
+                over_floor,
+                "ms",
+                note="(wall - floor) / checks: the HTTP client and the engine",
             ),
             Figure.over(
                 "parallel",
