@@ -288,3 +288,21 @@ def test_measured_values_are_kept_toml_safe(session: Session) -> None:
     session.apply(RunFinished(API, key, "r1", outcome))
     values = session.items[API].checks[key].values
     assert values == {"status": 200, "huge": str(2**80), "ratio": 0.5, "up": True, "odd": "None"}
+
+
+def test_anything_running_follows_every_event_and_asks_once_between_them(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The app's heartbeat asks every second; on 5,000 items each answer scanned every item.
+    assert not session.anything_running()
+    session.apply(RunStarted(API, f"{API}#0", "r1", "alice"))
+    assert session.anything_running()
+    scans: list[int] = []
+    running = session.running
+    monkeypatch.setattr(session, "running", lambda: scans.append(1) or running())
+    for _ in range(100):
+        assert session.anything_running()
+    assert scans == []
+    session.apply(RunFinished(API, f"{API}#0", "r1", Outcome(Status.PASSED, "ok")))
+    assert not session.anything_running()
+    assert scans == [1]

@@ -125,6 +125,10 @@ class Session:
     _statuses_key: tuple[int, int, int] = field(default=(-1, 0, -1), init=False, repr=False, compare=False)
     _statuses_refs: dict[int, object] = field(default_factory=dict, init=False, repr=False, compare=False)
     """The checklists named in `_statuses` by id, held so that no other object can take their id."""
+    _running_key: tuple[int, int, int] = field(default=(-1, 0, -1), init=False, repr=False, compare=False)
+    _running: bool = field(default=False, init=False, repr=False, compare=False)
+    """anything_running's answer while `_running_key` holds: the app's heartbeat asks every second, and a
+    scan of 5,000 items landed on a cursor move now and then."""
 
     # ---------------------------------------------------------------- creation
 
@@ -276,8 +280,12 @@ class Session:
         return [w for w in seen if w and w != SYSTEM]
 
     def anything_running(self) -> bool:
-        """A check or a world-changing step has started and not ended."""
-        return bool(self.running() or self.running_actions())
+        """A check or a world-changing step has started and not ended (remembered until the next event)."""
+        key = (self.seq, id(self.items), len(self.items))
+        if self._running_key != key:
+            self._running = bool(self.running() or self.running_actions())
+            self._running_key = key
+        return self._running
 
     def runs_under_way(self) -> int:
         """How many runs have started and not ended: checks and world-changing steps (a bound action is
@@ -830,16 +838,17 @@ def _check_from(key: str, c: Mapping[str, Any]) -> CheckResult:
     )
 
 
-
 def _record_from(data: Any) -> ExportedRecord | None:
     if data is None:
         return None
     return ExportedRecord(
-        str(data["path"]), str(data["body_sha256"]), bool(data.get("signed", False)),
-        str(data.get("at", "")), str(data.get("by", "")),
+        str(data["path"]),
+        str(data["body_sha256"]),
+        bool(data.get("signed", False)),
+        str(data.get("at", "")),
+        str(data.get("by", "")),
     )
 
 
 def _opt(value: Any) -> str | None:
     return None if value is None else str(value)
-
