@@ -11,6 +11,7 @@ from rich.cells import chop_cells
 from rich.text import Text
 from textual import events
 from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.strip import Strip
 from textual.widgets import Log
 
@@ -20,6 +21,16 @@ if TYPE_CHECKING:
 
 class WrapLog(Log):
     """Log with a `wrap` switch. Selection highlighting is drawn only when not wrapping."""
+
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+    """Textual's is a layout reactive: every batch of lines appended laid out the whole screen again
+    (~20 ms on 5 widgets deep, ten times a second while a run streams, and a key pressed meanwhile
+    waited: bench_streaming.py). The log's size is its container's, not its content's, so a new virtual
+    size needs only the scrollbars updated and a repaint (watch_virtual_size); a scrollbar appearing or
+    going still lays out, through its own reactive."""
+
+    def watch_virtual_size(self, size: Size) -> None:
+        self._scroll_update(size)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
