@@ -6,7 +6,6 @@ import asyncio
 import gc
 import os
 import socket
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,10 +43,6 @@ session only when the log grew)."""
 
 LISTEN_FOLLOW_SECONDS = 0.1
 """How often a read-only app on the PostgreSQL store looks for a notification of the writer's changes."""
-
-SWITCH_INTERVAL_SECONDS = 0.001
-"""The interpreter's thread switch interval while the app runs (CPython's default is 0.005): how long the
-app's thread may wait for the GIL that a busy worker thread holds before it is handed over."""
 
 
 def _utc_now() -> datetime:
@@ -129,12 +124,6 @@ class DeployApp(App[int]):
         # allocations trigger does not walk it (~20 ms inside the first frame; bench_startup.py).
         # MainScreen freezes again once its first frame is up.
         gc.freeze()
-        # The engine's loop thread, the checkpoint writer and client imports hold the GIL while they work.
-        # The app's thread, wanting it back after each epoll and write, waited up to the switch interval
-        # each time (5 ms by default, several times per key): a cursor move during the first checkpoint
-        # of a 5,000-item session took 17-37 ms instead of 3 (benchmarks/bench_scale.py).
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 
     # ------------------------------------------------------------------------------ state
 
@@ -500,7 +489,6 @@ class DeployApp(App[int]):
             await asyncio.to_thread(self._engine.close)
         if self._live is not None:
             self._live.close()
-        sys.setswitchinterval(self._switch_interval)
 
 
 def make_app(

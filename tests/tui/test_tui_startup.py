@@ -114,20 +114,3 @@ async def test_theme_chosen_at_start_styles_like_the_same_theme_switched_to(
         assert started.screen.styles.background == want_background
         assert started.screen.query_one(ChecklistTree).styles.background == want_tree
         assert started.screen.styles.background != Color(0, 0, 0, 0)
-
-
-async def test_the_app_hands_the_gil_over_within_a_millisecond_while_it_runs(tmp_path: Path) -> None:
-    """The engine's loop thread and the checkpoint writer hold the GIL while they work; with CPython's
-    5 ms switch interval a cursor move waited for it several times (17-37 ms during the first checkpoint
-    of 5,000 items, bench_scale.py). The interval is the app's while it runs, and given back after."""
-    import sys
-
-    from deploytui.tui.app import SWITCH_INTERVAL_SECONDS
-
-    before = sys.getswitchinterval()
-    assert before > SWITCH_INTERVAL_SECONDS
-    app = build_app(tmp_path, choice="new")
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_SECONDS)
-    assert sys.getswitchinterval() == pytest.approx(before)
