@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -128,17 +128,18 @@ class LiveSession:
         """Events the TOML checkpoint does not reflect yet."""
         return self.session.seq - self._checkpoint[0]
 
-    def checkpoint(self) -> None:
-        """Save the TOML checkpoint now (it is saved on its own every CHECKPOINT_EVERY events)."""
+    def checkpoint(self, pause: Callable[[], None] | None = None) -> None:
+        """Save the TOML checkpoint now (it is saved on its own every CHECKPOINT_EVERY events). From a
+        thread beside the app's, `pause` (atomic.sharing) lets the app's thread run between item tables."""
         with self._mutex:
             if self._journal is None:
                 raise DeployError(f"session {self.id} is open read-only", path=self.toml_path)
-            self._save()
+            self._save(pause)
 
-    def _save(self) -> None:
+    def _save(self, pause: Callable[[], None] | None = None) -> None:
         """Save the TOML checkpoint of the state, then the head record naming it."""
         try:
-            sha256 = atomic_write_toml(self.toml_path, self.session.to_dict(), self._tables)
+            sha256 = atomic_write_toml(self.toml_path, self.session.to_dict(), self._tables, pause)
         except OSError as exc:
             raise DeployError(
                 f"the change is in {EVENTS_FILE} but the session file could not be saved: {exc.strerror}",

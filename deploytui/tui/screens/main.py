@@ -49,6 +49,7 @@ from deploytui.core.status import BAD, Status
 from deploytui.core.text import one_line
 from deploytui.services.actions import Step, describe, step_choice, step_context, steps_of
 from deploytui.services.runs import failed_checks, is_world_changing, parse_iso, runnable_checks
+from deploytui.storage.fs.atomic import sharing
 from deploytui.tui.messages import EngineEventPosted
 from deploytui.tui.present import GLYPHS
 from deploytui.tui.presenters.filter import Matcher, first_match
@@ -339,8 +340,9 @@ class MainScreen(Screen[None]):
     def _write_checkpoint(self) -> None:
         """(A thread.) The TOML a new session owes; what the save keeps (its verified item tables) is
         then frozen too, like the first frame's objects: else each full collection walked it again
-        (30-45 ms each, cursor keys held up; bench_scale.py)."""
-        self.deploy_app.live.checkpoint()
+        (30-45 ms each, cursor keys held up; bench_scale.py). It naps between item tables so that keys
+        pressed meanwhile do not wait for the GIL (`sharing`)."""
+        self.deploy_app.live.checkpoint(pause=sharing())
         gc.freeze()
 
     def refresh_all(self) -> None:
