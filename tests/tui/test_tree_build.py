@@ -58,3 +58,39 @@ async def test_the_tree_lines_equal_textuals_build_filtered_or_not() -> None:
                 assert shown[:3] == ["prepare", "prepare/build", "prepare/build/tag"] and len(shown) == 9
             else:
                 assert shown == sorted(visible)
+
+
+async def test_a_filter_relinking_the_shown_parents_only_shows_what_a_fresh_build_shows() -> None:
+    """A filter relinks only the parents it shows (a hidden one is relinked when it shows again): after
+    any sequence of filters the tree lists what a tree built afresh with the last filter lists."""
+    checklist = parse_checklist(TEXT, "release.md")
+    sequence: list[set[str] | None] = [
+        None,
+        {"prepare", "prepare/build", "prepare/build/sign"},
+        {"ship", "ship/deploy"},
+        {"prepare", "prepare/build", "prepare/build/tag", "prepare/build/tag/push-tag"},
+        {"prepare", "prepare/build"},
+        None,
+        {"prepare", "prepare/build", "prepare/build/sign", "prepare/probe-api"},
+    ]
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ChecklistTree(checklist, {}, id="reused")
+            yield ChecklistTree(checklist, {}, id="fresh")
+
+    def view(_node_id: str) -> NodeView:
+        return NodeView(Status.PENDING, (0, 1))
+
+    app = Host()
+    async with app.run_test(size=(60, 30)) as pilot:
+        reused = app.query_one("#reused", ChecklistTree)
+        for visible in sequence:
+            reused.build(view, {}, visible)
+            fresh = ChecklistTree(checklist, {})
+            await app.mount(fresh)
+            fresh.build(view, {}, visible)
+            await pilot.pause()
+            lines = [(line.node.data, line.last, len(line.path)) for line in reused._tree_lines]
+            assert lines == [(line.node.data, line.last, len(line.path)) for line in fresh._tree_lines]
+            await fresh.remove()
