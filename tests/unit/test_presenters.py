@@ -84,6 +84,10 @@ def test_typing_a_query_key_by_key_matches_what_the_whole_query_matches() -> Non
         "prepare/step-1-build/step-12-tag/step-120-push-tag",
     }
     assert matcher.matching_ids(session, "failed") == {"prepare", failing}
+    # Queries that narrow with an earlier word changed, the same query again, a word added in front of
+    # the end: only the changed words are looked for in the previous matches.
+    for query in ["st 12", "ste 12", "step 12", "step 12", "step 12 t", "step 120 t", "step 120 tag", "s"]:
+        assert matcher.matching_ids(session, query) == matching_ids(checklist, session, query), query
 
 
 def test_a_second_run_of_an_item_appends_under_a_header_and_ending_closes_it() -> None:

@@ -137,9 +137,21 @@ class Matcher:
 
     def matching_ids(self, session: Session, query: str) -> set[str]:
         parsed = Query.parse(query)
-        candidates = None
         if self._last is not None and parsed.narrows(self._last[0]):
-            candidates = [self.checklist.nodes[i] for i in self._last[1]]
-        found = direct_matches(self.checklist, session, parsed, candidates, self._haystacks)
+            before, matched = self._last
+            # The previous matches hold every earlier word: only the words that changed are looked for
+            # ("12" after "step 1"; "step" again in 5,000 titles was most of such a keystroke).
+            old = before.words
+            changed = [w for i, w in enumerate(parsed.words) if i >= len(old) or w != old[i]]
+            haystacks = self._haystacks
+            if not changed:
+                found = matched
+            elif len(changed) == 1:
+                word = changed[0]
+                found = [i for i in matched if word in haystacks[i]]
+            else:
+                found = [i for i in matched if all(w in haystacks[i] for w in changed)]
+        else:
+            found = direct_matches(self.checklist, session, parsed, None, self._haystacks)
         self._last = (parsed, found)
         return with_ancestors(self.checklist, found)
