@@ -53,8 +53,19 @@ STDERR_LINES = 200
 REASON_CHARS = 300
 """Longest reason a dead worker gives its runs."""
 
-_PACKAGE_ROOT = str(Path(deploytui.__file__).resolve().parent.parent)
-"""The directory `deploytui` is imported from here: the worker imports the same one."""
+
+def _package_path() -> str | None:
+    """The directory `deploytui` is imported from here, when the interpreter would not find it there by
+    itself (a source checkout on PYTHONPATH or the current directory): the worker imports the same one.
+    None for an installed package (a site-packages directory on PYTHONPATH would come before the
+    standard library)."""
+    import site
+
+    root = Path(deploytui.__file__).resolve().parent.parent
+    installed = [*site.getsitepackages(), site.getusersitepackages()]
+    if any(Path(p).resolve() == root for p in installed if p):
+        return None
+    return str(root)
 
 
 @dataclass
@@ -241,7 +252,9 @@ class WorkerPool:
             if current is not None and current.dead is None:
                 return current
             env = dict(os.environ)
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+            source = _package_path()
+            if source is not None:
+                env["PYTHONPATH"] = os.pathsep.join(p for p in (source, env.get("PYTHONPATH")) if p)
             try:
                 proc = subprocess.Popen(
                     [self.python, "-m", protocol.MODULE, kind],

@@ -31,11 +31,12 @@ def engine(tmp_path: Path) -> Engine:
 
 
 def gone(pid: int) -> bool:
+    """The process has exited (a zombie its new parent has not reaped yet counts as exited)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
         return True
-    return False
 
 
 async def wait_for(condition, seconds: float = 30.0) -> None:  # type: ignore[no-untyped-def]
@@ -189,3 +190,45 @@ async def test_no_worker_outlives_its_engine(tmp_path: Path) -> None:
     engine.close()
     assert all(gone(pid) for pid in pids.values()), pids
     assert engine.workers.pids == {}
+
+
+PARENT = r"""
+import asyncio, sys
+from deploytui.engine import Engine
+
+async def start() -> None:
+    engine = Engine()
+    await engine.workers.ready("qdrant")
+    print(engine.workers.pids["qdrant"], flush=True)
+    await asyncio.sleep(600)
+
+asyncio.run(start())
+"""
+
+
+def test_a_worker_exits_when_its_engines_process_is_killed(tmp_path: Path) -> None:
+    # SIGKILL leaves the engine no chance to close anything: the worker's stdin ends, so it exits.
+    import subprocess
+    import sys
+
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        assert parent.stdout is not None
+        worker_pid = int(parent.stdout.readline())
+        assert not gone(worker_pid)
+        parent.kill()
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while not gone(worker_pid):
+            assert time.monotonic() < deadline, "the worker outlived its engine's process"
+            time.sleep(0.05)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(10)
