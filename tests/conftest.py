@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.servers.databases",   # PostgreSQL, Redis, Prometheus
     "tests.servers.containers",  # podman Docker API, Qdrant REST, Gemini API
     "tests.servers.target_app",  # the rag-chatbot-shaped app under check
+    "tests.support.kind_runners",  # run_kind: a kind in this process and in its worker process
 ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -88,6 +88,11 @@ class CheckKind:
     before any check of the batch that has clients starts: an import holds the GIL for up to seconds,
     and a check timed meanwhile (a Redis PING, an HTTP latency) would measure the import, not its target.
     Name also what building the first client imports (httpx's transport: httpcore, h2): ~100 ms each."""
+    process: ClassVar[bool] = False
+    """Its runs go to a worker process of its own (`deploytui.checks.worker`), one per engine, started
+    as soon as a batch uses the kind: its client takes seconds of CPU to import and build (qdrant_client
+    ~1.8 s, google.genai ~1.4 s here), which in the engine's process ran on one core, under the one GIL,
+    while everything else waited. The worker imports `clients` at once, on the other core."""
 
     @classmethod
     def validate(cls, params: Mapping[str, Any]) -> list[str]:
@@ -247,6 +252,30 @@ def mask_outcome(outcome: Outcome, mask: Callable[[str], str]) -> Outcome:
     """
     outcome.reason = mask(outcome.reason)
     outcome.values = {k: mask(v) if isinstance(v, str) else v for k, v in outcome.values.items()}
+    return outcome
+
+
+async def outcome_of(run: Awaitable[Any]) -> Outcome:
+    """Await a kind's run (or an action's body): every failure becomes an Outcome, never an exception
+    but cancellation. The one place the engine and a kind's worker process both turn failures into
+    reasons."""
+    import asyncio
+
+    from deploytui.checks.expect import exception_reason
+    from deploytui.core.spec import MissingVariable
+
+    try:
+        outcome = await run
+    except MissingVariable as exc:
+        return Outcome.error(f"{exc.name} is not set")
+    except KeyError as exc:
+        return Outcome.error(f"internal error: missing key {exc}")
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a kind's bug is an error status, never a crash
+        return Outcome.error(exception_reason(exc))
+    if not isinstance(outcome, Outcome):
+        return Outcome.error(f"check returned {type(outcome).__name__}, not an Outcome")
     return outcome
 
 

@@ -111,7 +111,11 @@ def run(args: argparse.Namespace) -> int:
             on_refused=lambda exc: _line(err, f"deploytui: session: {exc}"),
         )
         started, clock = iso_time(utc_now()), time.monotonic()
-        results = asyncio.run(run_checks(build_engine(config, live), recorder, specs, progress))
+        engine = build_engine(config, live)
+        try:
+            results = asyncio.run(run_checks(engine, recorder, specs, progress))
+        finally:
+            engine.close()  # its worker processes (qdrant, gemini), waited for
         wall_ms = round((time.monotonic() - clock) * 1000)
         run = reports.RunReport(
             session_id=live.id,

@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         operator = live.session.operator
     err = sys.stderr
     ok = True
+    engine = None
     try:
         for item_id, cut in live.session.interrupted_actions():
             _line(err, f"deploytui: {item_id}: {cut.label or 'action'} {cut.reason}")
@@ -92,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
             _line(err, f"{outcome.status.value.upper():<11} {step.node_id}  {step.label}: {outcome.reason}")
             ok = ok and outcome.status is Status.PASSED
     finally:
+        if engine is not None:
+            engine.close()  # its worker processes, if a step started one
         live.close()
     return 0 if ok else 1
 

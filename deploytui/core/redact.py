@@ -97,6 +97,8 @@ class Redactor:
         self._blocks: list[_Block] = []
         self._names: set[str] = set()
         self._learned: set[str] = set()
+        self._pairs: list[tuple[str, str]] = []
+        """Every value masked, as it was given or learned, under its name (see `secrets`)."""
         self._matcher: _Matcher | None = None
         for name, value in (secrets or {}).items():
             self.add(name, value)
@@ -110,6 +112,7 @@ class Redactor:
             return
         with self._lock:
             self._names.add(name)
+            self._pairs.append((name, value))
             self._add(name, value)
 
     def _add(self, name: str, value: str) -> None:
@@ -145,6 +148,7 @@ class Redactor:
                 literals.setdefault(form, URL_PASSWORD_NAME)
             self._literals, self._matcher = literals, None
             if len(password) >= MIN_SECRET_LENGTH:
+                self._pairs.append((URL_PASSWORD_NAME, password))
                 self._add(URL_PASSWORD_NAME, password)
 
     # ------------------------------------------------------------------ what it knows
@@ -158,6 +162,12 @@ class Redactor:
     def values(self) -> list[str]:
         """Every literal form masked (multi-line values are matched by pattern, and listed here whole)."""
         return list(self._literals)
+
+    def secrets(self) -> list[tuple[str, str]]:
+        """(name, value) of every value masked, configured or learned from a URL, oldest first: what
+        another process needs to mask the same (`Redactor().extend(...)`; sent over a pipe only)."""
+        with self._lock:
+            return list(self._pairs)
 
     @property
     def longest(self) -> int:

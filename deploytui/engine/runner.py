@@ -43,7 +43,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from deploytui.checks.base import CheckKind, Footprint, url_origin
+from deploytui.checks.base import CheckKind, Footprint, outcome_of, url_origin
 from deploytui.checks.expect import exception_reason
 from deploytui.checks.registry import get_kind
 from deploytui.core.durations import format_duration
@@ -72,6 +72,7 @@ from deploytui.core.text import (
 )
 from deploytui.engine.attempts import combine, cooling, next_attempt
 from deploytui.engine.schedule import GLOBAL, Board, Entry, Footing, Grant, Plan, Policy
+from deploytui.engine.workers import WorkerPool
 
 BATCH_SECONDS = 0.05
 """Longest a line of live output waits before it is sent in a RunOutput batch."""
@@ -275,6 +276,8 @@ class _RunJob:
     """A fenced block or a world-changing binding: `before_action` records it before it starts."""
     clients: bool = False
     """Its kind imports client modules: it starts once no client import is under way (CheckKind.clients)."""
+    worker: str | None = None
+    """Its kind runs in a worker process (CheckKind.process): it starts once that worker is ready."""
 
 
 def _import_quietly(modules: Sequence[str]) -> None:
@@ -341,6 +344,13 @@ class Engine:
         self._imports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future[None]]]
         self._imports = weakref.WeakKeyDictionary()
         """Per event loop: the client imports under way, by module (see `_load_clients`)."""
+        self.workers = WorkerPool(self.redactor)
+        """The worker processes of the kinds that run in one (CheckKind.process), started on first use."""
+        self._finalizer = weakref.finalize(self, self.workers.close)
+
+    def close(self) -> None:
+        """End the engine's worker processes (waited for). A run after this starts them again."""
+        self.workers.close()
 
     # ----------------------------------------------------------------- helpers
 
@@ -520,13 +530,20 @@ class Engine:
                 return Outcome.error(f"unknown kind {spec.kind!r}")
             except ImportError as exc:
                 return Outcome.error(f"kind {spec.kind!r} cannot load: {one_line(str(exc), 200)}")
+            if kind_cls.process:
+                outcome = await self.workers.run(spec.kind, spec, ctx)
+                if outcome is not None:
+                    return outcome
+                why = self.workers.failure(spec.kind) or "no reason given"
+                ctx.emit(f"{spec.kind} worker could not start ({why}): running in this process")
             kind = kind_cls()
             return await kind.run(spec, ctx)
 
         try:
-            clients = bool(get_kind(spec.kind).clients)
+            kind_class = get_kind(spec.kind)
+            clients, worker = bool(kind_class.clients), spec.kind if kind_class.process else None
         except (KeyError, ImportError):
-            clients = False  # the body reports it
+            clients, worker = False, None  # the body reports it
         footing, cool, burst = prepared
         return _RunJob(
             run_id=run_id,
@@ -542,6 +559,7 @@ class Engine:
             entry=entry,
             changes_world=self.is_action(spec),
             clients=clients,
+            worker=worker,
         )
 
     async def run_action(
@@ -614,7 +632,9 @@ class Engine:
             raise
 
     def _load_clients(self, specs: Sequence[CheckSpec]) -> None:
-        """Import, in one worker thread, the client modules of these checks' kinds not imported yet.
+        """Start the worker process of each kind of these checks that runs in one (CheckKind.process:
+        it imports its client there, on another core, meanwhile); import, in one thread, the client
+        modules of the other kinds (and of a kind whose worker cannot start) not imported yet.
 
         The checks with clients start only once no such import is under way (`_clients_loaded`): an
         import holds the GIL for up to seconds (qdrant_client ~2 s, google.genai ~1.4 s here), and a check
@@ -623,9 +643,11 @@ class Engine:
         wanted: set[str] = set()
         for spec in specs:
             try:
-                wanted.update(get_kind(spec.kind).clients)
+                kind = get_kind(spec.kind)
             except (KeyError, ImportError):
                 continue  # the run reports it
+            if not kind.process or not self.workers.start(spec.kind):
+                wanted.update(kind.clients)
         loads = self._imports.setdefault(asyncio.get_running_loop(), {})
         missing = sorted(m for m in wanted if m not in sys.modules and m not in loads)
         if not missing:
@@ -710,6 +732,9 @@ class Engine:
         final: Outcome | None = None
         try:
             try:
+                if job.worker is not None:
+                    # Its client loads in its worker process (or, when none can start, here: below).
+                    await self.workers.ready(job.worker)
                 if job.clients:
                     await self._clients_loaded()
                 blocked = await job.entry.wait_turn() if job.entry is not None else None
@@ -897,16 +922,4 @@ class Engine:
     @staticmethod
     async def _call(body: Callable[[CheckContext], Any], ctx: CheckContext) -> Outcome:
         """The kind itself: every failure becomes an Outcome."""
-        try:
-            outcome = await body(ctx)
-        except MissingVariable as exc:
-            return Outcome.error(f"{exc.name} is not set")
-        except KeyError as exc:
-            return Outcome.error(f"internal error: missing key {exc}")
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a kind's bug is an error status, never a crash
-            return Outcome.error(exception_reason(exc))
-        if not isinstance(outcome, Outcome):
-            return Outcome.error(f"check returned {type(outcome).__name__}, not an Outcome")
-        return outcome
+        return await outcome_of(body(ctx))

@@ -121,8 +121,10 @@ class EngineThread:
         return count
 
     def close(self) -> None:
-        """Cancel what runs, give it STOP_SECONDS to end, then stop the loop and its thread."""
+        """Cancel what runs, give it STOP_SECONDS to end, then stop the loop and its thread, and close
+        the engine (its worker processes end)."""
         if not self._thread.is_alive():
+            self.engine.close()
             return
         self.cancel_all()
 
@@ -137,3 +139,4 @@ class EngineThread:
             pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(STOP_SECONDS)
+        self.engine.close()  # its worker processes: none outlives the app

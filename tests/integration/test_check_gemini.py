@@ -17,6 +17,7 @@ from deploytui.core.spec import CheckContext, CheckSpec
 from deploytui.core.status import Status
 from tests.servers.common import free_port
 from tests.servers.containers import GeminiServer
+from tests.support.kind_runners import KindRunner
 
 
 def spec(**params: Any) -> CheckSpec:
@@ -27,8 +28,10 @@ def ctx(timeout: float = 5.0, secrets: dict[str, str] | None = None) -> CheckCon
     return CheckContext(redactor=Redactor(secrets), timeout=timeout, env={})
 
 
-async def test_good_key_and_model_pass_with_measured_values(gemini_server: GeminiServer) -> None:
-    outcome = await Kind().run(
+async def test_good_key_and_model_pass_with_measured_values(
+    gemini_server: GeminiServer, run_kind: KindRunner
+) -> None:
+    outcome = await run_kind(
         spec(api_key=gemini_server.api_key, model=gemini_server.model, base_url=gemini_server.url), ctx()
     )
     assert outcome.status is Status.PASSED, outcome.reason
@@ -40,15 +43,17 @@ async def test_good_key_and_model_pass_with_measured_values(gemini_server: Gemin
     assert "generate_ms" not in outcome.values  # generation is off by default
 
 
-async def test_without_model_the_key_is_checked_by_listing(gemini_server: GeminiServer) -> None:
-    outcome = await Kind().run(spec(api_key=gemini_server.api_key, base_url=gemini_server.url), ctx())
+async def test_without_model_the_key_is_checked_by_listing(
+    gemini_server: GeminiServer, run_kind: KindRunner
+) -> None:
+    outcome = await run_kind(spec(api_key=gemini_server.api_key, base_url=gemini_server.url), ctx())
     assert outcome.status is Status.PASSED, outcome.reason
     assert outcome.values["models"] == 2
     assert outcome.reason == "API key accepted, 2 models available"
 
 
-async def test_generate_true_generates_one_token(gemini_server: GeminiServer) -> None:
-    outcome = await Kind().run(
+async def test_generate_true_generates_one_token(gemini_server: GeminiServer, run_kind: KindRunner) -> None:
+    outcome = await run_kind(
         spec(
             api_key=gemini_server.api_key,
             model=gemini_server.model,
@@ -62,11 +67,11 @@ async def test_generate_true_generates_one_token(gemini_server: GeminiServer) ->
     assert isinstance(outcome.values["generate_ms"], int)
 
 
-async def test_invalid_key_is_rejected_with_the_api_reason(gemini_server: GeminiServer) -> None:
+async def test_invalid_key_is_rejected_with_the_api_reason(
+    gemini_server: GeminiServer, run_kind: KindRunner
+) -> None:
     bad = "AIzaBADBADBADBADBADBADBADBADBADBAD"
-    outcome = await Kind().run(
-        spec(api_key=bad, model=gemini_server.model, base_url=gemini_server.url), ctx()
-    )
+    outcome = await run_kind(spec(api_key=bad, model=gemini_server.model, base_url=gemini_server.url), ctx())
     assert outcome.status is Status.FAILED
     assert outcome.reason.startswith(
         "API key rejected (400 INVALID_ARGUMENT API_KEY_INVALID): API key not valid"
@@ -74,12 +79,12 @@ async def test_invalid_key_is_rejected_with_the_api_reason(gemini_server: Gemini
     assert outcome.values["http_status"] == 400
 
 
-async def test_suspended_key_is_rejected_and_never_shown(gemini_server: GeminiServer) -> None:
+async def test_suspended_key_is_rejected_and_never_shown(
+    gemini_server: GeminiServer, run_kind: KindRunner
+) -> None:
     """Google's 403 message quotes the key itself: the reason must mask it."""
     key = gemini_server.suspended_key
-    outcome = await Kind().run(
-        spec(api_key=key, model=gemini_server.model, base_url=gemini_server.url), ctx()
-    )
+    outcome = await run_kind(spec(api_key=key, model=gemini_server.model, base_url=gemini_server.url), ctx())
     assert outcome.status is Status.FAILED
     assert outcome.reason.startswith("API key rejected (403 PERMISSION_DENIED CONSUMER_SUSPENDED)")
     assert "has been suspended" in outcome.reason
@@ -87,9 +92,11 @@ async def test_suspended_key_is_rejected_and_never_shown(gemini_server: GeminiSe
     assert "api_key:[secret:api_key]" in outcome.reason
 
 
-async def test_secret_from_config_is_masked_with_its_name(gemini_server: GeminiServer) -> None:
+async def test_secret_from_config_is_masked_with_its_name(
+    gemini_server: GeminiServer, run_kind: KindRunner
+) -> None:
     key = gemini_server.suspended_key
-    outcome = await Kind().run(
+    outcome = await run_kind(
         spec(api_key="${GEMINI_API_KEY}", base_url=gemini_server.url),
         CheckContext(redactor=Redactor({"GEMINI_API_KEY": key}), env={"GEMINI_API_KEY": key}),
     )
@@ -97,16 +104,20 @@ async def test_secret_from_config_is_masked_with_its_name(gemini_server: GeminiS
     assert "[secret:GEMINI_API_KEY]" in outcome.reason and key not in outcome.reason
 
 
-async def test_unknown_model_is_not_found_not_a_key_problem(gemini_server: GeminiServer) -> None:
-    outcome = await Kind().run(
+async def test_unknown_model_is_not_found_not_a_key_problem(
+    gemini_server: GeminiServer, run_kind: KindRunner
+) -> None:
+    outcome = await run_kind(
         spec(api_key=gemini_server.api_key, model="gemini-9.9-nope", base_url=gemini_server.url), ctx()
     )
     assert outcome.status is Status.FAILED
     assert outcome.reason.startswith("model 'gemini-9.9-nope' not found (404 NOT_FOUND)")
 
 
-async def test_model_without_generation_fails_generate(gemini_server: GeminiServer) -> None:
-    outcome = await Kind().run(
+async def test_model_without_generation_fails_generate(
+    gemini_server: GeminiServer, run_kind: KindRunner
+) -> None:
+    outcome = await run_kind(
         spec(
             api_key=gemini_server.api_key,
             model="text-embedding-004",
@@ -119,18 +130,16 @@ async def test_model_without_generation_fails_generate(gemini_server: GeminiServ
     assert outcome.reason.startswith("model 'text-embedding-004' does not support generateContent")
 
 
-async def test_server_down_is_unreachable_not_a_key_problem() -> None:
+async def test_server_down_is_unreachable_not_a_key_problem(run_kind: KindRunner) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    outcome = await Kind().run(
-        spec(api_key="AIzaSomething1234", model="gemini-2.0-flash", base_url=url), ctx()
-    )
+    outcome = await run_kind(spec(api_key="AIzaSomething1234", model="gemini-2.0-flash", base_url=url), ctx())
     assert outcome.status is Status.FAILED
     assert outcome.reason == f"Gemini API unreachable: connection refused by {url}"
 
 
-async def test_slow_api_times_out_with_the_step(gemini_factory: Any) -> None:
+async def test_slow_api_times_out_with_the_step(gemini_factory: Any, run_kind: KindRunner) -> None:
     slow = gemini_factory(delay=3.0)
-    outcome = await Kind().run(
+    outcome = await run_kind(
         spec(api_key=slow.api_key, model=slow.model, base_url=slow.url), ctx(timeout=1.0)
     )
     assert outcome.status is Status.FAILED
@@ -164,9 +173,9 @@ def hung_port() -> Iterator[int]:
     listener.close()
 
 
-async def test_hung_socket_times_out(hung_port: int) -> None:
+async def test_hung_socket_times_out(hung_port: int, run_kind: KindRunner) -> None:
     url = f"http://127.0.0.1:{hung_port}"
-    outcome = await Kind().run(spec(api_key="AIzaSomething1234", base_url=url), ctx(timeout=0.5))
+    outcome = await run_kind(spec(api_key="AIzaSomething1234", base_url=url), ctx(timeout=0.5))
     assert outcome.status is Status.FAILED
     assert outcome.reason.startswith(f"Gemini API at {url} did not answer within")
     assert "(trying to list models)" in outcome.reason
@@ -220,8 +229,8 @@ async def test_through_the_engine_a_slow_api_ends_with_the_kinds_reason(
         ("http://[bad", "is not a valid URL"),
     ],
 )
-async def test_bad_base_url_is_a_config_error(url: str, message: str) -> None:
-    outcome = await Kind().run(spec(api_key="AIzaSomething1234", base_url=url), ctx())
+async def test_bad_base_url_is_a_config_error(url: str, message: str, run_kind: KindRunner) -> None:
+    outcome = await run_kind(spec(api_key="AIzaSomething1234", base_url=url), ctx())
     assert outcome.status is Status.ERROR
     assert message in outcome.reason
 

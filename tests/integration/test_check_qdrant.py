@@ -14,6 +14,7 @@ from deploytui.core.spec import CheckContext, CheckSpec
 from deploytui.core.status import Status
 from tests.servers.common import free_port
 from tests.servers.containers import QdrantServer
+from tests.support.kind_runners import KindRunner
 
 COLLECTION = "rag-documents"
 
@@ -32,8 +33,10 @@ def qdrant(qdrant_server: QdrantServer) -> QdrantServer:
     return qdrant_server
 
 
-async def test_passes_with_version_points_and_size_measured(qdrant: QdrantServer) -> None:
-    outcome = await Kind().run(
+async def test_passes_with_version_points_and_size_measured(
+    qdrant: QdrantServer, run_kind: KindRunner
+) -> None:
+    outcome = await run_kind(
         spec(url=qdrant.url, api_key=qdrant.api_key, collection=COLLECTION, points_min=100, vector_size=8),
         ctx(),
     )
@@ -45,31 +48,33 @@ async def test_passes_with_version_points_and_size_measured(qdrant: QdrantServer
     assert qdrant.api_key and qdrant.api_key not in outcome.reason
 
 
-async def test_expectations_may_sit_in_expect_table(qdrant: QdrantServer) -> None:
-    outcome = await Kind().run(
+async def test_expectations_may_sit_in_expect_table(qdrant: QdrantServer, run_kind: KindRunner) -> None:
+    outcome = await run_kind(
         spec(url=qdrant.url, api_key=qdrant.api_key, collection=COLLECTION, expect={"points_min": 500}), ctx()
     )
     assert outcome.status is Status.FAILED
     assert "too few points: 120, expected >= 500" in outcome.reason
 
 
-async def test_reachable_without_collection_counts_collections(qdrant: QdrantServer) -> None:
-    outcome = await Kind().run(spec(url=qdrant.url, api_key=qdrant.api_key), ctx())
+async def test_reachable_without_collection_counts_collections(
+    qdrant: QdrantServer, run_kind: KindRunner
+) -> None:
+    outcome = await run_kind(spec(url=qdrant.url, api_key=qdrant.api_key), ctx())
     assert outcome.status is Status.PASSED, outcome.reason
     assert int(outcome.values["collections"]) >= 1
     assert "API key accepted" in outcome.reason
 
 
-async def test_server_down_is_unreachable() -> None:
+async def test_server_down_is_unreachable(run_kind: KindRunner) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    outcome = await Kind().run(spec(url=url, api_key="whatever-key", collection=COLLECTION), ctx())
+    outcome = await run_kind(spec(url=url, api_key="whatever-key", collection=COLLECTION), ctx())
     assert outcome.status is Status.FAILED
     assert outcome.reason == f"Qdrant unreachable: connection refused by {url}"
 
 
-async def test_wrong_key_is_unauthorized_and_never_shown(qdrant: QdrantServer) -> None:
+async def test_wrong_key_is_unauthorized_and_never_shown(qdrant: QdrantServer, run_kind: KindRunner) -> None:
     wrong = "wrong-key-0123456789"
-    outcome = await Kind().run(spec(url=qdrant.url, api_key=wrong, collection=COLLECTION), ctx())
+    outcome = await run_kind(spec(url=qdrant.url, api_key=wrong, collection=COLLECTION), ctx())
     assert outcome.status is Status.FAILED
     assert outcome.reason.startswith("Qdrant unauthorized (401): API key rejected")
     assert "Invalid API key" in outcome.reason
@@ -78,28 +83,30 @@ async def test_wrong_key_is_unauthorized_and_never_shown(qdrant: QdrantServer) -
     assert outcome.values["version"] == qdrant.version
 
 
-async def test_missing_key_says_one_is_required(qdrant: QdrantServer) -> None:
-    outcome = await Kind().run(spec(url=qdrant.url, collection=COLLECTION), ctx())
+async def test_missing_key_says_one_is_required(qdrant: QdrantServer, run_kind: KindRunner) -> None:
+    outcome = await run_kind(spec(url=qdrant.url, collection=COLLECTION), ctx())
     assert outcome.status is Status.FAILED
     assert "Qdrant unauthorized (401): an API key is required" in outcome.reason
 
 
-async def test_forbidden_from_older_qdrant_is_unauthorized_too(qdrant_factory: Any) -> None:
+async def test_forbidden_from_older_qdrant_is_unauthorized_too(
+    qdrant_factory: Any, run_kind: KindRunner
+) -> None:
     old = qdrant_factory(auth_failure_status=403, version="1.9.7")
-    outcome = await Kind().run(spec(url=old.url, api_key="not-the-key", collection=COLLECTION), ctx())
+    outcome = await run_kind(spec(url=old.url, api_key="not-the-key", collection=COLLECTION), ctx())
     assert outcome.status is Status.FAILED
     assert outcome.reason.startswith("Qdrant unauthorized (403): API key rejected")
 
 
-async def test_missing_collection_is_named(qdrant: QdrantServer) -> None:
-    outcome = await Kind().run(spec(url=qdrant.url, api_key=qdrant.api_key, collection="nope"), ctx())
+async def test_missing_collection_is_named(qdrant: QdrantServer, run_kind: KindRunner) -> None:
+    outcome = await run_kind(spec(url=qdrant.url, api_key=qdrant.api_key, collection="nope"), ctx())
     assert outcome.status is Status.FAILED
     assert outcome.reason.startswith("collection 'nope' missing on")
     assert COLLECTION in outcome.reason
 
 
-async def test_too_few_points(qdrant: QdrantServer) -> None:
-    outcome = await Kind().run(
+async def test_too_few_points(qdrant: QdrantServer, run_kind: KindRunner) -> None:
+    outcome = await run_kind(
         spec(url=qdrant.url, api_key=qdrant.api_key, collection=COLLECTION, points_min=121), ctx()
     )
     assert outcome.status is Status.FAILED
@@ -107,33 +114,33 @@ async def test_too_few_points(qdrant: QdrantServer) -> None:
     assert outcome.values["points"] == 120
 
 
-async def test_empty_collection_fails_points_min(qdrant: QdrantServer) -> None:
+async def test_empty_collection_fails_points_min(qdrant: QdrantServer, run_kind: KindRunner) -> None:
     qdrant.create_collection("empty-one", points=0, size=4)
-    outcome = await Kind().run(
+    outcome = await run_kind(
         spec(url=qdrant.url, api_key=qdrant.api_key, collection="empty-one", points_min=1), ctx()
     )
     assert outcome.status is Status.FAILED
     assert "too few points: 0" in outcome.reason
 
 
-async def test_wrong_vector_size(qdrant: QdrantServer) -> None:
-    outcome = await Kind().run(
+async def test_wrong_vector_size(qdrant: QdrantServer, run_kind: KindRunner) -> None:
+    outcome = await run_kind(
         spec(url=qdrant.url, api_key=qdrant.api_key, collection=COLLECTION, vector_size=768), ctx()
     )
     assert outcome.status is Status.FAILED
     assert outcome.reason == f"collection '{COLLECTION}' has wrong vector size: 8, expected 768"
 
 
-async def test_slow_server_times_out_with_its_own_reason(qdrant_factory: Any) -> None:
+async def test_slow_server_times_out_with_its_own_reason(qdrant_factory: Any, run_kind: KindRunner) -> None:
     slow = qdrant_factory(delay=3.0)
-    outcome = await Kind().run(spec(url=slow.url, api_key=slow.api_key), ctx(timeout=1.0))
+    outcome = await run_kind(spec(url=slow.url, api_key=slow.api_key), ctx(timeout=1.0))
     assert outcome.status is Status.FAILED
     assert outcome.reason == f"Qdrant at {slow.url} did not answer within 900ms (trying to reach)"
 
 
-async def test_configured_secret_is_masked_with_its_name(qdrant: QdrantServer) -> None:
+async def test_configured_secret_is_masked_with_its_name(qdrant: QdrantServer, run_kind: KindRunner) -> None:
     wrong = "secret-from-env-42"
-    outcome = await Kind().run(
+    outcome = await run_kind(
         spec(url=qdrant.url, api_key="${QDRANT_API_KEY}", collection=COLLECTION),
         CheckContext(redactor=Redactor({"QDRANT_API_KEY": wrong}), env={"QDRANT_API_KEY": wrong}),
     )
@@ -181,31 +188,33 @@ async def test_through_the_engine(qdrant: QdrantServer, tmp_path: Any) -> None:
     assert f"collection {COLLECTION}: 120 points" in log
 
 
-async def test_server_without_auth_does_not_claim_a_key_was_accepted(qdrant_factory: Any) -> None:
+async def test_server_without_auth_does_not_claim_a_key_was_accepted(
+    qdrant_factory: Any, run_kind: KindRunner
+) -> None:
     open_server = qdrant_factory(auth=False)
-    outcome = await Kind().run(spec(url=open_server.url), ctx())
+    outcome = await run_kind(spec(url=open_server.url), ctx())
     assert outcome.status is Status.PASSED, outcome.reason
     assert "API key" not in outcome.reason
 
 
 @pytest.mark.parametrize("url", ["not a url", "ftp://127.0.0.1:1", "http://[bad"])
-async def test_bad_url_is_a_config_error(url: str) -> None:
-    outcome = await Kind().run(spec(url=url), ctx())
+async def test_bad_url_is_a_config_error(url: str, run_kind: KindRunner) -> None:
+    outcome = await run_kind(spec(url=url), ctx())
     assert outcome.status is Status.ERROR
     assert outcome.reason.startswith(f"bad Qdrant url {url!r}")
 
 
-async def test_named_vectors_are_size_checked_by_name(qdrant: QdrantServer) -> None:
+async def test_named_vectors_are_size_checked_by_name(qdrant: QdrantServer, run_kind: KindRunner) -> None:
     qdrant.create_collection("named", points=5, size=8, vector_name="dense")
     base = {"url": qdrant.url, "api_key": qdrant.api_key, "collection": "named"}
 
-    outcome = await Kind().run(spec(**base, vector_size=8), ctx())  # the only vector, whatever its name
+    outcome = await run_kind(spec(**base, vector_size=8), ctx())  # the only vector, whatever its name
     assert outcome.status is Status.PASSED, outcome.reason
 
-    outcome = await Kind().run(spec(**base, vector="dense", vector_size=16), ctx())
+    outcome = await run_kind(spec(**base, vector="dense", vector_size=16), ctx())
     assert outcome.status is Status.FAILED
     assert outcome.reason == "collection 'named' has wrong vector 'dense' size: 8, expected 16"
 
-    outcome = await Kind().run(spec(**base, vector="sparse", vector_size=8), ctx())
+    outcome = await run_kind(spec(**base, vector="sparse", vector_size=8), ctx())
     assert outcome.status is Status.FAILED
     assert outcome.reason == "collection 'named' has no vector 'sparse' (vectors: dense)"

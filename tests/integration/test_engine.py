@@ -368,9 +368,10 @@ print(sorted((item, sorted(mods)) for item, mods in began.items()))
 
 
 def test_no_check_with_a_client_starts_while_a_client_is_being_imported(tmp_path: Path) -> None:
-    # A fresh interpreter: qdrant_client and google.genai take seconds to import, holding the GIL, and
-    # an HTTP (or Redis, ...) check timed meanwhile measured the import as its target's latency. Every
-    # check with a client begins only once the batch's clients are all imported.
+    # A fresh interpreter: a client import holds the GIL (httpx ~0.1 s, qdrant_client and google.genai
+    # seconds), and an HTTP (or Redis, ...) check timed meanwhile measured the import as its target's
+    # latency. Every check with a client begins only once the batch's in-process clients are imported;
+    # qdrant and gemini load theirs in their worker processes, never in this one.
     import subprocess
     import sys
 
@@ -382,5 +383,4 @@ def test_no_check_with_a_client_starts_while_a_client_is_being_imported(tmp_path
         env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    everything = ["google.genai", "httpx", "qdrant_client"]
-    assert proc.stdout.strip() == str([("a", everything), ("b", everything), ("c", everything)])
+    assert proc.stdout.strip() == str([("a", ["httpx"]), ("b", ["httpx"]), ("c", ["httpx"])])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -61,3 +62,51 @@ def test_headless_commands_do_not_import_textual(argv: list[str], tmp_path) -> N
     assert not [m for m in HEAVY if m in loaded], (
         f"deploytui {' '.join(argv)} imported {[m for m in HEAVY if m in loaded]}"
     )
+
+
+CHECK_CHECKLIST = """\
+# Release
+
+## Services
+- [ ] Qdrant reachable
+- [ ] Gemini key valid
+"""
+
+CHECK_CONFIG = """\
+checklist = "checklist.md"
+[[check]]
+item = "services/qdrant-reachable"
+kind = "qdrant"
+url = "${URL}"
+[[check]]
+item = "services/gemini-key-valid"
+kind = "gemini"
+api_key = "AIzaSomething1234"
+base_url = "${URL}"
+"""
+
+
+def test_check_runs_qdrant_and_gemini_without_importing_their_clients(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Their clients import (and build) in the kinds' worker processes: `deploytui check` itself never
+    # pays those seconds of CPU on its one core.
+    from tests.servers.common import free_port
+
+    (tmp_path / "checklist.md").write_text(CHECK_CHECKLIST)
+    (tmp_path / "deploytui.toml").write_text(CHECK_CONFIG)
+    code = (
+        "import sys, contextlib, io\n"
+        "from deploytui.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:\n"
+        f"    code = main(['check', {str(tmp_path / 'deploytui.toml')!r}, '--format', 'json',\n"
+        f"                 '--sessions-dir', {str(tmp_path / 'sessions')!r}])\n"
+        "print(code, err.getvalue().count('connection refused'))\n"
+        "print(','.join(m for m in ('qdrant_client', 'google.genai') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "URL": f"http://127.0.0.1:{free_port()}"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    ran, loaded = out.stdout.splitlines()
+    assert ran == "1 2", out.stdout  # both checks ran and failed on the closed port, in their workers
+    assert loaded == ""

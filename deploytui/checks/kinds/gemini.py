@@ -64,6 +64,7 @@ class Kind(CheckKind):
     clients: ClassVar[tuple[str, ...]] = (
         "google.genai", "httpcore2", "google.auth.aio.credentials", "truststore"
     )
+    process = True
     summary = "Gemini API key accepted and model available (optionally a one-token generation)"
     fields: ClassVar[frozenset[str]] = frozenset({"api_key", "model", "generate", "base_url", "api_version"})
     required: ClassVar[frozenset[str]] = frozenset({"api_key"})

@@ -69,6 +69,7 @@ def _vector_sizes(vectors: Any) -> dict[str, int]:
 class Kind(CheckKind):
     name = "qdrant"
     clients: ClassVar[tuple[str, ...]] = ("qdrant_client", "httpcore", "h2.connection")
+    process = True
     summary = "Qdrant reachable, API key accepted, collection present with enough points of the right size"
     fields: ClassVar[frozenset[str]] = frozenset({"url", "api_key", "collection", "vector", *THRESHOLDS})
     required: ClassVar[frozenset[str]] = frozenset({"url"})
