@@ -166,7 +166,7 @@ class _Worker:
             self.proc.kill()
             code = self.proc.wait()
         for thread in self.threads:
-            if thread is not threading.current_thread():
+            if thread is not threading.current_thread() and thread.ident is not None:
                 thread.join(1.0)
         reason = self.killed or self.exit_reason(code)
         with self.lock:
@@ -270,7 +270,10 @@ class WorkerPool:
                 return None
             self._failed.pop(kind, None)
             worker = _Worker(kind, proc, self.redactor)
-            for target, name in ((worker.read_stdout, "out"), (worker.read_stderr, "err")):
+            # stderr's reader first: a worker that dies at once ends stdout's reader, whose `exited` joins
+            # the stderr reader (for the traceback's last line); joining one not started yet raised, and
+            # the run waited forever (seen once in tests/integration/test_engine_workers.py).
+            for target, name in ((worker.read_stderr, "err"), (worker.read_stdout, "out")):
                 thread = threading.Thread(target=target, name=f"deploytui-{kind}-worker-{name}", daemon=True)
                 worker.threads.append(thread)
             for thread in worker.threads:
