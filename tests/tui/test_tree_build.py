@@ -94,3 +94,45 @@ async def test_a_filter_relinking_the_shown_parents_only_shows_what_a_fresh_buil
             lines = [(line.node.data, line.last, len(line.path)) for line in reused._tree_lines]
             assert lines == [(line.node.data, line.last, len(line.path)) for line in fresh._tree_lines]
             await fresh.remove()
+
+
+async def test_a_render_pass_works_out_the_tree_style_once_and_draws_what_textual_draws() -> None:
+    """Tree.render_line asks for `rich_style` (a walk over the ancestors' styles) on every line: ours asks
+    once per render_lines pass, and the lines are the ones Textual's own render_line draws."""
+    from textual.geometry import Region
+
+    checklist = parse_checklist(TEXT, "release.md")
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ChecklistTree(checklist, {"prepare/probe-api": 2}, id="tree")
+
+    app = Host()
+    async with app.run_test(size=(60, 20)) as pilot:
+        tree = app.query_one(ChecklistTree)
+        tree.build(lambda _node_id: NodeView(Status.PENDING, (0, 1)), {})
+        await pilot.pause()
+        asked = 0
+        prop = type(tree).__mro__[1].rich_style  # DOMNode.rich_style, through Tree
+
+        class Counting(ChecklistTree):
+            @property
+            def rich_style(self):  # type: ignore[no-untyped-def]
+                nonlocal asked
+                asked += 1
+                return prop.fget(self)
+
+        tree._line_cache.clear()
+        tree._styles_cache.clear()
+        tree.__class__ = Counting
+        try:
+            width, height = tree.size
+            ours = tree.render_lines(Region(0, 0, width, height))
+        finally:
+            tree.__class__ = ChecklistTree
+        assert asked == 1
+        tree._line_cache.clear()
+        tree._styles_cache.clear()
+        theirs = [Tree.render_line(tree, y) for y in range(height)]
+        assert [strip.text for strip in ours] == [strip.text for strip in theirs]
+        assert "Push tag" in "".join(strip.text for strip in ours)
