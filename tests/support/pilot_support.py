@@ -3,11 +3,13 @@ condition (never a fixed sleep), and render a Rich renderable to plain text."""
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from rich.console import Console
 from textual.pilot import Pilot
+from textual.screen import Screen
 
 from deploytui.tui.app import DeployApp
 from deploytui.tui.screens.main import MainScreen
@@ -56,3 +58,22 @@ async def until(pilot: Pilot[int], predicate: Callable[[], object], what: str, r
             return
         await pilot.pause(0.01)
     raise AssertionError(f"never happened: {what}")
+
+
+@contextlib.contextmanager
+def screen_layouts() -> Iterator[list[str]]:
+    """Note each whole-screen layout made inside the block, by screen class: Screen._refresh_layout's full
+    reflow, not its scroll-only one (a widget scrolled re-places only what is visible)."""
+    layouts: list[str] = []
+    original = Screen._refresh_layout
+
+    def counting(self: Screen[object], *args: object, **kwargs: object) -> None:
+        if not kwargs.get("scroll", args[1] if len(args) > 1 else False):
+            layouts.append(type(self).__name__)
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    Screen._refresh_layout = counting  # type: ignore[method-assign,assignment]
+    try:
+        yield layouts
+    finally:
+        Screen._refresh_layout = original  # type: ignore[method-assign]

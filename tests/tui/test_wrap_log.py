@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from textual.app import App, ComposeResult
-from textual.screen import Screen
 from textual.widgets import Static
 
 from deploytui.tui.widgets.wrap_log import WrapLog
+from tests.support.pilot_support import screen_layouts
 
 
 class LogApp(App[None]):
@@ -24,20 +24,10 @@ async def test_appending_lines_lays_out_nothing_and_keeps_the_scrollbar_true() -
         log.write_lines([f"line {n}" for n in range(50)])
         await pilot.pause()
         assert log.show_vertical_scrollbar
-        layouts: list[int] = []
-        original = Screen._refresh_layout
-
-        def counting(self: Screen, *args: object, **kwargs: object) -> None:
-            layouts.append(1)
-            original(self, *args, **kwargs)  # type: ignore[arg-type]
-
-        Screen._refresh_layout = counting  # type: ignore[method-assign]
-        try:
+        with screen_layouts() as layouts:
             for batch in range(5):
                 log.write_lines([f"more {batch}.{n}" for n in range(20)])
                 await pilot.pause()
-        finally:
-            Screen._refresh_layout = original  # type: ignore[method-assign]
         assert layouts == []
         assert log.virtual_size.height == 150
         assert log.vertical_scrollbar.window_virtual_size == 150

@@ -61,6 +61,7 @@ from deploytui.tui.widgets.detail_pane import DetailPane, render_detail
 from deploytui.tui.widgets.footer import DeployFooter
 from deploytui.tui.widgets.header_bar import HeaderBar, HeaderInfo
 from deploytui.tui.widgets.log_panes import LogPanes, read_appended, read_tail
+from deploytui.tui.widgets.own_size import FilterInput
 from deploytui.tui.widgets.trends import TrendsView
 
 if TYPE_CHECKING:
@@ -286,7 +287,9 @@ class MainScreen(Screen[None]):
         yield HeaderBar(colors, id="header-bar")
         with Horizontal(id="body"):
             with Vertical(id="left"):
-                yield Input(placeholder="filter: text, is:failed, is:pending …  (Esc clears)", id="filter")
+                yield FilterInput(
+                    placeholder="filter: text, is:failed, is:pending …  (Esc clears)", id="filter"
+                )
                 yield ChecklistTree(
                     app.checklist,
                     app.checks_per_item,

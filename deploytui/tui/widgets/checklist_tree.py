@@ -21,6 +21,7 @@ from textual.widgets.tree import TreeNode
 from deploytui.core.checklist import Checklist, Node
 from deploytui.core.status import Status
 from deploytui.tui.present import ACTION_MARK, CHECK_MARK, GLYPHS, ROLLBACK_MARK
+from deploytui.tui.widgets.own_size import OwnSize
 
 
 @functools.cache
@@ -41,8 +42,10 @@ class NodeView:
     """(complete, total) for a section; None for an item."""
 
 
-class ChecklistTree(Tree[str], inherit_bindings=False):
-    """Sections and items of a checklist; each tree node's data is the checklist node id."""
+class ChecklistTree(OwnSize, Tree[str], inherit_bindings=False):
+    """Sections and items of a checklist; each tree node's data is the checklist node id. Its size is its
+    column's: a rebuild (a filter keystroke, a section expanded) repaints it, not the screen (OwnSize: the
+    screen's layout after a filter keystroke took 20-40 ms on 5,000 items; bench_scale.py)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
@@ -320,6 +323,7 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
         `rich_style` on every line, which walks the ancestors' styles each time (~0.25 ms here), and a
         cursor move that scrolls redraws every visible line (~7 ms of a move on 5,000 items;
         bench_scale.py under cProfile)."""
+        self._tree_lines  # noqa: B018 - build the lines (and so the scroll range) before drawing any
         self._pass_style = self.rich_style
         try:
             return super().render_lines(crop)
@@ -334,10 +338,16 @@ class ChecklistTree(Tree[str], inherit_bindings=False):
         return self._render_line(y + scroll_y, scroll_x, scroll_x + self.size.width, style)
 
     def _invalidate(self) -> None:
-        """Textual invalidates the whole tree (line cache, a layout refresh) on every node added: 5,000
-        times per rebuild of a 5,000-item tree. build() adds in bulk and invalidates once."""
-        if not self._bulk:
-            super()._invalidate()
+        """Tree._invalidate without its layout of the whole screen: the tree's size is its column's, and
+        the lines (built again lazily: on idle, or by whatever reads them first) set its virtual size,
+        which moves the scrollbar (OwnSize). Textual also invalidates on every node added: build() adds
+        in bulk and invalidates once."""
+        if self._bulk:
+            return
+        self._clear_line_cache()
+        self._updates += 1
+        self.root._reset()
+        self.refresh()
 
     def process_label(self, label: str | Text) -> Text:
         """Our labels are one-line Text already: used as they are (Textual copies and splits every label

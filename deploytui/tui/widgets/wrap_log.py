@@ -11,26 +11,19 @@ from rich.cells import chop_cells
 from rich.text import Text
 from textual import events
 from textual.geometry import Size
-from textual.reactive import Reactive
 from textual.strip import Strip
 from textual.widgets import Log
+
+from deploytui.tui.widgets.own_size import OwnSize
 
 if TYPE_CHECKING:
     from typing import Self
 
 
-class WrapLog(Log):
-    """Log with a `wrap` switch. Selection highlighting is drawn only when not wrapping."""
-
-    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
-    """Textual's is a layout reactive: every batch of lines appended laid out the whole screen again
-    (~20 ms on 5 widgets deep, ten times a second while a run streams, and a key pressed meanwhile
-    waited: bench_streaming.py). The log's size is its container's, not its content's, so a new virtual
-    size needs only the scrollbars updated and a repaint (watch_virtual_size); a scrollbar appearing or
-    going still lays out, through its own reactive."""
-
-    def watch_virtual_size(self, size: Size) -> None:
-        self._scroll_update(size)
+class WrapLog(OwnSize, Log):
+    """Log with a `wrap` switch. Selection highlighting is drawn only when not wrapping. Its virtual size
+    repaints, not lays out the screen (OwnSize): every batch of lines appended laid out the whole screen
+    (~20 ms on 5 widgets deep, ten times a second while a run streams; bench_streaming.py)."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
