@@ -18,6 +18,7 @@ from deploytui.tui.app import DeployApp
 from deploytui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, ResumeDialog, TextDialog
 from deploytui.tui.screens.main import MainScreen
 from deploytui.tui.widgets.checklist_tree import ChecklistTree
+from deploytui.tui.widgets.detail_pane import DetailPane
 from tests.servers.databases import APP_PASSWORD, APP_USER, PostgresServer
 from tests.servers.target_app import WEBHOOK_TOKEN, TargetServer
 from tests.support.tui_support import build_app
@@ -281,7 +282,7 @@ async def test_after_a_crash_mid_action_the_app_shows_it_interrupted_with_its_pa
         await _select(pilot, LOOK)
         panes = app.screen.query_one(LogPanes)
         await _until(pilot, lambda: "step 2 of 3 done" in list(panes.run_log.lines), "the partial log")
-        detail = _text(app.screen.query_one("#detail-body").content)  # type: ignore[attr-defined]
+        detail = _text(app.screen.query_one(DetailPane).shown[1])
         assert "interrupted at" in detail and "it may have partly run" in detail, detail
 
 

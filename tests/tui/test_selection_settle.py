@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Static
 
 from deploytui.core.status import Status
 from deploytui.tui.widgets.checklist_tree import ChecklistTree
@@ -22,8 +21,7 @@ pytestmark = pytest.mark.usefixtures("tui_home")
 
 def _detail(app: object) -> str:
     pane = main(app).query_one(DetailPane)  # type: ignore[arg-type]
-    parts = (pane.query_one(f"#detail-{part}", Static).content for part in ("head", "body"))
-    return "".join(rendered_text(part) for part in parts)
+    return "".join(rendered_text(part) for part in pane.shown)
 
 
 async def test_a_run_of_cursor_keys_shows_the_last_node_once_it_rests(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from textual import events
-from textual.widgets import Input, Log, Static
+from textual.widgets import Input, Log
 
 from deploytui.core.session import Tick
 from deploytui.core.status import Status
@@ -20,6 +20,7 @@ from deploytui.tui.app import DeployApp
 from deploytui.tui.screens.dialogs import ConfirmDialog, ResumeDialog, TextDialog
 from deploytui.tui.screens.main import MainScreen
 from deploytui.tui.widgets.checklist_tree import ChecklistTree
+from deploytui.tui.widgets.detail_pane import DetailPane
 from deploytui.tui.widgets.log_panes import RUN_LOG_MAX_LINES
 from tests.support.pilot_support import rendered_text, select, settle, until
 from tests.support.tui_support import SECRET, build_app, write_project
@@ -238,7 +239,7 @@ async def test_action_runs_only_after_confirming_the_exact_command_with_secrets_
         assert shown[0] == "── action 1: bash: echo notified > notified.txt ──", shown
         assert shown[-1].startswith("── ✔ passed"), shown
         # The detail pane says how the command last ended (the item's status does not).
-        detail = rendered_text(main(app).query_one("#detail-body", Static).content)
+        detail = rendered_text(main(app).query_one(DetailPane).shown[1])
         assert "✔ last run: exit 0 by alice" in detail, detail
 
 

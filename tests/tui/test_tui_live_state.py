@@ -99,8 +99,7 @@ def _head(app: DeployApp) -> str:
 
 
 def _detail(app: DeployApp) -> str:
-    body = main(app).query_one(DetailPane).query_one("#detail-body", Static)
-    return _head(app) + rendered_text(body.content)
+    return _head(app) + rendered_text(main(app).query_one(DetailPane).shown[1])
 
 
 def _fmt(iso: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Static
 
 from deploytui.core.durations import format_took
 from deploytui.core.status import Status
@@ -30,8 +29,7 @@ pytestmark = pytest.mark.usefixtures("tui_home")
 def detail_text(app: DeployApp, width: int = 200) -> str:
     """The detail pane's text: its status lines, then the rest (the pictures sit between them)."""
     pane = main(app).query_one(DetailPane)
-    parts = (pane.query_one(f"#detail-{part}", Static).content for part in ("head", "body"))
-    return "".join(text_of(part, width) for part in parts)
+    return "".join(text_of(part, width) for part in pane.shown)
 
 
 HELD_CHECKLIST = """\

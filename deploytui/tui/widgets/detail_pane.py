@@ -11,7 +11,10 @@ from rich.style import Style
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
-from textual.containers import VerticalScroll
+from textual.containers import Vertical
+from textual.geometry import Region, Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 from textual.widgets import Static
 
 from deploytui.core.checklist import Node
@@ -24,6 +27,7 @@ from deploytui.core.status import Status
 from deploytui.core.text import inert
 from deploytui.services.runs import is_world_changing
 from deploytui.tui.present import GLYPHS
+from deploytui.tui.widgets.own_size import OwnSize
 from deploytui.tui.widgets.trends import TrendsView
 
 LEXERS = {"sh": "bash", "shell": "bash", "console": "bash", "": "bash", "py": "python", "yml": "yaml"}
@@ -255,19 +259,93 @@ class DetailView(NamedTuple):
     """Everything else: description, checks, actions, open items, history."""
 
 
-class DetailPane(VerticalScroll):
-    """Scrollable detail of the selected node: its status lines, the pictures right under them (so a
-    short terminal shows them without scrolling), then the rest."""
+class SteadyStatic(Static):
+    """A Static that lays the screen out only when its height changes: Static.update always asks for a
+    layout of the whole screen (20-57 ms while a run streamed; bench_streaming.py), and the detail's head
+    keeps its 2-3 lines from node to node."""
+
+    def show(self, content: RenderableType) -> None:
+        width = self.content_region.width
+        if not self.is_mounted or width <= 0:
+            self.update(content)
+            return
+        console = self.app.console
+        height = len(console.render_lines(content, console.options.update_width(width), pad=False))
+        self.update(content, layout=height != self.content_region.height)
+
+
+class RenderedLines(OwnSize, ScrollView, can_focus=True):
+    """A renderable drawn into lines at the widget's width and scrolled inside the widget, whose size is
+    its container's: new content repaints it and moves its scrollbar (OwnSize), with no layout of the
+    screen. (A Static in a scrolling container changes height with its content, and every new height
+    laid the whole screen out: 20-57 ms per cursor rest while a run streamed; bench_streaming.py.)"""
+
+    DEFAULT_CSS = """
+    RenderedLines { height: 1fr; overflow-x: hidden; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=id)
+        self._content: RenderableType = ""
+        self._lines: list[Strip] = []
+        self._drawn_for: tuple[int, Style] | None = None
+        """(width, widget style) the lines were drawn for; None: draw again."""
+
+    @property
+    def content(self) -> RenderableType:
+        """What the widget shows (as Static.content)."""
+        return self._content
+
+    def update(self, content: RenderableType) -> None:
+        self._content = content
+        self._drawn_for = None
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self._draw()
+        self.refresh()
+
+    def _draw(self) -> None:
+        width = self.scrollable_content_region.width
+        if width <= 0 or not self.is_mounted:
+            return
+        style = self.rich_style
+        if self._drawn_for == (width, style):
+            return
+        console = self.app.console
+        lines = console.render_lines(self._content, console.options.update_width(width), style=style)
+        self._lines = [Strip(line, width) for line in lines]
+        self._drawn_for = (width, style)
+        self.virtual_size = Size(width, len(self._lines))
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._draw()  # a new width or theme draws the lines again, before any is shown
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        index = y + self.scroll_offset.y
+        width = self.scrollable_content_region.width
+        if 0 <= index < len(self._lines):
+            return self._lines[index].crop_extend(0, width, self.rich_style)
+        return Strip.blank(width, self.rich_style)
+
+
+class DetailPane(Vertical):
+    """Detail of the selected node: its status lines, the pictures right under them (so a short terminal
+    shows them without scrolling), then the rest, which scrolls on its own (the head stays in view)."""
 
     def compose(self):  # type: ignore[no-untyped-def]
-        yield Static(id="detail-head")
+        yield SteadyStatic(id="detail-head")
         yield TrendsView(id="detail-trends")  # the pictures (tui/widgets/trends.py)
-        yield Static(id="detail-body")
+        yield RenderedLines(id="detail-body")
+
+    @property
+    def shown(self) -> tuple[RenderableType, RenderableType]:
+        """What the pane shows: its head's renderable, then its body's."""
+        return (
+            self.query_one("#detail-head", SteadyStatic).content,  # type: ignore[return-value]
+            self.query_one("#detail-body", RenderedLines).content,
+        )
 
     def show(self, view: DetailView | RenderableType) -> None:
-        if isinstance(view, DetailView):
-            self.query_one("#detail-head", Static).update(view.head)
-            self.query_one("#detail-body", Static).update(view.body)
-        else:
-            self.query_one("#detail-head", Static).update("")
-            self.query_one("#detail-body", Static).update(view)
+        head, body = (view.head, view.body) if isinstance(view, DetailView) else ("", view)
+        self.query_one("#detail-head", SteadyStatic).show(head)
+        self.query_one("#detail-body", RenderedLines).update(body)
