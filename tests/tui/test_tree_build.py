@@ -136,3 +136,28 @@ async def test_a_render_pass_works_out_the_tree_style_once_and_draws_what_textua
         theirs = [Tree.render_line(tree, y) for y in range(height)]
         assert [strip.text for strip in ours] == [strip.text for strip in theirs]
         assert "Push tag" in "".join(strip.text for strip in ours)
+
+
+async def test_a_style_update_redraws_the_lines_without_building_them_again() -> None:
+    """The stylesheet applied to a new tree (every first frame) and a theme change update the tree's
+    styles: Textual's Tree built its lines again for it (~20-35 ms on 5,000 items); the lines are the
+    same, only how they look changes."""
+    checklist = parse_checklist(TEXT, "release.md")
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ChecklistTree(checklist, {}, id="tree")
+
+    app = Host()
+    async with app.run_test(size=(60, 20)) as pilot:
+        tree = app.query_one(ChecklistTree)
+        tree.build(lambda _node_id: NodeView(Status.PENDING, (0, 1)), {})
+        await pilot.pause()
+        lines = tree._tree_lines
+        before = tree.render_lines(tree.region.reset_offset)
+        app.theme = "textual-light" if app.current_theme.dark else "textual-dark"
+        await pilot.pause()
+        assert tree._tree_lines is lines
+        after = tree.render_lines(tree.region.reset_offset)
+        assert [strip.text for strip in after] == [strip.text for strip in before]
+        assert [list(strip) for strip in after] != [list(strip) for strip in before]  # the new colours
