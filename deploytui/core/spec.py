@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from deploytui.core.redact import Redactor
+from deploytui.core.threads import no_pause
 
 VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 """`${NAME}` or `${NAME:-default}`: [vars] first, then the environment, then the default (shell-like:
@@ -116,6 +117,9 @@ class CheckContext:
     session_started: datetime | None = None
     """Start of the session: docker log checks look at lines since then."""
     timeout: float = 10.0
+    pause: Callable[[], None] = no_pause
+    """Called by work that can hog the CPU (a flood of output, between chunks): in the TUI it naps now and
+    then so that the app's thread gets the GIL (core.threads.sharing); headless, it does nothing."""
 
     def lookup(self, name: str, default: str | None = None) -> str:
         """[vars], then the environment, then `default`; MissingVariable when none has a value.

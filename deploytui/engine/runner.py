@@ -70,6 +70,7 @@ from deploytui.core.text import (
     is_display_safe,
     one_line,
 )
+from deploytui.core.threads import no_pause
 from deploytui.engine.attempts import combine, cooling, next_attempt
 from deploytui.engine.schedule import GLOBAL, Board, Entry, Footing, Grant, Plan, Policy
 from deploytui.engine.workers import WorkerPool
@@ -321,9 +322,11 @@ class Engine:
         action_timeout: float = DEFAULT_ACTION_TIMEOUT,
         checks: Sequence[CheckSpec] | None = None,
         before_action: BeforeAction | None = None,
+        pause: Callable[[], None] = no_pause,
     ) -> None:
         """`checks`: every check of the config, when a run may hold only some of them: their cooldowns
-        still apply to the resources they name, and their names label dependencies outside the run."""
+        still apply to the resources they name, and their names label dependencies outside the run.
+        `pause`: every run's CheckContext.pause (the TUI's engine thread shares the GIL: sharing())."""
         self.concurrency = max(1, int(concurrency))
         self.default_timeout = float(default_timeout)
         self.redactor = redactor if redactor is not None else Redactor()
@@ -339,6 +342,7 @@ class Engine:
         self._board_loop: asyncio.AbstractEventLoop | None = None
         self.before_action = before_action
         """Told of every world-changing step before it starts (the session records it there)."""
+        self.pause = pause
         self._tasks: dict[str, asyncio.Task[Outcome]] = {}
         self._groups: dict[str, set[str]] = {}
         self._imports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future[None]]]
@@ -365,6 +369,7 @@ class Engine:
             base_dir=self.base_dir,
             session_started=self.session_started,
             timeout=self.default_timeout if timeout is None else timeout,
+            pause=self.pause,
         )
 
     @property
@@ -572,7 +577,7 @@ class Engine:
 
         async def body(ctx: CheckContext) -> Outcome:
             argv = action_argv(action.lang, action.code)
-            result = await run_process(argv, cwd=self.base_dir, env=self.env, emit=ctx.emit)
+            result = await run_process(argv, cwd=self.base_dir, env=self.env, emit=ctx.emit, pause=ctx.pause)
             if result.exit_code == 0:
                 return Outcome.passed("exit 0", exit_code=0)
             return Outcome.failed(f"exit code {result.exit_code}", exit_code=result.exit_code)

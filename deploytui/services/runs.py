@@ -48,6 +48,7 @@ from deploytui.core.session import (
 )
 from deploytui.core.spec import CheckSpec
 from deploytui.core.status import Outcome, Status
+from deploytui.core.threads import no_pause
 from deploytui.engine import Engine, new_run_id
 from deploytui.storage.base import LiveSession
 
@@ -62,8 +63,9 @@ def parse_iso(value: str | None) -> datetime | None:
         return None
 
 
-def build_engine(config: Config, live: LiveSession) -> Engine:
-    """The engine for a session: the config's limits, variables and secrets; logs in the session."""
+def build_engine(config: Config, live: LiveSession, pause: Callable[[], None] = no_pause) -> Engine:
+    """The engine for a session: the config's limits, variables and secrets; logs in the session.
+    `pause`: sharing() when the engine runs in a thread beside a UI's (CheckContext.pause)."""
     return Engine(
         concurrency=config.concurrency,
         default_timeout=config.timeout,
@@ -74,6 +76,7 @@ def build_engine(config: Config, live: LiveSession) -> Engine:
         base_dir=config.base_dir,
         session_started=parse_iso(live.session.started),
         checks=config.checks,
+        pause=pause,
     )
 
 

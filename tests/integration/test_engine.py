@@ -309,6 +309,24 @@ async def test_run_action_streams_and_reports_exit_code(tmp_path: Path) -> None:
     assert rec.lines() == ["dumping with [secret:DB_PASSWORD]"]
 
 
+async def test_a_flood_of_output_calls_the_engines_pause_between_chunks(tmp_path: Path) -> None:
+    """The TUI's engine thread naps through a flood (core.threads.sharing) so that keys get the GIL: the
+    engine hands its `pause` to every run, and a command's or a fenced block's output calls it after each
+    chunk read. Headless, the pause does nothing."""
+    pauses: list[int] = []
+    engine = make_engine(tmp_path, pause=lambda: pauses.append(1))
+    assert engine.context().pause is engine.pause
+    action = _Action("deploy/flood", 0, "bash", "seq 1 100000")
+    rec = Recorder()
+    outcome = await engine.run_action("deploy/flood", action, "act1", rec)
+    assert outcome.status is Status.PASSED and len(rec.lines()) == 100_000
+    assert len(pauses) >= 20  # ~590 KB of output in 16 KiB chunks
+    pauses.clear()
+    checked = await engine.run_check(spec("command", run="seq 1 100000"), None, Recorder())
+    assert checked.status is Status.PASSED and len(pauses) >= 20
+    assert make_engine(tmp_path).context().pause() is None  # headless: no nap
+
+
 async def test_describe_action_masks_secrets_written_in_the_block(tmp_path: Path) -> None:
     engine = make_engine(tmp_path, secrets={"DB_PASSWORD": "pw-very-secret"})
     action = _Action("n", 0, "sh", "psql postgresql://app:pw-very-secret@db/prod -c 'select 1'")

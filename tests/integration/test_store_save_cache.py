@@ -113,7 +113,7 @@ def test_a_checkpoint_from_a_thread_naps_between_item_tables_and_writes_the_same
 ) -> None:
     """The app writes a new session's first checkpoint in a thread; without naps its ~0.8 s of serialising
     on 5,000 items held the GIL for 5 ms at a time, and cursor keys waited 17-37 ms (bench_scale.py)."""
-    from deploytui.storage.fs import atomic
+    from deploytui.core import threads
 
     checklist = parse_checklist(TEXT, tmp_path / "checklist.md")
     store = SessionStore(tmp_path / "sessions")
@@ -122,15 +122,15 @@ def test_a_checkpoint_from_a_thread_naps_between_item_tables_and_writes_the_same
     live.checkpoint()
     plain = live.toml_path.read_bytes()
     naps: list[float] = []
-    monkeypatch.setattr(atomic.time, "sleep", naps.append)
+    monkeypatch.setattr(threads.time, "sleep", naps.append)
     live._tables = TomlTables()  # nothing cached: every item table is made again, as on a first save
-    live.checkpoint(pause=atomic.sharing(every=0.0))
+    live.checkpoint(pause=threads.sharing(every=0.0))
     assert len(naps) == len(checklist.items())  # one after each item table
     assert live.toml_path.read_bytes() == plain
     live.close()
 
     naps.clear()
-    pause = atomic.sharing(every=3600.0)  # not an hour of work yet: no nap
+    pause = threads.sharing(every=3600.0)  # not an hour of work yet: no nap
     for _ in range(100):
         pause()
     assert naps == []

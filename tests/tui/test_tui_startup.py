@@ -10,6 +10,7 @@ from textual.color import Color
 from textual.screen import Screen
 
 from deploytui.core.status import Status
+from deploytui.core.threads import no_pause
 from deploytui.storage.fs import SessionStore
 from deploytui.tui.screens.dialogs import ResumeDialog
 from deploytui.tui.screens.main import MainScreen
@@ -47,6 +48,8 @@ async def test_decided_session_makes_main_screen_the_first_screen_with_the_sessi
             await pilot.pause()
             assert [type(s) for s in app.screen_stack] == [MainScreen]
             assert on_disk_at_mount == [True]
+            # The engine's thread shares the GIL with this one through a flood of output (it naps).
+            assert app._engine is not None and app._engine.engine.pause is not no_pause
             screen = app.screen
             assert isinstance(screen, MainScreen)
             assert screen.query_one(ChecklistTree).select_id("preflight/notify-team")

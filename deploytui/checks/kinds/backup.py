@@ -252,7 +252,9 @@ class Kind(CheckKind):
         emit(f"pg_dump to {partial} (format {fmt})")
         try:
             async with asyncio.timeout(budget):
-                result = await run_process(argv, cwd=ctx.base_dir, env=env, emit=emit, on_line=tail.append)
+                result = await run_process(
+                    argv, cwd=ctx.base_dir, env=env, emit=emit, on_line=tail.append, pause=ctx.pause
+                )
         except TimeoutError:
             _remove(partial)
             return Outcome(

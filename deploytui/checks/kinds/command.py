@@ -35,6 +35,7 @@ from deploytui.checks.expect import status_matches
 from deploytui.core.spec import CheckContext, CheckSpec, MissingVariable
 from deploytui.core.status import Outcome
 from deploytui.core.text import cap, clean
+from deploytui.core.threads import no_pause
 
 READ_CHUNK = 16384
 """Bytes read from the process pipe at a time. Its lines are handled in one go without yielding to the
@@ -84,10 +85,13 @@ async def run_process(
     env: Mapping[str, str],
     emit: Callable[[str], None],
     on_line: Callable[[str], None] | None = None,
+    pause: Callable[[], None] = no_pause,
 ) -> ProcessResult:
     """Run argv (stdout+stderr merged) in a new session; every output line goes to `emit` and `on_line`.
 
     Bytes are decoded as UTF-8 with errors="replace". Cancellation kills the whole process group.
+    `pause` is called after each chunk read (CheckContext.pause: a flood of output shares the GIL with
+    the app's thread in the TUI).
     """
     proc = await asyncio.create_subprocess_exec(
         *argv,
@@ -140,7 +144,9 @@ async def run_process(
                     pending_chars = len(joined)
             if not chunk:
                 return
-            # read() returns at once while the pipe has data: yield, so a flood cannot starve the loop.
+            # read() returns at once while the pipe has data: yield, so a flood cannot starve the loop,
+            # nor (pause) the app's thread of the GIL.
+            pause()
             await asyncio.sleep(0)
 
     reader = asyncio.ensure_future(pump())
@@ -279,7 +285,9 @@ class Kind(CheckKind):
                         break
 
         try:
-            result = await run_process(argv, cwd=cwd, env=env, emit=ctx.emit, on_line=on_line)
+            result = await run_process(
+                argv, cwd=cwd, env=env, emit=ctx.emit, on_line=on_line, pause=ctx.pause
+            )
         except FileNotFoundError:
             return Outcome.error(f"command not found: {argv[0]}")
         except PermissionError:

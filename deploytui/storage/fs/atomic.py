@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import os
 import secrets
-import time
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -61,7 +60,8 @@ class TomlTables:
 
     def dumps(self, data: Mapping[str, Any], pause: Callable[[], None] | None = None) -> str:
         """TOML text of `data` (the Session.to_dict layout); every new part re-parsed before it is used.
-        `pause` is called after each item table (a thread's save that lets others run: `sharing`)."""
+        `pause` is called after each item table (a thread's save that lets others run:
+        core.threads.sharing)."""
         items = data.get("items")
         if not isinstance(items, Mapping) or not items or list(data)[-1] != "items":
             self._items = {}
@@ -184,23 +184,6 @@ class TomlTables:
 _NOTE_TABLE = "[[notes]]\n"
 
 
-def sharing(every: float = 0.002, nap: float = 0.0005) -> Callable[[], None]:
-    """A `pause` for work done in a thread beside the app's: after each `every` seconds of it, sleep `nap`,
-    which hands the GIL over at once. Without it the app's thread waited for the interpreter's forced
-    switch (5 ms) each time it wanted the GIL back, several times per key: cursor moves during the first
-    checkpoint of 5,000 items (~0.8 s of serialising) took 17-37 ms instead of 3 (bench_scale.py)."""
-    last = time.perf_counter()
-
-    def pause() -> None:
-        nonlocal last
-        now = time.perf_counter()
-        if now - last >= every:
-            time.sleep(nap)
-            last = time.perf_counter()
-
-    return pause
-
-
 def atomic_write_toml(
     target: Path,
     data: Mapping[str, Any],
@@ -211,7 +194,7 @@ def atomic_write_toml(
     Returns the sha256 of the bytes written (the head record names the checkpoint by it).
 
     `tables` (one per session file) re-uses the verified text of unchanged item tables (see TomlTables);
-    `pause`, called between item tables, lets other threads run (`sharing`)."""
+    `pause`, called between item tables, lets other threads run (core.threads.sharing)."""
     if tables is not None:
         text = tables.dumps(data, pause)
     else:

@@ -130,7 +130,8 @@ class LiveSession:
 
     def checkpoint(self, pause: Callable[[], None] | None = None) -> None:
         """Save the TOML checkpoint now (it is saved on its own every CHECKPOINT_EVERY events). From a
-        thread beside the app's, `pause` (atomic.sharing) lets the app's thread run between item tables."""
+        thread beside the app's, `pause` (core.threads.sharing) lets the app's thread run between item
+        tables."""
         with self._mutex:
             if self._journal is None:
                 raise DeployError(f"session {self.id} is open read-only", path=self.toml_path)

@@ -47,9 +47,9 @@ from deploytui.core.session import (
 from deploytui.core.spec import CheckSpec
 from deploytui.core.status import BAD, Status
 from deploytui.core.text import one_line
+from deploytui.core.threads import sharing
 from deploytui.services.actions import Step, describe, step_choice, step_context, steps_of
 from deploytui.services.runs import failed_checks, is_world_changing, parse_iso, runnable_checks
-from deploytui.storage.fs.atomic import sharing
 from deploytui.tui.messages import EngineEventPosted
 from deploytui.tui.present import GLYPHS
 from deploytui.tui.presenters.filter import Matcher, first_match
