@@ -26,13 +26,15 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from deploytui.cli.list import warn_unset
+from deploytui.core.checklist import Checklist
 from deploytui.core.config import Config
 from deploytui.core.durations import format_duration, format_took
 from deploytui.core.errors import DeployError
 from deploytui.core.events import EngineEvent, RunEnded
+from deploytui.core.redact import Redactor
 from deploytui.core.session import iso_time, utc_now
 from deploytui.core.spec import CheckSpec
 from deploytui.core.text import clean_line
@@ -45,8 +47,12 @@ from deploytui.services.runs import (
     failed_checks,
     run_checks,
     select_checks,
+    worker_pool,
 )
 from deploytui.services.sessions import open_store, store_location
+
+if TYPE_CHECKING:
+    from deploytui.engine.workers import WorkerPool
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,6 +71,27 @@ def run(args: argparse.Namespace) -> int:
     if output:
         _check_writable(Path(output))
 
+    # The worker processes (qdrant, gemini) start first: they import their clients on the other core
+    # while this process opens the session (`--failed` knows its checks only once the session is open).
+    workers = None if failed_in else worker_pool(config, specs)
+    try:
+        return _run(args, checklist, config, specs, redactor, workers)
+    except BaseException:
+        if workers is not None:
+            workers.close()
+        raise
+
+
+def _run(
+    args: argparse.Namespace,
+    checklist: Checklist,
+    config: Config,
+    specs: list[CheckSpec],
+    redactor: Redactor,
+    workers: WorkerPool | None,
+) -> int:
+    failed_in = getattr(args, "failed", None)
+    output = getattr(args, "output", None)
     store = open_store(
         store_location(getattr(args, "store", None), getattr(args, "sessions_dir", "sessions"), config)
     )
@@ -111,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
             on_refused=lambda exc: _line(err, f"deploytui: session: {exc}"),
         )
         started, clock = iso_time(utc_now()), time.monotonic()
-        engine = build_engine(config, live)
+        engine = build_engine(config, live, workers=workers)
         try:
             results = asyncio.run(run_checks(engine, recorder, specs, progress))
         finally:

@@ -323,10 +323,12 @@ class Engine:
         checks: Sequence[CheckSpec] | None = None,
         before_action: BeforeAction | None = None,
         pause: Callable[[], None] = no_pause,
+        workers: WorkerPool | None = None,
     ) -> None:
         """`checks`: every check of the config, when a run may hold only some of them: their cooldowns
         still apply to the resources they name, and their names label dependencies outside the run.
-        `pause`: every run's CheckContext.pause (the TUI's engine thread shares the GIL: sharing())."""
+        `pause`: every run's CheckContext.pause (the TUI's engine thread shares the GIL: sharing()).
+        `workers`: a pool started already (start_workers), else a new one."""
         self.concurrency = max(1, int(concurrency))
         self.default_timeout = float(default_timeout)
         self.redactor = redactor if redactor is not None else Redactor()
@@ -348,7 +350,7 @@ class Engine:
         self._imports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future[None]]]
         self._imports = weakref.WeakKeyDictionary()
         """Per event loop: the client imports under way, by module (see `_load_clients`)."""
-        self.workers = WorkerPool(self.redactor)
+        self.workers = workers if workers is not None else WorkerPool(self.redactor)
         """The worker processes of the kinds that run in one (CheckKind.process), started on first use."""
         self._finalizer = weakref.finalize(self, self.workers.close)
 

@@ -28,13 +28,14 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import deploytui
 from deploytui.checks import worker as protocol
+from deploytui.checks.registry import get_kind
 from deploytui.core.redact import Redactor
 from deploytui.core.spec import CheckContext, CheckSpec
 from deploytui.core.status import Outcome
@@ -371,3 +372,14 @@ class WorkerPool:
                         stream.close()
                     except OSError:
                         pass
+
+
+def start_workers(pool: WorkerPool, specs: Sequence[CheckSpec]) -> None:
+    """Start `pool`'s worker for each kind of `specs` that runs in one (CheckKind.process)."""
+    for name in sorted({spec.kind for spec in specs}):
+        try:
+            kind = get_kind(name)
+        except (KeyError, ImportError):
+            continue  # the run reports it
+        if kind.process:
+            pool.start(name)

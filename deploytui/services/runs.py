@@ -50,6 +50,7 @@ from deploytui.core.spec import CheckSpec
 from deploytui.core.status import Outcome, Status
 from deploytui.core.threads import no_pause
 from deploytui.engine import Engine, new_run_id
+from deploytui.engine.workers import WorkerPool, start_workers
 from deploytui.storage.base import LiveSession
 
 
@@ -63,9 +64,24 @@ def parse_iso(value: str | None) -> datetime | None:
         return None
 
 
-def build_engine(config: Config, live: LiveSession, pause: Callable[[], None] = no_pause) -> Engine:
+def worker_pool(config: Config, specs: Sequence[CheckSpec]) -> WorkerPool:
+    """The worker processes these checks' kinds run in (qdrant, gemini), started now: a headless command
+    starts them before it opens its session, so that they import their clients on the other core
+    meanwhile (build_engine takes the pool; its engine's close() ends them)."""
+    pool = WorkerPool(config.redactor())
+    start_workers(pool, specs)
+    return pool
+
+
+def build_engine(
+    config: Config,
+    live: LiveSession,
+    pause: Callable[[], None] = no_pause,
+    workers: WorkerPool | None = None,
+) -> Engine:
     """The engine for a session: the config's limits, variables and secrets; logs in the session.
-    `pause`: sharing() when the engine runs in a thread beside a UI's (CheckContext.pause)."""
+    `pause`: sharing() when the engine runs in a thread beside a UI's (CheckContext.pause); `workers`:
+    a pool started already (worker_pool)."""
     return Engine(
         concurrency=config.concurrency,
         default_timeout=config.timeout,
@@ -77,6 +93,7 @@ def build_engine(config: Config, live: LiveSession, pause: Callable[[], None] = 
         session_started=parse_iso(live.session.started),
         checks=config.checks,
         pause=pause,
+        workers=workers,
     )
 
 

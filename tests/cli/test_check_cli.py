@@ -260,3 +260,64 @@ def test_check_command_never_imports_textual(tmp_path: Path, target_app: TargetS
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["results"][0]["status"] == "passed"
+
+
+def test_workers_start_before_the_session_opens_and_none_outlives_a_session_that_cannot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`deploytui check` starts the qdrant and gemini workers before it opens its session, so that they
+    import their clients on the other core meanwhile (bench_startup.py's headless figure); when the
+    session then cannot be opened, the error is one line and no worker is left running."""
+    from deploytui.engine.workers import WorkerPool
+
+    url = "http://127.0.0.1:9"  # nothing is ever reached: the run does not start
+    config = write_config(
+        tmp_path,
+        f"""
+[[check]]
+item = "checks/api-healthy"
+kind = "qdrant"
+url = "{url}"
+collection = "docs"
+
+[[check]]
+item = "checks/secrets-hidden"
+kind = "gemini"
+api_key = "AIzaSomething1234"
+base_url = "{url}"
+
+[[check]]
+item = "other/environment-ready"
+kind = "env"
+names = ["HOME"]
+""",
+        secrets=False,
+    )
+    sessions = tmp_path / "sessions"
+    started: dict[str, int] = {}
+    sessions_when_started: list[int] = []
+    start = WorkerPool.start
+
+    def noting(self: WorkerPool, kind: str) -> bool:
+        ok = start(self, kind)
+        started.update(self.pids)
+        sessions_when_started.append(len(list(sessions.glob("*"))) if sessions.is_dir() else 0)
+        return ok
+
+    monkeypatch.setattr(WorkerPool, "start", noting)
+    assert main(["check", "--config", str(config), "--sessions-dir", str(sessions)]) == 1  # unreachable
+    assert sorted(started) == ["gemini", "qdrant"]
+    assert sessions_when_started[:2] == [0, 0]  # both started before the session was created
+    assert list(sessions.glob("*.toml"))  # and then it was
+    capsys.readouterr()
+
+    started.clear()
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the sessions directory should be")
+    assert main(["check", "--config", str(config), "--sessions-dir", str(blocked / "x")]) == 2
+    assert sorted(started) == ["gemini", "qdrant"]
+    for pid in started.values():
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # ended and waited for
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("deploytui: "), err
