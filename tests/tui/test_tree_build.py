@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 from textual.widgets import Tree
 
-from deploytui.core.checklist import parse_checklist
+from deploytui.core.checklist import Checklist, parse_checklist
 from deploytui.core.status import Status
 from deploytui.tui.widgets.checklist_tree import ChecklistTree, NodeView
 
@@ -30,6 +30,16 @@ TEXT = """# Release
 """
 
 
+def tree_app(checklist: Checklist, checks: dict[str, int] | None = None) -> App[None]:
+    """An app showing only a ChecklistTree of `checklist` (`checks`: bound checks per item)."""
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ChecklistTree(checklist, checks or {}, id="tree")
+
+    return Host()
+
+
 def _layout(tree: ChecklistTree) -> tuple[list[tuple[str | None, bool, int]], int, int, int]:
     lines = [(line.node.data, line.last, len(line.path)) for line in tree._tree_lines]
     return lines, tree.virtual_size.width, tree.virtual_size.height, tree.cursor_line
@@ -38,11 +48,7 @@ def _layout(tree: ChecklistTree) -> tuple[list[tuple[str | None, bool, int]], in
 async def test_the_tree_lines_equal_textuals_build_filtered_or_not() -> None:
     checklist = parse_checklist(TEXT, "release.md")
 
-    class Host(App[None]):
-        def compose(self) -> ComposeResult:
-            yield ChecklistTree(checklist, {"prepare/probe-api": 2}, id="tree")
-
-    app = Host()
+    app = tree_app(checklist, {"prepare/probe-api": 2})
     async with app.run_test(size=(60, 20)) as pilot:
         tree = app.query_one(ChecklistTree)
         for visible in (None, {"prepare", "prepare/build", "prepare/build/sign"}, None):
@@ -103,11 +109,7 @@ async def test_a_render_pass_works_out_the_tree_style_once_and_draws_what_textua
 
     checklist = parse_checklist(TEXT, "release.md")
 
-    class Host(App[None]):
-        def compose(self) -> ComposeResult:
-            yield ChecklistTree(checklist, {"prepare/probe-api": 2}, id="tree")
-
-    app = Host()
+    app = tree_app(checklist, {"prepare/probe-api": 2})
     async with app.run_test(size=(60, 20)) as pilot:
         tree = app.query_one(ChecklistTree)
         tree.build(lambda _node_id: NodeView(Status.PENDING, (0, 1)), {})
@@ -144,11 +146,7 @@ async def test_a_style_update_redraws_the_lines_without_building_them_again() ->
     same, only how they look changes."""
     checklist = parse_checklist(TEXT, "release.md")
 
-    class Host(App[None]):
-        def compose(self) -> ComposeResult:
-            yield ChecklistTree(checklist, {}, id="tree")
-
-    app = Host()
+    app = tree_app(checklist)
     async with app.run_test(size=(60, 20)) as pilot:
         tree = app.query_one(ChecklistTree)
         tree.build(lambda _node_id: NodeView(Status.PENDING, (0, 1)), {})
