@@ -97,3 +97,22 @@ async def test_the_body_is_drawn_again_at_a_new_width() -> None:
         await pilot.pause()
         assert body.virtual_size.height < narrow
         assert all(len(line) <= body.size.width for line in shown(body))
+
+
+async def test_the_same_node_redrawn_stays_where_it_was_scrolled_to() -> None:
+    """A run's events redraw the selected node's detail while the operator reads its history: the body
+    stays where they scrolled to; another node starts at its top."""
+    app = Host()
+    async with app.run_test(size=(50, 14)) as pilot:
+        pane = app.query_one(DetailPane)
+        pane.show(view("Build", 40), "build")
+        await pilot.pause()
+        body = pane.query_one(RenderedLines)
+        body.scroll_to(y=20, animate=False, immediate=True)
+        await pilot.pause()
+        pane.show(view("Build", 41), "build")  # one more history line
+        await pilot.pause()
+        assert body.scroll_y == 20 and shown(body)[0] == "Build line 20"
+        pane.show(view("Deploy", 40), "deploy")
+        await pilot.pause()
+        assert body.scroll_y == 0 and shown(body)[0] == "Deploy line 0"

@@ -579,7 +579,8 @@ class MainScreen(Screen[None]):
                 progress=view.progress,
                 open_items=open_items,
                 syntax_theme="ansi_dark" if app.current_theme.dark else "ansi_light",
-            )
+            ),
+            node_id,
         )
         self.query_one(TrendsView).show_for(node_id, app.live.session.items.get(node_id), specs)
 

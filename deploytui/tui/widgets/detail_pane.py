@@ -296,10 +296,13 @@ class RenderedLines(OwnSize, ScrollView, can_focus=True):
         """What the widget shows (as Static.content)."""
         return self._content
 
-    def update(self, content: RenderableType) -> None:
+    def update(self, content: RenderableType, *, top: bool = True) -> None:
+        """Show `content`, from its first line (`top`), or where the reader had scrolled to (the same
+        node redrawn: a run's events redraw it while the operator reads its history)."""
         self._content = content
         self._drawn_for = None
-        self.scroll_to(y=0, animate=False, immediate=True)
+        if top:
+            self.scroll_to(y=0, animate=False, immediate=True)
         self._draw()
         self.refresh()
 
@@ -345,7 +348,14 @@ class DetailPane(Vertical):
             self.query_one("#detail-body", RenderedLines).content,
         )
 
-    def show(self, view: DetailView | RenderableType) -> None:
+    _shown_for: str | None = None
+    """The node the pane shows (None: none, or not said)."""
+
+    def show(self, view: DetailView | RenderableType, node_id: str | None = None) -> None:
+        """Show `view`; the body starts at its top for another node, and stays where it was scrolled to
+        when `node_id` is the node shown already."""
         head, body = (view.head, view.body) if isinstance(view, DetailView) else ("", view)
+        same = node_id is not None and node_id == self._shown_for
+        self._shown_for = node_id
         self.query_one("#detail-head", SteadyStatic).show(head)
-        self.query_one("#detail-body", RenderedLines).update(body)
+        self.query_one("#detail-body", RenderedLines).update(body, top=not same)
