@@ -2,13 +2,13 @@
 
     .venv/bin/python benchmarks/bench_parallel_http.py [--checks 50] [--delay-ms 300] [--repeat 3]
 
-Runs the checks through the real engine (one httpx client per check, as in production) with
+Runs the checks through the real engine (one aiohttp client per check, as in production) with
 concurrency 50, with the default concurrency (8), and sequentially (concurrency 1, the same 50 requests
 one after another); prints the wall time of each, its ratio to one answer's delay (target with
 concurrency 50: <= 1.1 in every run), the engine's overhead per check ((wall - delay) / checks: <= 0.5 ms)
 and the speed-up over the sequential baseline.
 The server runs in its own process (asyncio, keep-alive off), so it does not share the GIL with the engine.
-httpx is imported by a warm-up check before timing (a one-off ~0.1 s per process).
+aiohttp is imported by a warm-up check before timing (a one-off ~0.15 s per process).
 The floor, measured in the same run and interleaved: the same 50 requests at once over bare asyncio sockets
 (connect, write the request, read to EOF), no HTTP library and no engine. What the machine (the server's
 own CPU, the loopback, the scheduler) costs shows there; the engine's overhead over it is

@@ -272,24 +272,30 @@ def network_reason(exc: BaseException, target: str) -> str | None:
 
     Walks the exception's cause/context chain, so wrapped errors (httpx, redis, psycopg) classify too.
     """
-    for current in exception_chain(exc):
-        # aiohttp (google-genai's transport once aiohttp is installed) wraps the refusal in its own
-        # OSError subclass carrying the errno.
+    chain = exception_chain(exc)
+    for current in chain:
+        # aiohttp wraps the refusal in its own OSError subclass carrying the errno (and a TLS or DNS failure
+        # in one whose errno is the inner error's): the specific causes are looked for along the whole
+        # chain before any OSError is taken for a generic one.
         if isinstance(current, ConnectionRefusedError) or (
             isinstance(current, OSError) and current.errno == errno.ECONNREFUSED
         ):
             return f"connection refused by {target}"
         if isinstance(current, socket.gaierror):
             return f"DNS lookup failed for {target}"
-        if isinstance(current, ssl.SSLCertVerificationError):
-            detail = one_line(current.verify_message or str(current), 160)
-            return f"TLS certificate not trusted for {target}: {detail}"
         if isinstance(current, ssl.SSLError):
-            return f"TLS error with {target}: {one_line(current.reason or str(current), 160)}"
+            # The innermost: a client's wrapper of it is an SSLError too, without the library's fields.
+            inner = [e for e in chain if isinstance(e, ssl.SSLError)][-1]
+            if isinstance(inner, ssl.SSLCertVerificationError):
+                detail = one_line(getattr(inner, "verify_message", None) or str(inner), 160)
+                return f"TLS certificate not trusted for {target}: {detail}"
+            detail = one_line(getattr(inner, "reason", None) or str(inner), 160)
+            return f"TLS error with {target}: {detail}"
         if isinstance(current, (TimeoutError, socket.timeout)):
             return f"timed out reaching {target}"
         if isinstance(current, ConnectionResetError):
             return f"connection reset by {target}"
+    for current in chain:
         if isinstance(current, OSError) and current.errno is not None:
             return f"cannot reach {target}: {one_line(current.strerror or str(current), 160)}"
     text = str(exc).lower()

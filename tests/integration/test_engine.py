@@ -377,7 +377,7 @@ began = {}
 
 def on_event(event):
     if isinstance(event, RunBegan):
-        began[event.item] = {m for m in ("httpx", "qdrant_client", "google.genai") if m in sys.modules}
+        began[event.item] = {m for m in ("aiohttp", "qdrant_client", "google.genai") if m in sys.modules}
 
 with tempfile.TemporaryDirectory() as logs:
     asyncio.run(Engine(concurrency=8, log_dir=logs).run_many(specs, on_event))
@@ -386,7 +386,7 @@ print(sorted((item, sorted(mods)) for item, mods in began.items()))
 
 
 def test_no_check_with_a_client_starts_while_a_client_is_being_imported(tmp_path: Path) -> None:
-    # A fresh interpreter: a client import holds the GIL (httpx ~0.1 s, qdrant_client and google.genai
+    # A fresh interpreter: a client import holds the GIL (aiohttp ~0.15 s, qdrant_client and google.genai
     # seconds), and an HTTP (or Redis, ...) check timed meanwhile measured the import as its target's
     # latency. Every check with a client begins only once the batch's in-process clients are imported;
     # qdrant and gemini load theirs in their worker processes, never in this one.
@@ -401,4 +401,4 @@ def test_no_check_with_a_client_starts_while_a_client_is_being_imported(tmp_path
         env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip() == str([("a", ["httpx"]), ("b", ["httpx"]), ("c", ["httpx"])])
+    assert proc.stdout.strip() == str([("a", ["aiohttp"]), ("b", ["aiohttp"]), ("c", ["aiohttp"])])

@@ -82,3 +82,29 @@ def test_network_reasons_distinguish_failures() -> None:
     except httpx.ConnectError as wrapped:
         assert network_reason(wrapped, "api.internal:443") == "DNS lookup failed for api.internal:443"
     assert network_reason(ValueError("bad"), "x") is None
+
+
+def test_a_wrapped_tls_or_dns_failure_is_named_by_its_cause_not_by_the_wrappers_errno() -> None:
+    """aiohttp wraps a TLS failure in an OSError carrying the inner errno (1): taken for a generic socket
+    error, it read `cannot reach h:443: ...`, hiding that the certificate is the problem."""
+
+    class Wrapper(OSError):  # like aiohttp's ClientConnectorError
+        pass
+
+    verify = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    verify.verify_message = "hostname mismatch"
+    try:
+        try:
+            raise verify
+        except ssl.SSLCertVerificationError as inner:
+            raise Wrapper(1, "Cannot connect to host h:443 ssl:True") from inner
+    except Wrapper as wrapped:
+        assert network_reason(wrapped, "h:443") == "TLS certificate not trusted for h:443: hostname mismatch"
+    try:
+        try:
+            raise socket.gaierror(-2, "Name or service not known")
+        except socket.gaierror as inner:
+            raise Wrapper(-2, "Cannot connect to host api.internal:443") from inner
+    except Wrapper as wrapped:
+        assert network_reason(wrapped, "api.internal:443") == "DNS lookup failed for api.internal:443"
+    assert network_reason(Wrapper(113, "No route to host"), "h:1") == "cannot reach h:1: No route to host"

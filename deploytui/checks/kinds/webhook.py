@@ -30,7 +30,7 @@ DEFAULT_TEXT = "deploytui: webhook test"
 
 class Kind(CheckKind):
     name: ClassVar[str] = "webhook"
-    clients: ClassVar[tuple[str, ...]] = ("httpx", "httpcore", "h2.connection", "anyio._backends._asyncio")
+    clients: ClassVar[tuple[str, ...]] = HttpKind.clients
     fields: ClassVar[frozenset[str]] = frozenset({"url", "text", "headers", "verify", "ca_file"})
     required: ClassVar[frozenset[str]] = frozenset({"url"})
     expect_fields: ClassVar[frozenset[str]] = frozenset({"status"})
