@@ -142,3 +142,22 @@ def test_validate() -> None:
     assert Kind.validate({"url": "u", "rules": True, "expect": {"min": 1}}) == [
         "expect needs a `query` (rules and ready take no expectations)"
     ]
+
+
+async def test_a_plus_in_the_query_reaches_prometheus_as_a_plus(prometheus_server: PrometheusServer) -> None:
+    # Query parameters are encoded by the client: a "+" written into the URL would read as a space.
+    outcome = await run(url=prometheus_server.url, query="vector(1) + vector(2)", expect={"min": 3, "max": 3})
+    assert outcome.status is Status.PASSED, outcome.reason
+
+
+async def test_an_answer_over_the_size_cap_fails_saying_so(
+    prometheus_server: PrometheusServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deploytui.checks.kinds import prometheus
+
+    monkeypatch.setattr(prometheus, "ANSWER_MAX_BYTES", 64)
+    outcome = await run(url=prometheus_server.url, query='up{job="app"}', expect={"min": 1})
+    assert (outcome.status, outcome.reason) == (
+        Status.FAILED,
+        f"query API at 127.0.0.1:{prometheus_server.port} answered over 64 bytes: narrow the query",
+    )

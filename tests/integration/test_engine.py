@@ -402,3 +402,45 @@ def test_no_check_with_a_client_starts_while_a_client_is_being_imported(tmp_path
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == str([("a", ["aiohttp"]), ("b", ["aiohttp"]), ("c", ["aiohttp"])])
+
+
+ONE_HTTP_STACK = r"""
+import asyncio, sys, tempfile
+from deploytui.core.redact import Redactor
+from deploytui.core.spec import CheckSpec
+from deploytui.engine import Engine
+
+url = f"http://127.0.0.1:{sys.argv[1]}"
+specs = [
+    CheckSpec(item="a", kind="http", index=0, params={"url": f"{url}/health", "expect": {}}),
+    CheckSpec(item="b", kind="prometheus", index=0, params={"url": url, "query": "up"}),
+    CheckSpec(item="c", kind="webhook", index=0, params={"url": f"{url}/hook"}),
+    CheckSpec(item="d", kind="secrets_exposure", index=0, params={"urls": [f"{url}/health"]}),
+]
+with tempfile.TemporaryDirectory() as logs:
+    engine = Engine(concurrency=8, log_dir=logs, redactor=Redactor({"API_KEY": "k-0123456789abcdef"}))
+    outcomes = asyncio.run(engine.run_many(specs, lambda event: None))
+print([o.reason for o in outcomes])
+print(sorted(m for m in ("httpx", "httpcore", "anyio", "aiohttp") if m in sys.modules))
+"""
+
+
+def test_the_kinds_that_speak_http_share_one_client_library(tmp_path: Path) -> None:
+    # http, webhook, prometheus and secrets_exposure all go through aiohttp: a headless run imported
+    # httpx as well (~0.15 s of CPU, with its command-line client's rich and click) for two of them.
+    import subprocess
+    import sys
+
+    from tests.servers.common import free_port
+
+    port = free_port()
+    proc = subprocess.run(
+        [sys.executable, "-c", ONE_HTTP_STACK, str(port)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    reasons, modules = proc.stdout.strip().splitlines()
+    refused = f"connection refused by 127.0.0.1:{port}"
+    assert reasons == str([refused, refused, refused, f"connection refused by http://127.0.0.1:{port}/health"])
+    assert modules == str(["aiohttp"])

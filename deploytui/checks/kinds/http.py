@@ -118,6 +118,8 @@ class Request:
     url: str
     headers: dict[str, str] = field(default_factory=dict)
     content: bytes | None = None
+    query: dict[str, str] | None = None
+    """Query parameters, encoded by the client (a `+` in PromQL stays a plus)."""
 
 
 @dataclass
@@ -135,6 +137,29 @@ class Client:
         await self.session.close()
 
 
+def new_client(
+    timeout: float,
+    *,
+    verify: bool = True,
+    ca_file: str = "",
+    follow_redirects: bool = False,
+    headers: Mapping[str, str] | None = None,
+) -> Client:
+    """A client for the kinds that speak HTTP in the engine's process (http, webhook, prometheus,
+    secrets_exposure); `aiohttp` imported already (import_client), on the running event loop."""
+    import aiohttp
+
+    session = aiohttp.ClientSession(
+        # Always the cached context: building one costs ~13 ms of CPU, and checks run by the dozen.
+        connector=aiohttp.TCPConnector(ssl=shared_ssl_context(verify, ca_file), limit=MAX_CONNECTIONS),
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        auto_decompress=False,  # _decode_body undoes gzip/deflate of the kept bytes only
+        trust_env=False,
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate", **(headers or {})},
+    )
+    return Client(session, follow_redirects)
+
+
 def _merged_headers(items: Any) -> dict[str, str]:
     """Response headers by lower-case name; a repeated header's values joined with ", " (RFC 9110 5.3)."""
     merged: dict[str, str] = {}
@@ -148,10 +173,12 @@ class RequestFailed(Exception):
     """A request could not get an answer; `reason` says why in one line; `unreached`: the connection was
     refused, so the target saw no request (no cooldown is owed for it)."""
 
-    def __init__(self, reason: str, unreached: bool = False) -> None:
+    def __init__(self, reason: str, unreached: bool = False, cause: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.unreached = unreached
+        self.cause = cause
+        """Not a network failure: the exception's type and message (a kind may say its own phase)."""
 
 
 def _refused(exc: BaseException) -> bool:
@@ -328,7 +355,10 @@ class Kind(CheckKind):
 
     # ------------------------------------------------------------------- sending
 
-    async def send(self, client: Client, req: Request, emit: Any | None = None) -> Answer:
+    async def send(
+        self, client: Client, req: Request, emit: Any | None = None, keep: int = BODY_KEEP_BYTES
+    ) -> Answer:
+        """The answer to `req` (at most `keep` bytes of its body read); RequestFailed saying why not."""
         import aiohttp
 
         try:
@@ -338,6 +368,7 @@ class Kind(CheckKind):
                     req.url,
                     headers=req.headers,
                     data=req.content,
+                    params=req.query,
                     allow_redirects=client.follow_redirects,
                 ) as resp:
                     chunks: list[bytes] = []
@@ -346,15 +377,15 @@ class Kind(CheckKind):
                     async for chunk in resp.content.iter_any():
                         chunks.append(chunk)
                         size += len(chunk)
-                        if size >= BODY_KEEP_BYTES:
+                        if size >= keep:
                             truncated = True
                             break
-                    raw = b"".join(chunks)[:BODY_KEEP_BYTES]
+                    raw = b"".join(chunks)[:keep]
                     headers = _merged_headers(resp.headers.items())
                     answer = Answer(
                         status=resp.status,
                         headers=headers,
-                        body=_decode_body(raw, headers.get("content-encoding", "")),
+                        body=_decode_body(raw, headers.get("content-encoding", ""), keep),
                         ms=0,
                         truncated=truncated,
                         reason_phrase=resp.reason or "",
@@ -367,9 +398,10 @@ class Kind(CheckKind):
         except (aiohttp.ClientError, OSError, ssl.SSLError) as exc:
             target = _target(req.url)
             reason = network_reason(exc, target)
-            if reason is None:
-                reason = f"request to {target} failed: {exception_reason(exc)}"
-            raise RequestFailed(reason, _refused(exc)) from exc
+            if reason is not None:
+                raise RequestFailed(reason, _refused(exc)) from exc
+            cause = exception_reason(exc)
+            raise RequestFailed(f"request to {target} failed: {cause}", cause=cause) from exc
         except ValueError as exc:  # a header value with a line break, a URL yarl cannot parse
             raise RequestFailed(f"request to {_target(req.url)} not sent: {exception_reason(exc)}") from exc
         if emit is not None:
@@ -395,7 +427,6 @@ class Kind(CheckKind):
     def client(self, spec: CheckSpec, ctx: CheckContext, req: Request) -> Client:
         """A client for one check's requests (its connections are re-used by samples, repeat, a burst).
         Built on the running event loop."""
-        import aiohttp
 
         verify = ctx.param(spec, "verify", True)
         ca_file = ctx.param(spec, "ca_file", "") or ""
@@ -404,16 +435,12 @@ class Kind(CheckKind):
             if not path.is_file():
                 raise RequestFailed(f"CA file {path} does not exist")
             ca_file = str(path)
-        # Always the cached context: building one costs ~13 ms of CPU, and checks run by the dozen.
-        ssl_context = shared_ssl_context(bool(verify), ca_file)
-        session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=ssl_context, limit=MAX_CONNECTIONS),
-            timeout=aiohttp.ClientTimeout(total=ctx.timeout + CLIENT_TIMEOUT_MARGIN),
-            auto_decompress=False,  # _decode_body undoes gzip/deflate of the kept bytes only
-            trust_env=False,
-            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
+        return new_client(
+            ctx.timeout + CLIENT_TIMEOUT_MARGIN,
+            verify=bool(verify),
+            ca_file=ca_file,
+            follow_redirects=bool(ctx.param(spec, "follow_redirects", False)),
         )
-        return Client(session, bool(ctx.param(spec, "follow_redirects", False)))
 
     # ---------------------------------------------------------------------- runs
 
@@ -758,18 +785,18 @@ def _target(url: str) -> str:
         return url
 
 
-def _decode_body(raw: bytes, encoding: str) -> bytes:
-    """Undo gzip/deflate of a kept body (bounded: at most BODY_KEEP_BYTES come out)."""
+def _decode_body(raw: bytes, encoding: str, keep: int = BODY_KEEP_BYTES) -> bytes:
+    """Undo gzip/deflate of a kept body (bounded: at most `keep` bytes come out)."""
     encoding = encoding.strip().lower()
     if encoding in ("gzip", "deflate"):
         import zlib
 
         try:
             wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
-            return zlib.decompressobj(wbits).decompress(raw, BODY_KEEP_BYTES)
+            return zlib.decompressobj(wbits).decompress(raw, keep)
         except zlib.error:
             return raw
     return raw
 
 
-__all__ = ["Answer", "Kind", "RequestFailed", "get_path"]
+__all__ = ["Answer", "Client", "Kind", "Request", "RequestFailed", "get_path", "new_client"]

@@ -24,6 +24,7 @@ message; `headers` adds request headers (e.g. a bearer token from a secret).
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -40,8 +41,9 @@ from deploytui.checks.base import (
     type_problems,
     url_masker,
 )
-from deploytui.checks.expect import OPS, compare, fmt_number, network_reason
-from deploytui.checks.kinds.http import shared_ssl_context
+from deploytui.checks.expect import OPS, compare, fmt_number
+from deploytui.checks.kinds.http import Answer, Client, Request, RequestFailed, new_client
+from deploytui.checks.kinds.http import Kind as HttpKind
 from deploytui.core.durations import format_duration
 from deploytui.core.spec import CheckContext, CheckSpec
 from deploytui.core.status import Outcome, Scalar, Status
@@ -53,7 +55,7 @@ MAX_SERIES_IN_REASON = 3
 
 class Kind(CheckKind):
     name: ClassVar[str] = "prometheus"
-    clients: ClassVar[tuple[str, ...]] = ("httpx", "httpcore", "h2.connection", "anyio._backends._asyncio")
+    clients: ClassVar[tuple[str, ...]] = HttpKind.clients
     fields: ClassVar[frozenset[str]] = frozenset({"url", "query", "rules", "ready", "headers"})
     required: ClassVar[frozenset[str]] = frozenset({"url"})
     expect_fields: ClassVar[frozenset[str]] = frozenset({"nonempty", "empty", "op", "value", "min", "max"})
@@ -104,12 +106,7 @@ class Kind(CheckKind):
         return mask_outcome(outcome, mask)
 
     async def _probe(self, spec: CheckSpec, ctx: CheckContext, url: str) -> Outcome:
-        try:
-            await import_client("httpx")  # ~100 ms: off the event loop
-            import httpx
-        except ImportError as exc:  # pragma: no cover - a dependency of the package
-            return Outcome.error(f"httpx is not installed: {exc}")
-
+        await import_client(*self.clients)  # ~0.15 s: off the event loop
         target = _target(url)
         query = ctx.param(spec, "query")
         expect = ctx.substitute(dict(spec.expect))
@@ -120,30 +117,21 @@ class Kind(CheckKind):
         passed: list[str] = []
         phase = f"connecting to {target}"
         try:
-            async with (
-                asyncio.timeout(budget),
-                # The process-wide SSL context: httpx builds one per client otherwise, ~0.1 s on the event
-                # loop each, which froze the app for a second when a run started its Prometheus checks.
-                httpx.AsyncClient(
-                    timeout=budget,
-                    headers=headers,
-                    follow_redirects=True,
-                    verify=shared_ssl_context(True, ""),
-                ) as client,
-            ):
+            async with asyncio.timeout(budget), _client(budget, headers) as client:
                 if ctx.param(spec, "ready"):
                     phase = f"waiting for {target}/-/ready"
-                    response = await client.get(f"{url}/-/ready")
-                    if response.status_code != 200:
+                    response = await _get(client, f"{url}/-/ready")
+                    if response.status != 200:
                         return Outcome(
                             Status.FAILED, f"Prometheus at {target} is not ready: {_http(response)}", values
                         )
                     passed.append("ready")
                 if query:
                     phase = "running the query"
-                    response = await client.get(
+                    response = await _get(
+                        client,
                         f"{url}/api/v1/query",
-                        params={"query": str(query), "timeout": f"{max(1, int(budget * 1000))}ms"},
+                        {"query": str(query), "timeout": f"{max(1, int(budget * 1000))}ms"},
                     )
                     result = _api_data(response, "query", target)
                     if isinstance(result, Outcome):
@@ -154,7 +142,7 @@ class Kind(CheckKind):
                     passed.append(f"{values['series']} series" + _range(values))
                 if ctx.param(spec, "rules"):
                     phase = "reading /api/v1/rules"
-                    response = await client.get(f"{url}/api/v1/rules")
+                    response = await _get(client, f"{url}/api/v1/rules")
                     data = _api_data(response, "rules", target)
                     if isinstance(data, Outcome):
                         return data
@@ -166,13 +154,8 @@ class Kind(CheckKind):
                     )
         except TimeoutError:
             return Outcome(Status.FAILED, f"timed out after {format_duration(ctx.timeout)} {phase}", values)
-        except httpx.TimeoutException:
-            return Outcome(Status.FAILED, f"timed out after {format_duration(ctx.timeout)} {phase}", values)
-        except httpx.HTTPError as exc:
-            reason = (
-                network_reason(exc, target)
-                or f"{phase} failed: {one_line(str(exc) or type(exc).__name__, 200)}"
-            )
+        except RequestFailed as exc:
+            reason = f"{phase} failed: {exc.cause}" if exc.cause else exc.reason
             return Outcome(Status.FAILED, reason, values)
         values["duration_ms"] = int(round((time.monotonic() - started) * 1000))
         return Outcome(Status.PASSED, f"Prometheus at {target}: " + "; ".join(passed), values)
@@ -228,25 +211,19 @@ async def query_range(
     mask = url_masker(url, ctx.redactor)
     target = _target(url)
     step = max(1.0, (end - start) / max(1, points))
-    await import_client("httpx")
-    import httpx
-
+    await import_client(*Kind.clients)
     try:
         budget = own_deadline(ctx.timeout)
-        async with (
-            asyncio.timeout(budget),
-            httpx.AsyncClient(
-                timeout=budget, headers=headers, follow_redirects=True, verify=shared_ssl_context(True, "")
-            ) as client,
-        ):
-            response = await client.get(
+        async with asyncio.timeout(budget), _client(budget, headers) as client:
+            response = await _get(
+                client,
                 f"{url}/api/v1/query_range",
-                params={"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"},
+                {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"},
             )
         data = _api_data(response, "range query", target)
-    except (TimeoutError, httpx.HTTPError) as exc:
-        reason = network_reason(exc, target) if not isinstance(exc, TimeoutError) else None
-        text = reason or f"range query to {target} failed: {one_line(str(exc) or type(exc).__name__, 160)}"
+    except (TimeoutError, RequestFailed) as exc:
+        reason = exc.reason if isinstance(exc, RequestFailed) else ""
+        text = reason or f"range query to {target} timed out after {format_duration(ctx.timeout)}"
         return RangeResult(thresholds=thresholds, error=mask(text))
     if isinstance(data, Outcome):
         return RangeResult(thresholds=thresholds, error=mask(data.reason))
@@ -263,10 +240,29 @@ async def query_range(
     return RangeResult(series, thresholds, more=max(0, len(raw) - SERIES_MAX))
 
 
-def _api_data(response: Any, what: str, target: str) -> Any:
+ANSWER_MAX_BYTES = 64 * 1024 * 1024
+"""Largest Prometheus API answer read (a query matching a million series says so instead of filling
+memory)."""
+
+
+def _client(budget: float, headers: Mapping[str, str]) -> Client:
+    # The client's own timeout comes after the check's budget: asyncio.timeout(budget) says which phase.
+    return new_client(budget + 5, follow_redirects=True, headers=headers)
+
+
+async def _get(client: Client, url: str, query: dict[str, str] | None = None) -> Answer:
+    return await HttpKind().send(client, Request("GET", url, query=query), keep=ANSWER_MAX_BYTES)
+
+
+def _api_data(response: Answer, what: str, target: str) -> Any:
     """`data` of a Prometheus API answer, or the Outcome saying why there is none."""
+    if response.truncated:
+        return Outcome(
+            Status.FAILED,
+            f"{what} API at {target} answered over {ANSWER_MAX_BYTES:,} bytes: narrow the query",
+        )
     try:
-        body = response.json()
+        body = json.loads(response.body)
     except ValueError:
         body = None
     if not isinstance(body, dict):
@@ -280,7 +276,7 @@ def _api_data(response: Any, what: str, target: str) -> Any:
             # The check's PromQL is wrong: a config problem, not a failing system.
             return Outcome(Status.ERROR, f"Prometheus rejected the {what} (bad_data): {message}")
         return Outcome(
-            Status.FAILED, f"Prometheus {what} failed ({kind}, HTTP {response.status_code}): {message}"
+            Status.FAILED, f"Prometheus {what} failed ({kind}, HTTP {response.status}): {message}"
         )
     return body.get("data")
 
@@ -438,8 +434,8 @@ def _range(values: Mapping[str, Scalar]) -> str:
     return ""
 
 
-def _http(response: Any) -> str:
-    return f"HTTP {response.status_code}" + (f" {response.reason_phrase}" if response.reason_phrase else "")
+def _http(response: Answer) -> str:
+    return f"HTTP {response.status}" + (f" {response.reason_phrase}" if response.reason_phrase else "")
 
 
 def _target(url: str) -> str:

@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from deploytui.checks.base import CheckKind, own_deadline
+from deploytui.checks.base import CheckKind, import_client, own_deadline
 from deploytui.checks.expect import exception_reason, network_reason
 from deploytui.core.redact import Redactor, mask
 from deploytui.core.spec import CheckContext, CheckSpec
@@ -62,7 +62,7 @@ def _count(text: str) -> dict[str, int]:
 
 class Kind(CheckKind):
     name: ClassVar[str] = "secrets_exposure"
-    clients: ClassVar[tuple[str, ...]] = ("docker",)
+    clients: ClassVar[tuple[str, ...]] = ("docker", "aiohttp")
     fields: ClassVar[frozenset[str]] = frozenset({"files", "urls", "containers", "names", "base_url"})
     summary: ClassVar[str] = "secret values appear in no file, HTTP answer or container log"
 
@@ -158,27 +158,21 @@ class Kind(CheckKind):
     async def _scan_urls(
         self, urls: list[str], redactor: Redactor, ctx: CheckContext, record: Callable[[set[str], str], None]
     ) -> Outcome | None:
-        import httpx
+        from deploytui.checks.kinds.http import Kind as HttpKind
+        from deploytui.checks.kinds.http import Request, RequestFailed, new_client
 
-        from deploytui.checks.kinds.http import shared_ssl_context
-
-        async with httpx.AsyncClient(
-            timeout=ctx.timeout + 5, trust_env=False, verify=shared_ssl_context(True, "")
-        ) as client:
+        await import_client(*HttpKind.clients)
+        http = HttpKind()
+        async with new_client(ctx.timeout + 5) as client:
             for url in urls:
                 try:
-                    async with client.stream("GET", url) as resp:
-                        body = b""
-                        async for chunk in resp.aiter_bytes():
-                            body += chunk
-                            if len(body) >= URL_BODY_BYTES:
-                                break
-                        head = "\n".join(f"{k}: {v}" for k, v in resp.headers.items())
-                except httpx.HTTPError as exc:
-                    reason = network_reason(exc, url) or f"request to {url} failed: {exception_reason(exc)}"
-                    return Outcome.failed(reason)
-                text = head + "\n" + body[:URL_BODY_BYTES].decode("utf-8", errors="replace")
-                ctx.emit(f"searched {url} ({resp.status_code}, {len(body)} bytes)")
+                    answer = await http.send(client, Request("GET", url), keep=URL_BODY_BYTES)
+                except RequestFailed as exc:  # named by its URL: the scan reads several on one host
+                    cause = exc.__cause__
+                    return Outcome.failed((network_reason(cause, url) if cause else None) or exc.reason)
+                head = "\n".join(f"{k}: {v}" for k, v in answer.headers.items())
+                text = head + "\n" + answer.text
+                ctx.emit(f"searched {url} ({answer.status}, {len(answer.body)} bytes)")
                 record(found_names(text, redactor), url)
         return None
 
