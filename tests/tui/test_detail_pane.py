@@ -116,3 +116,22 @@ async def test_the_same_node_redrawn_stays_where_it_was_scrolled_to() -> None:
         pane.show(view("Deploy", 40), "deploy")
         await pilot.pause()
         assert body.scroll_y == 0 and shown(body)[0] == "Deploy line 0"
+
+
+async def test_a_drag_over_the_body_selects_its_text() -> None:
+    # The body draws its own lines: without offsets on them the screen could not tell where the mouse
+    # was, and a reason or a log path could not be selected to copy.
+    app = Host()
+    async with app.run_test(size=(50, 14)) as pilot:
+        pane = app.query_one(DetailPane)
+        pane.show(view("Build", 6))
+        await pilot.pause()
+        body = pane.query_one(RenderedLines)
+        await pilot.mouse_down(body, offset=(6, 1))
+        await pilot.hover(body, offset=(10, 3))
+        await pilot.mouse_up(body, offset=(10, 3))
+        await pilot.pause()
+        assert app.screen.get_selected_text() == "line 1\nBuild line 2\nBuild line "
+        selected = app.screen.get_component_rich_style("screen--selection")
+        row = body.render_line(2)
+        assert any(seg.style is not None and seg.style.bgcolor == selected.bgcolor for seg in row)

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 from rich.console import Group, RenderableType
 from rich.padding import Padding
+from rich.segment import Segment
 from rich.style import Style
 from rich.syntax import Syntax
 from rich.table import Table
@@ -14,6 +15,7 @@ from rich.text import Text
 from textual.containers import Vertical
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
+from textual.selection import Selection
 from textual.strip import Strip
 from textual.widgets import Static
 
@@ -326,9 +328,25 @@ class RenderedLines(OwnSize, ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         index = y + self.scroll_offset.y
         width = self.scrollable_content_region.width
-        if 0 <= index < len(self._lines):
-            return self._lines[index].crop_extend(0, width, self.rich_style)
-        return Strip.blank(width, self.rich_style)
+        if not 0 <= index < len(self._lines):
+            return Strip.blank(width, self.rich_style)
+        line = self._lines[index].crop_extend(0, width, self.rich_style)
+        selection = self.text_selection
+        if selection is not None and (span := selection.get_span(index)) is not None:
+            start, end = span
+            end = line.cell_length if end == -1 else end
+            style = self.screen.get_component_rich_style("screen--selection")
+            chosen = Strip(Segment.apply_style(line.crop(start, end), post_style=style))  # over the text's
+            line = Strip.join([line.crop(0, start), chosen, line.crop(end)])
+        # The offsets let the screen tell which line and column the mouse is on: a drag selects text.
+        return line.apply_offsets(0, index)
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        """The selected text (mouse drag, then the terminal's copy key): a reason or a log path."""
+        return selection.extract("\n".join(line.text.rstrip() for line in self._lines)), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self.refresh()
 
 
 class DetailPane(Vertical):
