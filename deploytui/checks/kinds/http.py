@@ -427,7 +427,6 @@ class Kind(CheckKind):
     def client(self, spec: CheckSpec, ctx: CheckContext, req: Request) -> Client:
         """A client for one check's requests (its connections are re-used by samples, repeat, a burst).
         Built on the running event loop."""
-
         verify = ctx.param(spec, "verify", True)
         ca_file = ctx.param(spec, "ca_file", "") or ""
         if ca_file:
