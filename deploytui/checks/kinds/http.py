@@ -160,6 +160,77 @@ def new_client(
     return Client(session, follow_redirects)
 
 
+async def send(
+    client: Client, req: Request, emit: Any | None = None, keep: int = BODY_KEEP_BYTES
+) -> Answer:
+    """The answer to `req` (at most `keep` bytes of its body read); RequestFailed saying why not. Every
+    kind that speaks HTTP in the engine's process sends through here."""
+    import aiohttp
+
+    try:
+        with Stopwatch() as sw:
+            async with client.session.request(
+                req.method,
+                req.url,
+                headers=req.headers,
+                data=req.content,
+                params=req.query,
+                allow_redirects=client.follow_redirects,
+            ) as resp:
+                chunks: list[bytes] = []
+                size = 0
+                truncated = False
+                async for chunk in resp.content.iter_any():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size >= keep:
+                        truncated = True
+                        break
+                raw = b"".join(chunks)[:keep]
+                headers = _merged_headers(resp.headers.items())
+                answer = Answer(
+                    status=resp.status,
+                    headers=headers,
+                    body=_decode_body(raw, headers.get("content-encoding", ""), keep),
+                    ms=0,
+                    truncated=truncated,
+                    reason_phrase=resp.reason or "",
+                )
+        answer.ms = sw.ms
+    except TimeoutError as exc:  # aiohttp's own timeouts (ServerTimeoutError is one)
+        raise RequestFailed(f"timed out waiting for {req.url}") from exc
+    except aiohttp.InvalidURL as exc:
+        raise RequestFailed(f"not a valid URL: {one_line(req.url, 120)!r}") from exc
+    except (aiohttp.ClientError, OSError, ssl.SSLError) as exc:
+        target = _target(req.url)
+        reason = network_reason(exc, target)
+        if reason is not None:
+            raise RequestFailed(reason, _refused(exc)) from exc
+        cause = exception_reason(exc)
+        raise RequestFailed(f"request to {target} failed: {cause}", cause=cause) from exc
+    except ValueError as exc:  # a header value with a line break, a URL yarl cannot parse
+        raise RequestFailed(f"request to {_target(req.url)} not sent: {exception_reason(exc)}") from exc
+    if emit is not None:
+        _emit_answer(emit, req, answer)
+    return answer
+
+
+def _emit_answer(emit: Any, req: Request, answer: Answer) -> None:
+    emit(f"> {req.method} {req.url}")
+    emit(
+        f"< {answer.status} {answer.reason_phrase} ({answer.ms} ms, {len(answer.body)} bytes"
+        f"{', truncated' if answer.truncated else ''})"
+    )
+    for name in ("content-type", "x-cache", "access-control-allow-origin", "retry-after"):
+        if name in answer.headers:
+            emit(f"< {name}: {answer.headers[name]}")
+    lines = answer.text.splitlines()
+    for line in lines[:BODY_EMIT_LINES]:
+        emit(line)
+    if len(lines) > BODY_EMIT_LINES:
+        emit(f"… {len(lines) - BODY_EMIT_LINES} more lines")
+
+
 def _merged_headers(items: Any) -> dict[str, str]:
     """Response headers by lower-case name; a repeated header's values joined with ", " (RFC 9110 5.3)."""
     merged: dict[str, str] = {}
@@ -353,77 +424,6 @@ class Kind(CheckKind):
             mode = " (CORS preflight)"
         return f"{req.method} {req.url}{mode}"
 
-    # ------------------------------------------------------------------- sending
-
-    async def send(
-        self, client: Client, req: Request, emit: Any | None = None, keep: int = BODY_KEEP_BYTES
-    ) -> Answer:
-        """The answer to `req` (at most `keep` bytes of its body read); RequestFailed saying why not."""
-        import aiohttp
-
-        try:
-            with Stopwatch() as sw:
-                async with client.session.request(
-                    req.method,
-                    req.url,
-                    headers=req.headers,
-                    data=req.content,
-                    params=req.query,
-                    allow_redirects=client.follow_redirects,
-                ) as resp:
-                    chunks: list[bytes] = []
-                    size = 0
-                    truncated = False
-                    async for chunk in resp.content.iter_any():
-                        chunks.append(chunk)
-                        size += len(chunk)
-                        if size >= keep:
-                            truncated = True
-                            break
-                    raw = b"".join(chunks)[:keep]
-                    headers = _merged_headers(resp.headers.items())
-                    answer = Answer(
-                        status=resp.status,
-                        headers=headers,
-                        body=_decode_body(raw, headers.get("content-encoding", ""), keep),
-                        ms=0,
-                        truncated=truncated,
-                        reason_phrase=resp.reason or "",
-                    )
-            answer.ms = sw.ms
-        except TimeoutError as exc:  # aiohttp's own timeouts (ServerTimeoutError is one)
-            raise RequestFailed(f"timed out waiting for {req.url}") from exc
-        except aiohttp.InvalidURL as exc:
-            raise RequestFailed(f"not a valid URL: {one_line(req.url, 120)!r}") from exc
-        except (aiohttp.ClientError, OSError, ssl.SSLError) as exc:
-            target = _target(req.url)
-            reason = network_reason(exc, target)
-            if reason is not None:
-                raise RequestFailed(reason, _refused(exc)) from exc
-            cause = exception_reason(exc)
-            raise RequestFailed(f"request to {target} failed: {cause}", cause=cause) from exc
-        except ValueError as exc:  # a header value with a line break, a URL yarl cannot parse
-            raise RequestFailed(f"request to {_target(req.url)} not sent: {exception_reason(exc)}") from exc
-        if emit is not None:
-            self._emit_answer(emit, req, answer)
-        return answer
-
-    @staticmethod
-    def _emit_answer(emit: Any, req: Request, answer: Answer) -> None:
-        emit(f"> {req.method} {req.url}")
-        emit(
-            f"< {answer.status} {answer.reason_phrase} ({answer.ms} ms, {len(answer.body)} bytes"
-            f"{', truncated' if answer.truncated else ''})"
-        )
-        for name in ("content-type", "x-cache", "access-control-allow-origin", "retry-after"):
-            if name in answer.headers:
-                emit(f"< {name}: {answer.headers[name]}")
-        lines = answer.text.splitlines()
-        for line in lines[:BODY_EMIT_LINES]:
-            emit(line)
-        if len(lines) > BODY_EMIT_LINES:
-            emit(f"… {len(lines) - BODY_EMIT_LINES} more lines")
-
     def client(self, spec: CheckSpec, ctx: CheckContext, req: Request) -> Client:
         """A client for one check's requests (its connections are re-used by samples, repeat, a burst).
         Built on the running event loop."""
@@ -460,7 +460,7 @@ class Kind(CheckKind):
                     return await self._burst(client, req, int(spec.params["burst"]), ctx)
                 if "repeat" in spec.params:
                     return await self._repeat(client, req, int(spec.params["repeat"]), expect, ctx)
-                answer = await self.send(client, req, ctx.emit)
+                answer = await send(client, req, ctx.emit)
         except RequestFailed as exc:
             return Outcome.failed(exc.reason)
         values: dict[str, Any] = {"status": answer.status, "ms": answer.ms, "bytes": len(answer.body)}
@@ -564,7 +564,7 @@ class Kind(CheckKind):
     ) -> Outcome:
         times: list[float] = []
         for i in range(n):
-            answer = await self.send(client, req, ctx.emit if i == 0 else None)
+            answer = await send(client, req, ctx.emit if i == 0 else None)
             ctx.emit(f"sample {i + 1}/{n}: {answer.status} in {answer.ms} ms")
             refused = self.refused(answer, expect, {"samples": i + 1})
             if refused is not None:
@@ -603,7 +603,7 @@ class Kind(CheckKind):
         other n-1 at once. Passes when the limiter engages during the burst."""
         values: dict[str, Any] = {"burst": n}
         try:
-            first = await self.send(client, req, ctx.emit)
+            first = await send(client, req, ctx.emit)
         except RequestFailed as exc:
             outcome = Outcome.failed(exc.reason, **values)
             outcome.unreached = exc.unreached
@@ -625,7 +625,7 @@ class Kind(CheckKind):
 
         async def one() -> Answer | RequestFailed:
             try:
-                return await self.send(client, req)
+                return await send(client, req)
             except RequestFailed as exc:
                 return exc
 
@@ -669,7 +669,7 @@ class Kind(CheckKind):
     ) -> Outcome:
         answers: list[Answer] = []
         for i in range(n):
-            answer = await self.send(client, req, ctx.emit)
+            answer = await send(client, req, ctx.emit)
             refused = self.refused(answer, expect)
             if refused is not None:
                 return refused
@@ -711,7 +711,7 @@ class Kind(CheckKind):
             headers = {"Origin": origin, "Access-Control-Request-Method": method}
             if req.headers.get("Content-Type"):
                 headers["Access-Control-Request-Headers"] = "content-type"
-            return await self.send(client, Request("OPTIONS", req.url, headers), ctx.emit)
+            return await send(client, Request("OPTIONS", req.url, headers), ctx.emit)
 
         allowed = cors.get("allowed")
         if allowed:
@@ -798,4 +798,4 @@ def _decode_body(raw: bytes, encoding: str, keep: int = BODY_KEEP_BYTES) -> byte
     return raw
 
 
-__all__ = ["Answer", "Client", "Kind", "Request", "RequestFailed", "get_path", "new_client"]
+__all__ = ["Answer", "Client", "Kind", "Request", "RequestFailed", "get_path", "new_client", "send"]

@@ -42,7 +42,15 @@ from deploytui.checks.base import (
     url_masker,
 )
 from deploytui.checks.expect import OPS, compare, fmt_number
-from deploytui.checks.kinds.http import Answer, Client, Request, RequestFailed, new_client
+from deploytui.checks.kinds.http import (
+    CLIENT_TIMEOUT_MARGIN,
+    Answer,
+    Client,
+    Request,
+    RequestFailed,
+    new_client,
+    send,
+)
 from deploytui.checks.kinds.http import Kind as HttpKind
 from deploytui.core.durations import format_duration
 from deploytui.core.spec import CheckContext, CheckSpec
@@ -247,11 +255,11 @@ memory)."""
 
 def _client(budget: float, headers: Mapping[str, str]) -> Client:
     # The client's own timeout comes after the check's budget: asyncio.timeout(budget) says which phase.
-    return new_client(budget + 5, follow_redirects=True, headers=headers)
+    return new_client(budget + CLIENT_TIMEOUT_MARGIN, follow_redirects=True, headers=headers)
 
 
 async def _get(client: Client, url: str, query: dict[str, str] | None = None) -> Answer:
-    return await HttpKind().send(client, Request("GET", url, query=query), keep=ANSWER_MAX_BYTES)
+    return await send(client, Request("GET", url, query=query), keep=ANSWER_MAX_BYTES)
 
 
 def _api_data(response: Answer, what: str, target: str) -> Any:

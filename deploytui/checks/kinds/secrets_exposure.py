@@ -158,15 +158,19 @@ class Kind(CheckKind):
     async def _scan_urls(
         self, urls: list[str], redactor: Redactor, ctx: CheckContext, record: Callable[[set[str], str], None]
     ) -> Outcome | None:
-        from deploytui.checks.kinds.http import Kind as HttpKind
-        from deploytui.checks.kinds.http import Request, RequestFailed, new_client
+        from deploytui.checks.kinds.http import (
+            CLIENT_TIMEOUT_MARGIN,
+            Request,
+            RequestFailed,
+            new_client,
+            send,
+        )
 
-        await import_client(*HttpKind.clients)
-        http = HttpKind()
-        async with new_client(ctx.timeout + 5) as client:
+        await import_client("aiohttp")
+        async with new_client(ctx.timeout + CLIENT_TIMEOUT_MARGIN) as client:
             for url in urls:
                 try:
-                    answer = await http.send(client, Request("GET", url), keep=URL_BODY_BYTES)
+                    answer = await send(client, Request("GET", url), keep=URL_BODY_BYTES)
                 except RequestFailed as exc:  # named by its URL: the scan reads several on one host
                     cause = exc.__cause__
                     return Outcome.failed((network_reason(cause, url) if cause else None) or exc.reason)

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from deploytui.checks.base import CheckKind, masked_url
 from deploytui.checks.expect import check_status
 from deploytui.checks.kinds.http import Kind as HttpKind
-from deploytui.checks.kinds.http import Request, RequestFailed
+from deploytui.checks.kinds.http import Request, RequestFailed, send
 from deploytui.core.spec import CheckContext, CheckSpec
 from deploytui.core.status import Outcome
 
@@ -59,7 +59,7 @@ class Kind(CheckKind):
         req = Request("POST", url, headers, body)
         try:
             async with http.client(spec, ctx, req) as client:
-                answer = await http.send(client, req, ctx.emit)
+                answer = await send(client, req, ctx.emit)
         except RequestFailed as exc:
             return Outcome.failed(exc.reason)
         values: dict[str, Any] = {"status": answer.status, "ms": answer.ms}
