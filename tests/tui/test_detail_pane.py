@@ -4,8 +4,12 @@ cursor rest laid the whole screen out, 20-57 ms, while a run streamed)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.pilot import Pilot
 from textual.widgets import Static
 
 from deploytui.tui.widgets.detail_pane import DetailPane, DetailView, RenderedLines, SteadyStatic
@@ -29,13 +33,21 @@ def shown(widget: RenderedLines | SteadyStatic) -> list[str]:
     return [strip.text.rstrip() for strip in widget.render_lines(widget.region.reset_offset)]
 
 
-async def test_another_node_repaints_the_pane_and_lays_out_nothing() -> None:
+@asynccontextmanager
+async def showing(
+    first: DetailView, node_id: str | None = None
+) -> AsyncIterator[tuple[Pilot[None], DetailPane, RenderedLines]]:
+    """A 50x14 app whose pane shows `first`: (pilot, pane, its body)."""
     app = Host()
     async with app.run_test(size=(50, 14)) as pilot:
         pane = app.query_one(DetailPane)
-        pane.show(view("Build", 3))
+        pane.show(first, node_id)
         await pilot.pause()
-        body = pane.query_one(RenderedLines)
+        yield pilot, pane, pane.query_one(RenderedLines)
+
+
+async def test_another_node_repaints_the_pane_and_lays_out_nothing() -> None:
+    async with showing(view("Build", 3)) as (pilot, pane, body):
         head = pane.query_one(SteadyStatic)
         assert head.size.height == 2 and not body.show_vertical_scrollbar
         with screen_layouts() as layouts:
@@ -50,12 +62,7 @@ async def test_another_node_repaints_the_pane_and_lays_out_nothing() -> None:
 
 
 async def test_a_long_body_scrolls_under_the_head_and_starts_at_its_top() -> None:
-    app = Host()
-    async with app.run_test(size=(50, 14)) as pilot:
-        pane = app.query_one(DetailPane)
-        pane.show(view("Build", 40))
-        await pilot.pause()
-        body = pane.query_one(RenderedLines)
+    async with showing(view("Build", 40)) as (pilot, pane, body):
         assert body.show_vertical_scrollbar and body.vertical_scrollbar.window_virtual_size == 40
         body.scroll_to(y=20, animate=False, immediate=True)
         await pilot.pause()
@@ -70,11 +77,7 @@ async def test_a_long_body_scrolls_under_the_head_and_starts_at_its_top() -> Non
 
 
 async def test_a_head_of_another_height_lays_out_and_is_shown_whole() -> None:
-    app = Host()
-    async with app.run_test(size=(50, 14)) as pilot:
-        pane = app.query_one(DetailPane)
-        pane.show(view("Build", 3))
-        await pilot.pause()
+    async with showing(view("Build", 3)) as (pilot, pane, body):
         taller = DetailView(Text("○ Build  done\nbuild  ·  line 5\ndone by alice at 09:01:02"), Text("body"))
         with screen_layouts() as layouts:
             pane.show(taller)
@@ -86,12 +89,7 @@ async def test_a_head_of_another_height_lays_out_and_is_shown_whole() -> None:
 
 
 async def test_the_body_is_drawn_again_at_a_new_width() -> None:
-    app = Host()
-    async with app.run_test(size=(50, 14)) as pilot:
-        pane = app.query_one(DetailPane)
-        pane.show(DetailView(Text("head"), Text("word " * 30)))
-        await pilot.pause()
-        body = pane.query_one(RenderedLines)
+    async with showing(DetailView(Text("head"), Text("word " * 30))) as (pilot, pane, body):
         narrow = body.virtual_size.height
         await pilot.resize_terminal(100, 14)
         await pilot.pause()
@@ -102,12 +100,7 @@ async def test_the_body_is_drawn_again_at_a_new_width() -> None:
 async def test_the_same_node_redrawn_stays_where_it_was_scrolled_to() -> None:
     """A run's events redraw the selected node's detail while the operator reads its history: the body
     stays where they scrolled to; another node starts at its top."""
-    app = Host()
-    async with app.run_test(size=(50, 14)) as pilot:
-        pane = app.query_one(DetailPane)
-        pane.show(view("Build", 40), "build")
-        await pilot.pause()
-        body = pane.query_one(RenderedLines)
+    async with showing(view("Build", 40), "build") as (pilot, pane, body):
         body.scroll_to(y=20, animate=False, immediate=True)
         await pilot.pause()
         pane.show(view("Build", 41), "build")  # one more history line
@@ -121,17 +114,12 @@ async def test_the_same_node_redrawn_stays_where_it_was_scrolled_to() -> None:
 async def test_a_drag_over_the_body_selects_its_text() -> None:
     # The body draws its own lines: without offsets on them the screen could not tell where the mouse
     # was, and a reason or a log path could not be selected to copy.
-    app = Host()
-    async with app.run_test(size=(50, 14)) as pilot:
-        pane = app.query_one(DetailPane)
-        pane.show(view("Build", 6))
-        await pilot.pause()
-        body = pane.query_one(RenderedLines)
+    async with showing(view("Build", 6)) as (pilot, pane, body):
         await pilot.mouse_down(body, offset=(6, 1))
         await pilot.hover(body, offset=(10, 3))
         await pilot.mouse_up(body, offset=(10, 3))
         await pilot.pause()
-        assert app.screen.get_selected_text() == "line 1\nBuild line 2\nBuild line "
-        selected = app.screen.get_component_rich_style("screen--selection")
+        assert pilot.app.screen.get_selected_text() == "line 1\nBuild line 2\nBuild line "
+        selected = pilot.app.screen.get_component_rich_style("screen--selection")
         row = body.render_line(2)
         assert any(seg.style is not None and seg.style.bgcolor == selected.bgcolor for seg in row)
