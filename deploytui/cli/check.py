@@ -20,7 +20,6 @@ JSON: {"session": ID, "results": [{"item", "check", "kind", "status", "reason", 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -38,6 +37,7 @@ from deploytui.core.redact import Redactor
 from deploytui.core.session import iso_time, utc_now
 from deploytui.core.spec import CheckSpec
 from deploytui.core.text import clean_line
+from deploytui.engine import loop as engine_loop
 from deploytui.services import reports
 from deploytui.services.project import resolve
 from deploytui.services.runs import (
@@ -140,7 +140,7 @@ def _run(
         started, clock = iso_time(utc_now()), time.monotonic()
         engine = build_engine(config, live, workers=workers)
         try:
-            results = asyncio.run(run_checks(engine, recorder, specs, progress))
+            results = engine_loop.run(run_checks(engine, recorder, specs, progress))
         finally:
             engine.close()  # its worker processes (qdrant, gemini), waited for
         wall_ms = round((time.monotonic() - clock) * 1000)

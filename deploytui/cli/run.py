@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from deploytui.core.errors import DeployError
 from deploytui.core.events import EngineEvent, RunOutput
 from deploytui.core.status import Status
 from deploytui.engine import Engine
+from deploytui.engine import loop as engine_loop
 from deploytui.services.actions import Step, describe, run_step, select_steps
 from deploytui.services.project import resolve
 from deploytui.services.runs import RunRecorder, build_engine
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
                 _line(err, f"DECLINED    {step.node_id}  {step.label}")
                 ok = False
                 continue
-            outcome = asyncio.run(run_step(engine, recorder, step, _printer(sys.stdout)))
+            outcome = engine_loop.run(run_step(engine, recorder, step, _printer(sys.stdout)))
             _line(err, f"{outcome.status.value.upper():<11} {step.node_id}  {step.label}: {outcome.reason}")
             ok = ok and outcome.status is Status.PASSED
     finally:
