@@ -71,11 +71,12 @@ def run(args: argparse.Namespace) -> int:
     if output:
         _check_writable(Path(output))
 
+    loop = engine_loop.loop_factory()  # a bad DEPLOYTUI_LOOP says so before anything starts
     # The worker processes (qdrant, gemini) start first: they import their clients on the other core
     # while this process opens the session (`--failed` knows its checks only once the session is open).
     workers = None if failed_in else worker_pool(config, specs)
     try:
-        return _run(args, checklist, config, specs, redactor, workers)
+        return _run(args, checklist, config, specs, redactor, workers, loop)
     except BaseException:
         if workers is not None:
             workers.close()
@@ -89,6 +90,7 @@ def _run(
     specs: list[CheckSpec],
     redactor: Redactor,
     workers: WorkerPool | None,
+    loop: engine_loop.LoopFactory,
 ) -> int:
     failed_in = getattr(args, "failed", None)
     output = getattr(args, "output", None)
@@ -140,7 +142,7 @@ def _run(
         started, clock = iso_time(utc_now()), time.monotonic()
         engine = build_engine(config, live, workers=workers)
         try:
-            results = engine_loop.run(run_checks(engine, recorder, specs, progress))
+            results = engine_loop.run(run_checks(engine, recorder, specs, progress), loop)
         finally:
             engine.close()  # its worker processes (qdrant, gemini), waited for
         wall_ms = round((time.monotonic() - clock) * 1000)

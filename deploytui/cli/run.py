@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         raise DeployError("run: no terminal to confirm on: pass --yes to run without asking")
     checklist, config = resolve(source, getattr(args, "config", None))
     steps = select_steps(checklist, config, items)
+    loop = engine_loop.loop_factory()  # a bad DEPLOYTUI_LOOP says so before a session opens
     store = open_store(
         store_location(getattr(args, "store", None), getattr(args, "sessions_dir", "sessions"), config)
     )
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
                 _line(err, f"DECLINED    {step.node_id}  {step.label}")
                 ok = False
                 continue
-            outcome = engine_loop.run(run_step(engine, recorder, step, _printer(sys.stdout)))
+            outcome = engine_loop.run(run_step(engine, recorder, step, _printer(sys.stdout)), loop)
             _line(err, f"{outcome.status.value.upper():<11} {step.node_id}  {step.label}: {outcome.reason}")
             ok = ok and outcome.status is Status.PASSED
     finally:

@@ -15,22 +15,35 @@ import os
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from deploytui.core.errors import DeployError
+
 T = TypeVar("T")
 
+LoopFactory = Callable[[], asyncio.AbstractEventLoop]
+
 LOOP_ENV = "DEPLOYTUI_LOOP"
-"""`asyncio` keeps asyncio's own loop; anything else (or unset) takes uvloop's when it is installed."""
+"""`asyncio` keeps asyncio's own loop; `uvloop` insists on uvloop's; unset takes uvloop's when installed."""
 
 
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
-    """What makes the engine's loops: uvloop.new_event_loop, or asyncio.new_event_loop."""
-    if os.environ.get(LOOP_ENV, "").strip().lower() != "asyncio":
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            return uvloop.new_event_loop
-    return asyncio.new_event_loop
+def loop_factory() -> LoopFactory:
+    """What makes the engine's loops: uvloop.new_event_loop, or asyncio.new_event_loop.
+
+    A DEPLOYTUI_LOOP that names neither loop, or `uvloop` where it is not installed, is a DeployError
+    (the commands call this before they open a session, so a typo costs nothing)."""
+    wanted = os.environ.get(LOOP_ENV, "").strip().lower()
+    if wanted not in ("", "asyncio", "uvloop"):
+        raise DeployError(
+            f"{LOOP_ENV}={os.environ[LOOP_ENV]!r}: say 'asyncio' or 'uvloop', or leave it unset"
+        )
+    if wanted == "asyncio":
+        return asyncio.new_event_loop
+    try:
+        import uvloop
+    except ImportError:
+        if wanted == "uvloop":
+            raise DeployError(f"{LOOP_ENV}=uvloop: uvloop is not installed (pip install uvloop)") from None
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop
 
 
 def loop_name(loop: asyncio.AbstractEventLoop) -> str:
@@ -42,7 +55,7 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return loop_factory()()
 
 
-def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """asyncio.run on the engine's loop (the headless commands' runs)."""
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+def run(coroutine: Coroutine[Any, Any, T], factory: LoopFactory | None = None) -> T:
+    """asyncio.run on the engine's loop (the headless commands' runs); `factory` from loop_factory()."""
+    with asyncio.Runner(loop_factory=factory or loop_factory()) as runner:
         return runner.run(coroutine)

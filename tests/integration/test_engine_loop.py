@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from deploytui.cli import main
 from deploytui.core.spec import CheckSpec
 from deploytui.core.status import Status
 from deploytui.engine import Engine
@@ -38,3 +39,26 @@ def test_a_check_runs_to_its_verdict_on_uvloop(tmp_path: Path, monkeypatch: pyte
     spec = CheckSpec(item="env/foo", kind="env", index=0, params={"names": ["FOO"]})
     outcome = engine_loop.run(engine.run_check(spec, "r1", lambda event: None))
     assert outcome.status is Status.PASSED, outcome.reason
+
+
+@pytest.mark.parametrize("value", ["asycnio", "trio"])
+def test_a_loop_it_does_not_know_is_one_line_before_any_session_opens(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "checklist.md").write_text("# Release\n- [ ] Environment ready\n")
+    config = tmp_path / "deploytui.toml"
+    config.write_text(
+        'checklist = "checklist.md"\n[[check]]\nitem = "environment-ready"\nkind = "env"\nnames = ["HOME"]\n'
+    )
+    monkeypatch.setenv(engine_loop.LOOP_ENV, value)
+    sessions = tmp_path / "sessions"
+    assert main(["check", str(config), "--sessions-dir", str(sessions)]) == 2
+    err = capsys.readouterr().err
+    assert f"DEPLOYTUI_LOOP='{value}': say 'asyncio' or 'uvloop'" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not sessions.exists() or not any(sessions.iterdir())  # no session was started
+
+
+def test_uvloop_asked_for_by_name_runs_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(engine_loop.LOOP_ENV, "uvloop")
+    assert engine_loop.run(_loop_module(), engine_loop.loop_factory()) == "uvloop"
