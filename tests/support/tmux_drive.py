@@ -98,15 +98,18 @@ class Tmux:
     def capture(self) -> str:
         return self._tmux("capture-pane", "-p", "-t", self.name)
 
-    def wait_for(self, text: str, timeout: float = WAIT_SECONDS) -> str:
+    def wait_for(self, *texts: str, timeout: float = WAIT_SECONDS) -> str:
+        """The screen once every one of `texts` is on it at once (a capture can fall between the repaints
+        of two widgets: the header may count a result a frame before the tree shows it)."""
         deadline = time.monotonic() + timeout
         screen = ""
         while time.monotonic() < deadline:
             screen = self.capture()
-            if text in screen:
+            if all(text in screen for text in texts):
                 return screen
             time.sleep(POLL_SECONDS)
-        raise TmuxError(f"{text!r} did not appear within {timeout}s; the screen was:\n{screen}")
+        missing = [text for text in texts if text not in screen]
+        raise TmuxError(f"{missing!r} did not appear within {timeout}s; the screen was:\n{screen}")
 
     def wait_gone(self, text: str, timeout: float = WAIT_SECONDS) -> str:
         deadline = time.monotonic() + timeout
