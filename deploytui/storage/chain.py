@@ -137,3 +137,21 @@ def prepare(change: Change, relative: Callable[[str], str], redactor: Redactor) 
     if isinstance(change, ActionStarted):
         change = replace(change, command=redactor.redact(change.command))
     return change
+
+
+def relative_log_path(path: str | Path, session_dir: Path) -> str:
+    """A run's log path as a session records it: relative to the session's directory when inside it,
+    else as given. A path named under that directory (the logs `new_log` hands out) is cut as written,
+    without touching the disk; any other is compared resolved (symlinks, `..`). Resolving both for every
+    event cost ~65 us here, ~18 ms of a 56-check `deploytui check`."""
+    p = Path(path)
+    try:
+        rel = p.relative_to(session_dir)
+    except ValueError:
+        rel = None
+    if rel is not None and ".." not in rel.parts and rel.parts:
+        return rel.as_posix()
+    try:
+        return p.resolve().relative_to(session_dir.resolve()).as_posix()
+    except (ValueError, OSError):
+        return str(path)

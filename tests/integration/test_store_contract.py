@@ -302,3 +302,21 @@ def test_apply_from_many_threads_keeps_every_change_in_order(backend: Any, check
             t.join()
     assert backend.event_chain("s-1").count == 1 + 40
     assert sum(len(s.notes) for s in backend.load("s-1").items.values()) == 40
+
+
+def test_a_log_path_is_recorded_relative_to_its_session(tmp_path: Path) -> None:
+    from deploytui.storage.chain import relative_log_path
+
+    session = tmp_path / "sessions" / "s1"
+    (session / "logs").mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "sessions")
+    assert relative_log_path(session / "logs" / "r1.log", session) == "logs/r1.log"
+    assert relative_log_path(str(session / "logs" / "r1.log"), session) == "logs/r1.log"
+    # The same file named through a symlink, or with `..` in it: compared resolved.
+    assert relative_log_path(link / "s1" / "logs" / "r1.log", session) == "logs/r1.log"
+    assert relative_log_path(session / "logs" / ".." / "logs" / "r1.log", session) == "logs/r1.log"
+    # Outside the session (a `..` that leaves it, another directory): kept as given.
+    outside = session / ".." / "other" / "r1.log"
+    assert relative_log_path(outside, session) == str(outside)
+    assert relative_log_path(tmp_path / "elsewhere.log", session) == str(tmp_path / "elsewhere.log")

@@ -19,7 +19,7 @@ from deploytui.core.session import (
     Session,
 )
 from deploytui.core.status import Status
-from deploytui.storage.chain import prepare, sanitize_event
+from deploytui.storage.chain import prepare, relative_log_path, sanitize_event
 from deploytui.storage.fs.atomic import (
     FILE_MODE,
     TomlTables,
@@ -171,7 +171,7 @@ class LiveSession:
 
     def relative(self, path: str | Path) -> str:
         """A log path as stored in the session: relative to the session dir when inside it."""
-        return _relative_path(Path(path), self.dir)
+        return relative_log_path(path, self.dir)
 
     # ------------------------------------------------------------- following (read-only)
 
@@ -226,9 +226,3 @@ def file_size(path: Path) -> int:
     except OSError:
         return -1
 
-
-def _relative_path(path: Path, base: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(base.resolve()))
-    except (ValueError, OSError):
-        return str(path)

@@ -71,7 +71,15 @@ from deploytui.core.session import (
 from deploytui.core.session.events import ActionStartedEvent, RunStartedEvent
 from deploytui.core.text import plural
 from deploytui.storage.base import EventChain
-from deploytui.storage.chain import DriftReport, describe, drift, prepare, replay_all, sanitize_event
+from deploytui.storage.chain import (
+    DriftReport,
+    describe,
+    drift,
+    prepare,
+    relative_log_path,
+    replay_all,
+    sanitize_event,
+)
 from deploytui.storage.fs import (
     GENESIS_HASH,
     LOGS_DIR,
@@ -1140,10 +1148,7 @@ class PgLiveSession:
             return path
 
     def relative(self, path: str | Path) -> str:
-        try:
-            return Path(path).resolve().relative_to(self.dir.resolve()).as_posix()
-        except (ValueError, OSError):
-            return str(path)
+        return relative_log_path(path, self.dir)
 
     # ------------------------------------------------------------- following (read-only)
 
