@@ -50,6 +50,19 @@ async def test_untrusted_certificate(target_app_tls: TargetServer) -> None:
     assert outcome.reason.startswith("certificate not trusted: unable to get local issuer certificate")
 
 
+async def test_a_ca_file_trusted_by_one_check_is_not_trusted_by_the_next(
+    target_app_tls: TargetServer, tls_files: TLSFiles
+) -> None:
+    # Checks without a ca_file share one context of the system's trust (built once a process); a check
+    # with one builds its own, so what it adds never reaches the shared one.
+    untrusted_before, _ = await run_one("tls", url=target_app_tls.url)
+    trusted, _ = await run_one("tls", url=target_app_tls.url, ca_file=str(tls_files.ca_file))
+    untrusted_after, _ = await run_one("tls", url=target_app_tls.url)
+    assert trusted.status is Status.PASSED, trusted.reason
+    for outcome in (untrusted_before, untrusted_after):
+        assert outcome.status is Status.FAILED and outcome.reason.startswith("certificate not trusted")
+
+
 async def test_expired_certificate(tmp_path: Path, target_app_factory: Callable[..., TargetServer]) -> None:
     files = make_tls_files(tmp_path / "expired", expired=True)
     app = target_app_factory(tls=files)
