@@ -42,6 +42,19 @@ BUILTIN_KINDS: dict[str, str] = {
 }
 """Kind name -> module. The module defines `Kind`, a `CheckKind` subclass."""
 
+PROCESS_KINDS = frozenset({"qdrant", "gemini"})
+"""The built-in kinds whose class says `process = True` (their runs go to a worker process), known
+without importing the kind modules (~30 ms): `deploytui check` starts those workers before it loads
+anything else. tests/unit/test_imports.py holds this and the classes together."""
+
+
+def runs_in_process(name: str) -> bool:
+    """Whether `name`'s runs go to a worker process of their own (CheckKind.process); KeyError for an
+    unknown kind, ImportError when a plugin's module cannot load (a built-in is not imported)."""
+    if name in BUILTIN_KINDS:
+        return name in PROCESS_KINDS
+    return get_kind(name).process
+
 
 @cache
 def kind_modules() -> dict[str, str]:

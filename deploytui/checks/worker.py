@@ -41,9 +41,6 @@ from deploytui.core.redact import Redactor
 from deploytui.core.spec import CheckContext, CheckSpec, Retry
 from deploytui.core.status import Attempt, Outcome, Status
 
-MODULE = "deploytui.checks.worker"
-"""What `python -m` runs to start a worker."""
-
 EXIT_GRACE_SECONDS = 1.0
 """At the end of stdin, how long cancelled runs may take to clean up before the worker exits anyway."""
 

@@ -27,36 +27,42 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from deploytui.cli.list import warn_unset
-from deploytui.core.checklist import Checklist
-from deploytui.core.config import Config
 from deploytui.core.durations import format_duration, format_took
 from deploytui.core.errors import DeployError
-from deploytui.core.events import EngineEvent, RunEnded
-from deploytui.core.redact import Redactor
-from deploytui.core.session import iso_time, utc_now
-from deploytui.core.spec import CheckSpec
 from deploytui.core.text import clean_line
-from deploytui.engine import loop as engine_loop
-from deploytui.services import reports
+from deploytui.services.prestart import EarlyWorkers
 from deploytui.services.project import resolve
-from deploytui.services.runs import (
-    RunRecorder,
-    build_engine,
-    describe_checks,
-    failed_checks,
-    run_checks,
-    select_checks,
-    worker_pool,
-)
-from deploytui.services.sessions import open_store, store_location
 
+# What a run needs beyond this (asyncio, the engine, the store) is imported once its worker processes
+# are started (run, below): they import their clients meanwhile.
 if TYPE_CHECKING:
+    from deploytui.core.checklist import Checklist
+    from deploytui.core.config import Config
+    from deploytui.core.redact import Redactor
+    from deploytui.core.spec import CheckSpec
+    from deploytui.engine.loop import LoopFactory
     from deploytui.engine.workers import WorkerPool
 
 
 def run(args: argparse.Namespace) -> int:
-    checklist, config = resolve(getattr(args, "source", None), getattr(args, "config", None))
+    failed_in = getattr(args, "failed", None)
+    source, config_arg = getattr(args, "source", None), getattr(args, "config", None)
+    # A run of every bound check starts its worker processes (qdrant, gemini) first, from the config's
+    # kinds alone: they import their clients on the other core while the rest of deploytui loads.
+    narrowed = failed_in or getattr(args, "only", None) or getattr(args, "dry_run", False)
+    early = EarlyWorkers() if narrowed else EarlyWorkers.for_checks(source, config_arg)
+    try:
+        return _checks(args, source, config_arg, early)
+    finally:
+        early.close()  # any worker the run did not take (an error on the way)
+
+
+def _checks(args: argparse.Namespace, source: str | None, config_arg: str | None, early: EarlyWorkers) -> int:
+    from deploytui.engine import loop as engine_loop
+    from deploytui.services.runs import select_checks, worker_pool
+
+    loop = engine_loop.loop_factory()  # a bad DEPLOYTUI_LOOP says so before a session opens
+    checklist, config = resolve(source, config_arg)
     failed_in = getattr(args, "failed", None)
     if failed_in and getattr(args, "session", None):
         raise DeployError("--failed SESSION re-runs into that session: give it alone, without --session")
@@ -71,10 +77,9 @@ def run(args: argparse.Namespace) -> int:
     if output:
         _check_writable(Path(output))
 
-    loop = engine_loop.loop_factory()  # a bad DEPLOYTUI_LOOP says so before anything starts
-    # The worker processes (qdrant, gemini) start first: they import their clients on the other core
-    # while this process opens the session (`--failed` knows its checks only once the session is open).
-    workers = None if failed_in else worker_pool(config, specs)
+    # The worker processes (qdrant, gemini) start before the session opens, if not started already: they
+    # import their clients on the other core meanwhile (`--failed` knows its checks only once it is open).
+    workers = None if failed_in else worker_pool(config, specs, early.take())
     try:
         return _run(args, checklist, config, specs, redactor, workers, loop)
     except BaseException:
@@ -90,8 +95,15 @@ def _run(
     specs: list[CheckSpec],
     redactor: Redactor,
     workers: WorkerPool | None,
-    loop: engine_loop.LoopFactory,
+    loop: LoopFactory,
 ) -> int:
+    from deploytui.core.events import EngineEvent, RunEnded
+    from deploytui.core.session import iso_time, utc_now
+    from deploytui.engine import loop as engine_loop
+    from deploytui.services import reports
+    from deploytui.services.runs import RunRecorder, build_engine, failed_checks, run_checks
+    from deploytui.services.sessions import open_store, store_location
+
     failed_in = getattr(args, "failed", None)
     output = getattr(args, "output", None)
     store = open_store(
@@ -181,6 +193,9 @@ def _run(
 
 def _dry_run(config: Config, specs: list[CheckSpec]) -> int:
     """Every check resolved and described (secrets masked); nothing runs and no session is written."""
+    from deploytui.cli.list import warn_unset
+    from deploytui.services.runs import describe_checks
+
     width = max(len(s.item) for s in specs)
     out = sys.stdout
     for spec, description in describe_checks(config, specs):

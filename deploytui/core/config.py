@@ -821,6 +821,56 @@ def empty_config(checklist_path: Path, base_dir: Path | None = None) -> Config:
     return Config(path=None, checklist_path=checklist_path, base_dir=base_dir or checklist_path.parent)
 
 
+@dataclass(frozen=True)
+class Located:
+    """Which deploytui.toml a command's arguments name, found without loading anything (`locate`)."""
+
+    path: Path | None
+    """The config (the bundled bindings may be absent from a build); None: a bare checklist."""
+    bundled: bool = False
+    """The bundled bindings, chosen because nothing else was named (paths in them resolve against the
+    working directory)."""
+
+
+def locate(source: str | None, config: str | None) -> Located:
+    """The config `resolve` loads for these arguments (its rules), read from nothing but file names and,
+    for a checklist with a deploytui.toml beside it, that file's `checklist` key. A headless command
+    uses it to learn which kinds a run will need before anything else is loaded."""
+    if source is not None and source.lower().endswith(".toml"):
+        return Located(Path(source))
+    bundled = bundled_bindings_path()
+    if source is not None:
+        from deploytui.core.checklist import bundled_checklist_path  # (markdown-it: only when needed)
+
+        if config is not None:
+            return Located(Path(config))
+        sibling = Path(source).resolve().parent / CONFIG_NAME
+        if sibling.is_file() and _names_checklist(sibling, Path(source)):
+            return Located(sibling)
+        if Path(source).resolve() == bundled_checklist_path().resolve():
+            return Located(bundled, bundled=True)
+        return Located(None)
+    if config is not None:
+        return Located(Path(config))
+    local = Path.cwd() / CONFIG_NAME
+    if local.is_file():
+        return Located(local)
+    return Located(bundled, bundled=True)
+
+
+def bound_kinds(path: Path) -> set[str]:
+    """The kinds a config's [[check]] tables name, read without validating anything (empty when the file
+    cannot be read or parsed: the load that follows says why)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return set()
+    checks = data.get("check")
+    if not isinstance(checks, list):
+        return set()
+    return {c["kind"] for c in checks if isinstance(c, dict) and isinstance(c.get("kind"), str)}
+
+
 def resolve(source: str | None, config: str | None, *, kinds: KindCatalog) -> tuple[Checklist, Config]:
     """The checklist and config a command works on.
 
@@ -830,30 +880,21 @@ def resolve(source: str | None, config: str | None, *, kinds: KindCatalog) -> tu
     """
     from deploytui.core.checklist import bundled_checklist_path, load_checklist
 
-    if source is not None and source.lower().endswith(".toml"):
-        if config is not None:
-            raise DeployError(f"two configs given ({source} and --config {config}): give one")
-        cfg, checklist = _load_config(source, kinds=kinds)
-        return checklist, cfg
-    if source is not None:
+    if source is not None and source.lower().endswith(".toml") and config is not None:
+        raise DeployError(f"two configs given ({source} and --config {config}): give one")
+    found = locate(source, config)
+    if source is not None and not source.lower().endswith(".toml"):
         checklist = load_checklist(source)
-        if config is not None:
-            return checklist, load_config(config, checklist, kinds=kinds)
-        sibling = Path(source).resolve().parent / CONFIG_NAME
-        if sibling.is_file() and _names_checklist(sibling, Path(source)):
-            return checklist, load_config(sibling, checklist, kinds=kinds)
-        if Path(source).resolve() == bundled_checklist_path().resolve():
+        if found.path is None:
+            return checklist, empty_config(Path(source), Path(source).resolve().parent)
+        if found.bundled:
             return checklist, _bundled_config(checklist, kinds)
-        return checklist, empty_config(Path(source), Path(source).resolve().parent)
-    if config is not None:
-        cfg, checklist = _load_config(config, kinds=kinds)
-        return checklist, cfg
-    local = Path.cwd() / CONFIG_NAME
-    if local.is_file():
-        cfg, checklist = _load_config(local, kinds=kinds)
-        return checklist, cfg
-    checklist = load_checklist(bundled_checklist_path())
-    return checklist, _bundled_config(checklist, kinds)
+        return checklist, load_config(found.path, checklist, kinds=kinds)
+    if found.bundled or found.path is None:  # (path is None only beside a checklist)
+        checklist = load_checklist(bundled_checklist_path())
+        return checklist, _bundled_config(checklist, kinds)
+    cfg, checklist = _load_config(found.path, kinds=kinds)
+    return checklist, cfg
 
 
 def _bundled_config(checklist: Checklist, kinds: KindCatalog) -> Config:

@@ -23,23 +23,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import subprocess
 import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import deploytui
 from deploytui.checks import worker as protocol
-from deploytui.checks.registry import get_kind
 from deploytui.core.redact import Redactor
 from deploytui.core.spec import CheckContext, CheckSpec
 from deploytui.core.status import Outcome
 from deploytui.core.text import one_line
+from deploytui.engine.spawn import discard, process_kinds, spawn_worker
 
 CANCEL_ACK_SECONDS = 1.5
 """After asking a worker to cancel a run, how long it may take to confirm before it is killed (less than
@@ -53,20 +50,6 @@ STDERR_LINES = 200
 
 REASON_CHARS = 300
 """Longest reason a dead worker gives its runs."""
-
-
-def _package_path() -> str | None:
-    """The directory `deploytui` is imported from here, when the interpreter would not find it there by
-    itself (a source checkout on PYTHONPATH or the current directory): the worker imports the same one.
-    None for an installed package (a site-packages directory on PYTHONPATH would come before the
-    standard library)."""
-    import site
-
-    root = Path(deploytui.__file__).resolve().parent.parent
-    installed = [*site.getsitepackages(), site.getusersitepackages()]
-    if any(Path(p).resolve() == root for p in installed if p):
-        return None
-    return str(root)
 
 
 @dataclass
@@ -252,35 +235,36 @@ class WorkerPool:
             current = self._workers.get(kind)
             if current is not None and current.dead is None:
                 return current
-            env = dict(os.environ)
-            source = _package_path()
-            if source is not None:
-                env["PYTHONPATH"] = os.pathsep.join(p for p in (source, env.get("PYTHONPATH")) if p)
             try:
-                proc = subprocess.Popen(
-                    [self.python, "-m", protocol.MODULE, kind],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    env=env,
-                    # Its own process group: the terminal's Ctrl-C reaches the engine, which ends it.
-                    start_new_session=True,
-                )
+                proc = spawn_worker(kind, self.python)
             except (OSError, ValueError) as exc:
                 self._failed[kind] = one_line(f"{type(exc).__name__}: {exc}", REASON_CHARS)
                 return None
-            self._failed.pop(kind, None)
-            worker = _Worker(kind, proc, self.redactor)
-            # stderr's reader first: a worker that dies at once ends stdout's reader, whose `exited` joins
-            # the stderr reader (for the traceback's last line); joining one not started yet raised, and
-            # the run waited forever (seen once in tests/integration/test_engine_workers.py).
-            for target, name in ((worker.read_stderr, "err"), (worker.read_stdout, "out")):
-                thread = threading.Thread(target=target, name=f"deploytui-{kind}-worker-{name}", daemon=True)
-                worker.threads.append(thread)
-            for thread in worker.threads:
-                thread.start()
-            self._workers[kind] = worker
-            return worker
+            return self._watch(kind, proc)
+
+    def adopt(self, kind: str, proc: subprocess.Popen[bytes]) -> None:
+        """Take a worker started already (spawn_worker, before the pool existed) as `kind`'s."""
+        with self._lock:
+            current = self._workers.get(kind)
+            if current is not None and current.dead is None:
+                discard(proc)  # one is running already
+                return
+            self._watch(kind, proc)
+
+    def _watch(self, kind: str, proc: subprocess.Popen[bytes]) -> _Worker:
+        """`proc` as `kind`'s worker, its reader threads started (with self._lock held)."""
+        self._failed.pop(kind, None)
+        worker = _Worker(kind, proc, self.redactor)
+        # stderr's reader first: a worker that dies at once ends stdout's reader, whose `exited` joins
+        # the stderr reader (for the traceback's last line); joining one not started yet raised, and
+        # the run waited forever (seen once in tests/integration/test_engine_workers.py).
+        for target, name in ((worker.read_stderr, "err"), (worker.read_stdout, "out")):
+            thread = threading.Thread(target=target, name=f"deploytui-{kind}-worker-{name}", daemon=True)
+            worker.threads.append(thread)
+        for thread in worker.threads:
+            thread.start()
+        self._workers[kind] = worker
+        return worker
 
     async def ready(self, kind: str) -> bool:
         """Wait until `kind`'s worker has imported its client (or died); False when none can start."""
@@ -376,10 +360,5 @@ class WorkerPool:
 
 def start_workers(pool: WorkerPool, specs: Sequence[CheckSpec]) -> None:
     """Start `pool`'s worker for each kind of `specs` that runs in one (CheckKind.process)."""
-    for name in sorted({spec.kind for spec in specs}):
-        try:
-            kind = get_kind(name)
-        except (KeyError, ImportError):
-            continue  # the run reports it
-        if kind.process:
-            pool.start(name)
+    for name in process_kinds(spec.kind for spec in specs):
+        pool.start(name)

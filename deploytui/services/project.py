@@ -7,11 +7,14 @@ Core's loader cannot know the kinds (they sit above it); this is where the regis
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deploytui.checks.registry import REGISTRY, get_kind
 from deploytui.core import config as core_config
-from deploytui.core.checklist import Checklist
 from deploytui.core.config import Config
+
+if TYPE_CHECKING:
+    from deploytui.core.checklist import Checklist
 
 
 def load_config(path: str | Path, checklist: Checklist | None = None) -> Config:

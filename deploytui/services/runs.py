@@ -23,6 +23,7 @@ import asyncio
 import difflib
 import os
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ from deploytui.core.spec import CheckSpec
 from deploytui.core.status import Outcome, Status
 from deploytui.core.threads import no_pause
 from deploytui.engine import Engine, new_run_id
+from deploytui.engine.spawn import discard, process_kinds
 from deploytui.engine.workers import WorkerPool, start_workers
 from deploytui.storage.base import LiveSession
 
@@ -64,11 +66,20 @@ def parse_iso(value: str | None) -> datetime | None:
         return None
 
 
-def worker_pool(config: Config, specs: Sequence[CheckSpec]) -> WorkerPool:
+def worker_pool(
+    config: Config, specs: Sequence[CheckSpec], started: Mapping[str, subprocess.Popen[bytes]] | None = None
+) -> WorkerPool:
     """The worker processes these checks' kinds run in (qdrant, gemini), started now: a headless command
     starts them before it opens its session, so that they import their clients on the other core
-    meanwhile (build_engine takes the pool; its engine's close() ends them)."""
+    meanwhile (build_engine takes the pool; its engine's close() ends them). `started`: workers started
+    earlier still (services/prestart.py), adopted when these checks use their kind, else killed."""
     pool = WorkerPool(config.redactor())
+    wanted = set(process_kinds(spec.kind for spec in specs))
+    for kind, proc in (started or {}).items():
+        if kind in wanted:
+            pool.adopt(kind, proc)
+        else:
+            discard(proc)
     start_workers(pool, specs)
     return pool
 
