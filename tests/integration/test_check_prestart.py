@@ -13,32 +13,11 @@ from pathlib import Path
 
 from deploytui.checks.registry import BUILTIN_KINDS, PROCESS_KINDS, get_kind
 from tests.servers.common import free_port
+from tests.unit.test_imports import CHECK_CHECKLIST, CHECK_CONFIG
 
-CHECKLIST = """\
-# Release
-
-## Services
-- [ ] Qdrant reachable
-- [ ] Gemini key valid
-- [ ] Environment ready
-"""
-
-CONFIG = """\
-checklist = "checklist.md"
-[[check]]
-item = "services/qdrant-reachable"
-kind = "qdrant"
-url = "${URL}"
-[[check]]
-item = "services/gemini-key-valid"
-kind = "gemini"
-api_key = "AIzaSomething1234"
-base_url = "${URL}"
-[[check]]
-item = "services/environment-ready"
-kind = "env"
-names = ["HOME"]
-"""
+# The qdrant and gemini checks of tests/unit/test_imports.py, and one that needs no worker.
+CHECKLIST = CHECK_CHECKLIST + "- [ ] Environment ready\n"
+CONFIG = CHECK_CONFIG + '[[check]]\nitem = "services/environment-ready"\nkind = "env"\nnames = ["HOME"]\n'
 
 # Runs `deploytui check` in a fresh process and reports, for every worker started, what was loaded
 # by then and whether that process is still alive once the command returned.
