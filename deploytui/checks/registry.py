@@ -45,7 +45,7 @@ BUILTIN_KINDS: dict[str, str] = {
 PROCESS_KINDS = frozenset({"qdrant", "gemini"})
 """The built-in kinds whose class says `process = True` (their runs go to a worker process), known
 without importing the kind modules (~30 ms): `deploytui check` starts those workers before it loads
-anything else. tests/unit/test_imports.py holds this and the classes together."""
+anything else. tests/integration/test_check_prestart.py holds this and the classes together."""
 
 
 def runs_in_process(name: str) -> bool:

@@ -44,10 +44,6 @@ class EarlyWorkers:
                 continue
         return cls(procs)
 
-    @property
-    def kinds(self) -> list[str]:
-        return sorted(self._procs)
-
     def take(self) -> dict[str, subprocess.Popen[bytes]]:
         """The workers, handed over (the caller owns them now)."""
         procs, self._procs = self._procs, {}
