@@ -117,3 +117,30 @@ async def test_theme_chosen_at_start_styles_like_the_same_theme_switched_to(
         assert started.screen.styles.background == want_background
         assert started.screen.query_one(ChecklistTree).styles.background == want_tree
         assert started.screen.styles.background != Color(0, 0, 0, 0)
+
+
+async def test_the_first_frame_parses_only_the_main_screens_rules_and_a_dialog_brings_its_own(
+    tmp_path: Path,
+) -> None:
+    """The dialogs' and the sign-off's rules are not in the stylesheet parsed before the first frame;
+    opening one adds them, and they style it (its frame, its narrow layout) over Textual's defaults."""
+    from textual.containers import Vertical
+
+    from deploytui.tui.screens.dialogs import ConfirmDialog
+
+    def sources(app: object) -> str:
+        return "\n".join(css for css, *_ in app.stylesheet.source.values())  # type: ignore[attr-defined]
+
+    app = build_app(tmp_path, choice="new")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        at_start = sources(app)
+        assert "#tree" in at_start and "MainScreen.-narrow" in at_start
+        assert ".dialog" not in at_start and "#signoff-body" not in at_start
+        app.push_screen(ConfirmDialog("Run it?", "echo hello", id="action-dialog"))
+        await pilot.pause()
+        assert ".dialog-buttons" in sources(app)
+        box = app.screen.query_one(".dialog", Vertical)
+        assert box.styles.border_top[0] == "tall"
+        assert box.styles.border_top[1] == Color.parse(app.get_css_variables()["error"])
+        assert box.styles.width is not None and box.styles.width.value == 100  # -narrow at 80 columns

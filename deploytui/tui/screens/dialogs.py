@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from rich.console import RenderableType
 from rich.table import Table
@@ -14,11 +14,89 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+ResultType = TypeVar("ResultType")
 
-class ConfirmDialog(ModalScreen[bool]):
-    """Yes/no with a body (e.g. the exact command an action will run). Escape answers no."""
+
+class DialogScreen(ModalScreen[ResultType]):
+    """The frame every deploytui dialog shares (the help too): a bordered box, title, body, buttons, hint;
+    tighter below 100 columns.
+
+    Its rules are DEFAULT_CSS, scoped to dialogs, so they are parsed when the first dialog opens rather
+    than with the app's stylesheet before the first frame (the app's stylesheet was a third of the CSS
+    parsed there; benchmarks/bench_startup.py). They outrank Textual's own widget defaults by specificity
+    (ids and classes over type names)."""
 
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    DEFAULT_CSS = """
+    DialogScreen .dialog {
+        width: 90%;
+        max-width: 96;
+        height: auto;
+        max-height: 90%;
+        padding: 1 2;
+        border: tall $primary;
+        background: $surface;
+    }
+
+    DialogScreen#action-dialog .dialog {
+        border: tall $error;
+    }
+
+    DialogScreen.-narrow .dialog {
+        width: 100%;
+        max-height: 100%;
+        padding: 0 1;
+    }
+
+    DialogScreen.-narrow .dialog-title {
+        margin-bottom: 0;
+    }
+
+    DialogScreen .dialog-title {
+        text-style: bold;
+        width: 1fr;
+        margin-bottom: 1;
+    }
+
+    DialogScreen .dialog-body {
+        height: auto;
+        max-height: 30;
+    }
+
+    DialogScreen .dialog-prompt {
+        margin-bottom: 1;
+    }
+
+    DialogScreen .dialog-error {
+        color: $error;
+        height: auto;
+    }
+
+    DialogScreen .dialog-hint {
+        color: $text-muted;
+        margin-top: 1;
+    }
+
+    DialogScreen .dialog-buttons {
+        height: auto;
+        align-horizontal: right;
+        margin-top: 1;
+    }
+
+    DialogScreen .dialog-buttons Button {
+        margin-left: 2;
+    }
+
+    DialogScreen #choice-hint {
+        width: 1fr;
+        margin-top: 0;
+    }
+    """
+
+
+class ConfirmDialog(DialogScreen[bool]):
+    """Yes/no with a body (e.g. the exact command an action will run). Escape answers no."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Close without doing anything"),
         Binding("c", "copy", "Copy", id="dialog.copy", tooltip="Copy the command to the clipboard"),
@@ -78,10 +156,9 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class TextDialog(ModalScreen[str | None]):
+class TextDialog(DialogScreen[str | None]):
     """One line of text (a skip reason, an override note, a note). Required text cannot be empty."""
 
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Close without saving"),
     ]
@@ -133,10 +210,9 @@ class TextDialog(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ResumeDialog(ModalScreen[str]):
+class ResumeDialog(DialogScreen[str]):
     """An unfinished session exists: resume it (as its operator, or as another: `o`), start new, or quit."""
 
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "quit_app", "Quit", id="resume.quit", tooltip="Quit without opening a session"),
         Binding("o", "change_operator", "Operator", id="resume.operator", tooltip="Change who resumes it"),
@@ -193,11 +269,10 @@ CHOICE_DIGITS = 9
 """Entries of a ChoiceDialog that a digit key picks (1 to 9); further ones are picked with the arrows."""
 
 
-class ChoiceDialog(ModalScreen[int | None]):
+class ChoiceDialog(DialogScreen[int | None]):
     """Pick one of several entries (e.g. which world-changing step of a node to run): a digit picks
     the entry it stands beside, or ↑↓ then Enter. Escape: none."""
 
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Close without choosing"),
         *(

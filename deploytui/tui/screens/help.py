@@ -11,11 +11,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from deploytui.core.status import Status
 from deploytui.tui.present import ACTION_MARK, CHECK_MARK, GLYPHS, ROLLBACK_MARK
+from deploytui.tui.screens.dialogs import DialogScreen
 from deploytui.tui.themes import status_colors
 
 KEY_NAMES = {"escape": "Esc", "question_mark": "?", "space": "space"}
@@ -36,8 +36,41 @@ STATUS_MEANINGS: dict[Status, str] = {
 }
 
 
-class HelpScreen(ModalScreen[None]):
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+class HelpScreen(DialogScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen .help-dialog {
+        max-width: 110;
+        height: 90%;
+    }
+
+    HelpScreen.-narrow .help-dialog {
+        height: 100%;
+    }
+
+    HelpScreen .help-title {
+        height: 1;
+        margin-bottom: 1;
+    }
+
+    HelpScreen.-narrow .help-title {
+        margin-bottom: 0;
+    }
+
+    HelpScreen .help-title .dialog-title {
+        margin-bottom: 0;
+    }
+
+    HelpScreen #help-close {
+        width: auto;
+        color: $accent;
+        text-style: bold;
+    }
+
+    HelpScreen .help-dialog .dialog-body {
+        height: 1fr;
+        max-height: 100%;
+    }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "close", "Close", id="help.close", tooltip="Close the help"),
     ]

@@ -83,6 +83,102 @@ class SignoffScreen(Screen[str | None]):
     """Dismisses with "rollback" (open the rollback procedure), "exported", or None (back)."""
 
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    # Parsed when the form first opens, not with the app's stylesheet before the first frame (as the
+    # dialogs' rules: screens/dialogs.py DialogScreen).
+    DEFAULT_CSS = """
+    SignoffScreen {
+        layout: vertical;
+    }
+
+    SignoffScreen #signoff-body {
+        height: 1fr;
+        padding: 0 2;
+        scrollbar-size-vertical: 1;
+    }
+
+    SignoffScreen #signoff-body .field-label {
+        margin-top: 1;
+        text-style: bold;
+    }
+
+    SignoffScreen #signoff-body Input, SignoffScreen #signoff-body RadioSet,
+    SignoffScreen #signoff-body TextArea, SignoffScreen #signoff-body Select {
+        width: 100%;
+        max-width: 80;
+    }
+
+    SignoffScreen #signoff-body Input, SignoffScreen #signoff-body TextArea,
+    SignoffScreen #signoff-body Select > SelectCurrent {
+        background: $panel;
+    }
+
+    SignoffScreen #signoff-body Input:focus, SignoffScreen #signoff-body TextArea:focus {
+        background: $primary 25%;
+    }
+
+    SignoffScreen #signoff-body Checkbox {
+        margin-top: 1;
+    }
+
+    /* Label and widget of one field; the focused field gets a bar down its left edge, visible without
+       colour (a plain terminal capture, a monochrome terminal). */
+    SignoffScreen #signoff-body .field {
+        height: auto;
+        border-left: blank;
+    }
+
+    SignoffScreen #signoff-body .field:focus-within {
+        border-left: outer $accent;
+    }
+
+    SignoffScreen #signoff-body .field:focus-within > .field-label {
+        color: $accent;
+    }
+
+    SignoffScreen #signoff-body TextArea {
+        height: 5;
+    }
+
+    SignoffScreen #signoff-open {
+        height: auto;
+        margin-top: 1;
+        padding: 0 1;
+        border: round $warning;
+    }
+
+    SignoffScreen.-narrow #signoff-body .field-label {
+        margin-top: 0;
+    }
+
+    SignoffScreen #signoff-buttons {
+        height: 1;
+        padding: 0 2;
+        background: $panel;
+    }
+
+    SignoffScreen #signoff-error {
+        padding: 0 2;
+        color: $error;
+        height: auto;
+    }
+
+    SignoffScreen #signoff-buttons Button {
+        margin-right: 2;
+    }
+
+    SignoffScreen #signoff-title {
+        height: 1;
+        background: $panel;
+    }
+
+    /* Toasts at the top right, over the list of open items: at the bottom (Textual's place) a toast left
+       from the checklist ("Resumed …") covered the form's last fields and its buttons at 80×24. */
+    SignoffScreen ToastRack {
+        dock: top;
+        align: right top;
+        margin-bottom: 0;
+    }
+    """
     AUTO_FOCUS = "#ack, #signoff-body Input"
     """The form opens on its first field (the acknowledgement when something is open)."""
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -187,7 +283,7 @@ class SignoffScreen(Screen[str | None]):
                 yield Input(
                     placeholder="…or a key file (private key, or a .pub held by ssh-agent)", id="key-path"
                 )
-        yield Static("", id="signoff-error", classes="dialog-error")
+        yield Static("", id="signoff-error")
         with Horizontal(id="signoff-buttons"):
             yield Button("Back", id="back", compact=True)
             yield Button("Save", id="save", compact=True)
