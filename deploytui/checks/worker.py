@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import gc
 import importlib
 import json
 import os
@@ -235,7 +236,11 @@ class _Server:
 
 
 def _load(name: str) -> tuple[type[CheckKind] | None, str]:
-    """The kind and its clients imported (a client that fails is the kind's to report when it runs)."""
+    """The kind and its clients imported (a client that fails is the kind's to report when it runs).
+
+    What the imports made lives as long as the worker: frozen out of the collector's sight, so that a
+    full collection during a check does not walk it (qdrant_client's and google.genai's are the largest
+    heaps deploytui loads) and count as the target's latency; the engine does the same (runner.py)."""
     from deploytui.checks.registry import get_kind
     from deploytui.core.text import one_line
 
@@ -250,6 +255,7 @@ def _load(name: str) -> tuple[type[CheckKind] | None, str]:
             importlib.import_module(module)
         except Exception:  # noqa: BLE001, S112 - reported by the kind's own import when it runs
             continue
+    gc.freeze()
     return kind, ""
 
 

@@ -444,3 +444,64 @@ def test_the_kinds_that_speak_http_share_one_client_library(tmp_path: Path) -> N
     refused = f"connection refused by 127.0.0.1:{port}"
     assert reasons == str([refused, refused, refused, f"connection refused by http://127.0.0.1:{port}/health"])
     assert modules == str(["aiohttp"])
+
+
+FROZEN_AFTER_IMPORT = r"""
+import asyncio, gc, sys, tempfile
+from deploytui.core.spec import CheckSpec
+from deploytui.engine import Engine
+
+assert "aiohttp" not in sys.modules
+url = f"http://127.0.0.1:{sys.argv[1]}/"
+spec = CheckSpec(item="a", kind="http", index=0, params={"url": url, "expect": {}})
+with tempfile.TemporaryDirectory() as logs:
+    asyncio.run(Engine(concurrency=8, log_dir=logs).run_many([spec], lambda event: None))
+import aiohttp
+tracked = {id(o) for o in gc.get_objects()}
+# The module's namespace and its classes were made by the import: frozen, a full collection skips them.
+print(id(vars(aiohttp)) in tracked, id(aiohttp.ClientSession) in tracked, gc.get_freeze_count() > 10000)
+"""
+
+
+def test_what_a_client_import_made_is_frozen_out_of_the_collectors_sight(tmp_path: Path) -> None:
+    # A full collection inside a batch walked everything aiohttp's import made: 23 ms of a 50-check run
+    # of ~320 ms (benchmarks/bench_parallel_http.py). In a fresh interpreter, so that the engine imports it.
+    import subprocess
+    import sys
+
+    from tests.servers.common import free_port
+
+    proc = subprocess.run(
+        [sys.executable, "-c", FROZEN_AFTER_IMPORT, str(free_port())],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "False False True"
+
+
+WORKER_FROZEN = r"""
+import gc, sys
+from deploytui.checks.worker import _load
+
+assert "redis" not in sys.modules
+kind, problem = _load("redis")
+import redis
+tracked = {id(o) for o in gc.get_objects()}
+print(problem == "", id(vars(redis)) in tracked, id(redis.Redis) in tracked)
+"""
+
+
+def test_a_check_workers_clients_are_frozen_once_loaded(tmp_path: Path) -> None:
+    # A worker process (qdrant, gemini: the largest client heaps) loads its kind's clients once; a full
+    # collection walking them during a check would count as the target's latency.
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", WORKER_FROZEN],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "True False False"
