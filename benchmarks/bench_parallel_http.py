@@ -12,7 +12,10 @@ aiohttp is imported by a warm-up check before timing (a one-off ~0.15 s per proc
 The floor, measured in the same run and interleaved: the same 50 requests at once over bare asyncio sockets
 (connect, write the request, read to EOF) on the same loop, no HTTP library and no engine. What the machine
 (the server's own CPU, the loopback, the scheduler) costs shows there; the engine's overhead over it is
-(wall - floor) / checks. Each run also times concurrency 50 on asyncio's own loop, for comparison.
+(wall - floor) / checks. Also interleaved: the HTTP client alone, the same 50 checks through the http kind
+itself (its aiohttp client, its judging) gathered on the same loop with no engine around them; the engine's
+own overhead is (wall - client) / checks. Each run also times concurrency 50 on asyncio's own loop, for
+comparison.
 """
 
 from __future__ import annotations
@@ -83,6 +86,23 @@ async def run(url: str, checks: int, concurrency: int) -> float:
     return elapsed
 
 
+async def client_alone(url: str, checks: int) -> float:
+    """The same checks through the http kind itself, gathered: its client and judging, no engine."""
+    from deploytui.checks.kinds.http import Kind
+
+    ctx = Engine(env=dict(os.environ)).context(10.0)
+    specs = [
+        CheckSpec(item=f"item-{n}", kind="http", index=n, params={"url": url, "expect": {"status": 200}})
+        for n in range(checks)
+    ]
+    started = time.monotonic()
+    outcomes = await asyncio.gather(*(Kind().run(spec, ctx) for spec in specs))
+    elapsed = time.monotonic() - started
+    if any(o.status is not Status.PASSED for o in outcomes):
+        raise SystemExit("the http kind alone did not pass every check")
+    return elapsed
+
+
 async def floor(port: int, checks: int) -> float:
     """The same requests at once over bare sockets: the wall no client or engine can beat here."""
     request = b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
@@ -121,9 +141,11 @@ def main() -> None:
         engine_loop.run(run(url, 1, 1))  # warm-up: imports aiohttp
         walls: dict[int, list[float]] = {args.checks: [], 8: [], 1: []}
         floors: list[float] = []
+        clients: list[float] = []
         plain: list[float] = []
         for n in range(max(1, args.repeat)):
             floors.append(engine_loop.run(floor(port, args.checks)))
+            clients.append(engine_loop.run(client_alone(url, args.checks)))
             for concurrency in walls:
                 if concurrency == 1 and n:
                     continue  # the sequential baseline once: 50 x 300 ms, and it is not noisy
@@ -140,6 +162,7 @@ def main() -> None:
     )
     overhead = [(w - delay) / args.checks * 1000 for w in walls[args.checks]]
     over_floor = [(w - f) / args.checks * 1000 for w, f in zip(walls[args.checks], floors, strict=True)]
+    over_client = [(w - c) / args.checks * 1000 for w, c in zip(walls[args.checks], clients, strict=True)]
     report(
         [
             Figure.over(
@@ -174,6 +197,20 @@ def main() -> None:
                 over_floor,
                 "ms",
                 note="(wall - floor) / checks: the HTTP client and the engine",
+            ),
+            Figure.over(
+                "parallel",
+                f"HTTP client alone / {args.delay_ms} ms",
+                [c / delay for c in clients],
+                "x",
+                note="the same checks through the http kind, gathered, no engine",
+            ),
+            Figure.over(
+                "parallel",
+                "engine overhead over its client, per check",
+                over_client,
+                "ms",
+                note="(wall - client alone) / checks",
             ),
             *(
                 [
