@@ -360,6 +360,20 @@ def test_engine_defaults() -> None:
     assert engine.concurrency == 8 and engine.default_timeout == 10.0
 
 
+def _fresh_python(script: str, *args: str, cwd: Path) -> str:
+    """What `script` prints (stripped), run in a fresh interpreter that sees only the repository."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True, text=True, timeout=120, cwd=cwd,
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.strip()
+
+
 CLIENTS_FIRST = r"""
 import asyncio, sys, tempfile
 from deploytui.core.events import RunBegan
@@ -390,18 +404,10 @@ def test_no_check_with_a_client_starts_while_a_client_is_being_imported(tmp_path
     # seconds), and an HTTP (or Redis, ...) check timed meanwhile measured the import as its target's
     # latency. Every check with a client begins only once the batch's in-process clients are imported;
     # qdrant and gemini load theirs in their worker processes, never in this one.
-    import subprocess
-    import sys
-
     from tests.servers.common import free_port
 
-    proc = subprocess.run(
-        [sys.executable, "-c", CLIENTS_FIRST, str(free_port())],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
-        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PATH": "/usr/bin:/bin"},
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip() == str([("a", ["aiohttp"]), ("b", ["aiohttp"]), ("c", ["aiohttp"])])
+    out = _fresh_python(CLIENTS_FIRST, str(free_port()), cwd=tmp_path)
+    assert out == str([("a", ["aiohttp"]), ("b", ["aiohttp"]), ("c", ["aiohttp"])])
 
 
 ONE_HTTP_STACK = r"""
@@ -428,19 +434,11 @@ print(sorted(m for m in ("httpx", "httpcore", "anyio", "aiohttp") if m in sys.mo
 def test_the_kinds_that_speak_http_share_one_client_library(tmp_path: Path) -> None:
     # http, webhook, prometheus and secrets_exposure all go through aiohttp: a headless run imported
     # httpx as well (~0.15 s of CPU, with its command-line client's rich and click) for two of them.
-    import subprocess
-    import sys
-
     from tests.servers.common import free_port
 
     port = free_port()
-    proc = subprocess.run(
-        [sys.executable, "-c", ONE_HTTP_STACK, str(port)],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
-        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PATH": "/usr/bin:/bin"},
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    reasons, modules = proc.stdout.strip().splitlines()
+    out = _fresh_python(ONE_HTTP_STACK, str(port), cwd=tmp_path)
+    reasons, modules = out.splitlines()
     refused = f"connection refused by 127.0.0.1:{port}"
     assert reasons == str([refused, refused, refused, f"connection refused by http://127.0.0.1:{port}/health"])
     assert modules == str(["aiohttp"])
@@ -466,18 +464,10 @@ print(id(vars(aiohttp)) in tracked, id(aiohttp.ClientSession) in tracked, gc.get
 def test_what_a_client_import_made_is_frozen_out_of_the_collectors_sight(tmp_path: Path) -> None:
     # A full collection inside a batch walked everything aiohttp's import made: 23 ms of a 50-check run
     # of ~320 ms (benchmarks/bench_parallel_http.py). In a fresh interpreter, so that the engine imports it.
-    import subprocess
-    import sys
-
     from tests.servers.common import free_port
 
-    proc = subprocess.run(
-        [sys.executable, "-c", FROZEN_AFTER_IMPORT, str(free_port())],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
-        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PATH": "/usr/bin:/bin"},
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip() == "False False True"
+    out = _fresh_python(FROZEN_AFTER_IMPORT, str(free_port()), cwd=tmp_path)
+    assert out == "False False True"
 
 
 WORKER_FROZEN = r"""
@@ -495,13 +485,5 @@ print(problem == "", id(vars(redis)) in tracked, id(redis.Redis) in tracked)
 def test_a_check_workers_clients_are_frozen_once_loaded(tmp_path: Path) -> None:
     # A worker process (qdrant, gemini: the largest client heaps) loads its kind's clients once; a full
     # collection walking them during a check would count as the target's latency.
-    import subprocess
-    import sys
-
-    proc = subprocess.run(
-        [sys.executable, "-c", WORKER_FROZEN],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
-        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PATH": "/usr/bin:/bin"},
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip() == "True False False"
+    out = _fresh_python(WORKER_FROZEN, cwd=tmp_path)
+    assert out == "True False False"
