@@ -364,6 +364,61 @@ def test_list_newest_first_with_corrupt_entry_and_latest_unfinished(
     assert store.latest_unfinished(parse_checklist(TEXT + "- [ ] Other\n")) is None
 
 
+@pytest.fixture
+def fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The path of every file or directory fsynced (os.fsync, os.fdatasync), in order."""
+    done: list[str] = []
+    for name in ("fsync", "fdatasync"):
+        real = getattr(os, name)
+
+        def sync(fd: int, real=real) -> None:  # type: ignore[no-untyped-def]
+            done.append(os.readlink(f"/proc/self/fd/{fd}"))
+            real(fd)
+
+        monkeypatch.setattr(os, name, sync)
+    return done
+
+
+def test_a_create_may_owe_its_fsyncs_until_its_first_change(
+    store: SessionStore, checklist: Checklist, fsyncs: list[str]
+) -> None:
+    """sync=False (the TUI, whose first frame waited for 7 fsyncs): the new session is written, not
+    fsynced; its first change, a checkpoint or close fsyncs every file and every name made for it (its
+    directory and logs/ in the sessions dir, the log and the head record in its directory) before that
+    change is acknowledged. With sync=True (the default) create itself does."""
+    live = store.create(checklist, "alice", checkpoint=False, sync=False)
+    sdir = store.dir / live.id
+    assert fsyncs == []
+    assert store.load(live.id).operator == "alice"  # written: a reader (a follower, `sessions`) sees it
+    owed = {str(store.dir / f"{live.id}.lock"), str(sdir / "events.jsonl"), str(sdir / HEAD_FILE)}
+    owed |= {str(sdir), str(store.dir)}
+    live.apply(Tick(ITEMS[0], "alice"))
+    before_the_change = fsyncs[: len(owed)]
+    assert set(before_the_change) == owed
+    assert fsyncs[len(owed)] == str(sdir / "events.jsonl")  # then the change's own line (and the TOML)
+    fsyncs.clear()
+    live.apply(Tick(ITEMS[1], "alice"))
+    assert fsyncs == [str(sdir / "events.jsonl"), str(sdir / HEAD_FILE)]  # owed once
+    live.close()
+
+    for finish in ("checkpoint", "close"):
+        other = store.create(checklist, "bob", checkpoint=False, sync=False)
+        fsyncs.clear()
+        getattr(other, finish)()
+        assert owed_paths(store, other.id) <= set(fsyncs), finish
+        other.close()
+
+    fsyncs.clear()
+    with store.create(checklist, "carol") as durable:  # the default: durable when create returns
+        assert owed_paths(store, durable.id) <= set(fsyncs)
+
+
+def owed_paths(store: SessionStore, sid: str) -> set[str]:
+    sdir = store.dir / sid
+    names = [store.dir / f"{sid}.lock", sdir / "events.jsonl", sdir / HEAD_FILE, sdir, store.dir]
+    return {str(p) for p in names}
+
+
 def test_create_and_list_with_missing_dir(tmp_path: Path, checklist: Checklist) -> None:
     store = SessionStore(tmp_path / "nested" / "sessions")
     assert store.list() == []

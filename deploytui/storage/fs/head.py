@@ -115,28 +115,36 @@ READ_ATTEMPTS = 3
 class HeadWriter:
     """Rewrites head.json in place (one pwrite, fdatasync) after each event."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, sync_dir: bool = True) -> None:
+        """`sync_dir=False`: the caller fsyncs the directory (see `Journal`)."""
         self.path = path
         created = not path.exists()
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-        if created:
+        if created and sync_dir:
             fsync_dir(path.parent)
 
-    def write(self, record: HeadRecord) -> None:
+    def write(self, record: HeadRecord, sync: bool = True) -> None:
+        """Rewrite the record, fsynced unless `sync` is False (then `sync()` owes it)."""
         data = record.to_bytes()
         try:
             if os.pwrite(self._fd, data, 0) != len(data):
                 raise OSError(0, "short write")
             if os.fstat(self._fd).st_size != len(data):
                 os.ftruncate(self._fd, len(data))
-                os.fsync(self._fd)
-            else:
+                if sync:
+                    os.fsync(self._fd)
+            elif sync:
                 os.fdatasync(self._fd)
         except OSError as exc:
             raise DeployError(
                 f"the change is in the event log but its head record could not be written: {exc.strerror}",
                 path=self.path,
             ) from None
+
+    def sync(self) -> None:
+        """The record written last on disk. OSError as os.fsync raises it."""
+        if self._fd >= 0:
+            os.fsync(self._fd)
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -175,17 +175,20 @@ def verify_chain(path: str | Path) -> tuple[int, str]:
 class Journal:
     """Appends hash-chained events to events.jsonl, each fsynced before `append` returns."""
 
-    def __init__(self, path: Path, count: int, head: str) -> None:
+    def __init__(self, path: Path, count: int, head: str, *, sync_dir: bool = True) -> None:
+        """Open (or create) the log; a new file's name is fsynced in its directory unless `sync_dir` is
+        False (the caller fsyncs the directory: a new session's, once, for every name made in it)."""
         self.path = path
         self.count = count
         self.head = head
         created = not path.exists()
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-        if created:
+        if created and sync_dir:
             fsync_dir(path.parent)  # the new name itself must survive a power cut
 
-    def append(self, event: Event) -> None:
-        """Write the line of one event (`event_line`, chained to the last one). DeployError on I/O failure."""
+    def append(self, event: Event, sync: bool = True) -> None:
+        """Write the line of one event (`event_line`, chained to the last one), fsynced unless `sync` is
+        False (then `sync()` owes it). DeployError on I/O failure."""
         line = event_line(event, self.head)
         size = os.fstat(self._fd).st_size
         try:
@@ -193,7 +196,8 @@ class Journal:
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
-            os.fsync(self._fd)
+            if sync:
+                os.fsync(self._fd)
         except OSError as exc:
             # Leave no half line behind: the change was not recorded, and the log must stay parseable.
             with contextlib.suppress(OSError):
@@ -201,6 +205,11 @@ class Journal:
             raise DeployError(f"could not record the change: {exc.strerror}", path=self.path) from None
         self.count += 1
         self.head = line_hash(line)
+
+    def sync(self) -> None:
+        """Every line written so far on disk. OSError as os.fsync raises it."""
+        if self._fd >= 0:
+            os.fsync(self._fd)
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -24,6 +24,7 @@ from deploytui.storage.fs.atomic import (
     FILE_MODE,
     TomlTables,
     atomic_write_toml,
+    fsync_dir,
 )
 from deploytui.storage.fs.head import HeadRecord, HeadWriter
 from deploytui.storage.fs.journal import EventLog, Journal
@@ -58,7 +59,9 @@ class LiveSession:
         lock: SessionLock | None,
         redactor: Redactor | None = None,
         checkpoint: tuple[int, str] = (0, ""),
+        owe_sync: bool = False,
     ) -> None:
+        """`owe_sync`: a session being created whose files and names are not fsynced yet (`sync`)."""
         self.store = store
         self.id = session_id
         self.session = session
@@ -79,11 +82,13 @@ class LiveSession:
         """(seq, sha256 of its bytes) of the TOML checkpoint on disk; (0, "") before the first."""
         if lock is not None:
             try:
-                self._journal = Journal(self.events_path, log.count, log.head)
-                self._head = HeadWriter(self.dir / HEAD_FILE)
+                self._journal = Journal(self.events_path, log.count, log.head, sync_dir=not owe_sync)
+                self._head = HeadWriter(self.dir / HEAD_FILE, sync_dir=not owe_sync)
             except OSError as exc:
                 raise DeployError(write_refused(exc, store.dir), path=self.events_path) from None
         self._seen_size = file_size(self.events_path)
+        self._owed_sync = owe_sync and lock is not None
+        """Created with `sync=False` (`SessionStore.create`): the fsyncs that make it durable are owed."""
 
     # ------------------------------------------------------------- changes
 
@@ -97,10 +102,38 @@ class LiveSession:
             event = self.session.event_for(change, self.store.timestamp())
             return self._commit(event)
 
-    def _commit(self, event: Event, save: bool = True) -> Event:
+    def sync(self) -> None:
+        """Make a session created with `sync=False` durable: its lock's holder, its event log and head
+        record fsynced, then every name made for it (its directory, `logs/`, the files) fsynced in its
+        directory and the sessions dir. A change, a checkpoint and `close` do this first; the TUI does
+        it from a thread once its first frame is up. DeployError when the disk refuses."""
+        with self._mutex:
+            self._sync_owed()
+
+    def _sync_owed(self) -> None:
+        if not self._owed_sync:
+            return
+        try:
+            if self._lock is not None:
+                self._lock.sync()
+            if self._journal is not None:
+                self._journal.sync()
+            if self._head is not None:
+                self._head.sync()
+            fsync_dir(self.dir)
+            fsync_dir(self.store.dir)
+        except OSError as exc:
+            raise DeployError(write_refused(exc, self.store.dir), path=self.dir) from None
+        self._owed_sync = False
+
+    def _commit(self, event: Event, save: bool = True, sync: bool = True) -> Event:
+        """Log the event (fsynced unless `sync` is False: a new session's first, `SessionStore.create`),
+        apply it, save the checkpoint when due, else rewrite the head record."""
         assert self._journal is not None
+        if sync:
+            self._sync_owed()  # a change is acknowledged only once its session is durable too
         event = sanitize_event(event, self.redactor)
-        self._journal.append(event)
+        self._journal.append(event, sync)
         self.session.apply_event(event)
         self.session.head = self._journal.head
         seq = self._checkpoint[0]
@@ -114,14 +147,14 @@ class LiveSession:
                         self._write_head()  # the change is in the log: its witness still names it
                 raise
         else:
-            self._write_head()
+            self._write_head(sync)
         return event
 
-    def _write_head(self) -> None:
+    def _write_head(self, sync: bool = True) -> None:
         """The head record names the log's last event (and the checkpoint last saved)."""
         assert self._journal is not None and self._head is not None
         seq, sha256 = self._checkpoint
-        self._head.write(HeadRecord(self._journal.count, self._journal.head, seq, sha256))
+        self._head.write(HeadRecord(self._journal.count, self._journal.head, seq, sha256), sync)
 
     @property
     def behind(self) -> int:
@@ -135,6 +168,7 @@ class LiveSession:
         with self._mutex:
             if self._journal is None:
                 raise DeployError(f"session {self.id} is open read-only", path=self.toml_path)
+            self._sync_owed()
             self._save(pause)
 
     def _save(self, pause: Callable[[], None] | None = None) -> None:
@@ -197,6 +231,8 @@ class LiveSession:
         """Release the session, saving the checkpoint first when events came after it (a failure to save
         it loses nothing: the log and the head record hold every change, and the next open replays them)."""
         with self._mutex:
+            with contextlib.suppress(DeployError):
+                self._sync_owed()
             if self._journal is not None and self.behind > 0:
                 with contextlib.suppress(DeployError):
                     self._save()

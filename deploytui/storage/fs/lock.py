@@ -57,8 +57,11 @@ def holder_is_dead(path: Path) -> bool:
 class SessionLock:
     """An exclusive flock on sessions/<id>.lock naming its holder (user, host, pid) inside the file."""
 
-    def __init__(self, path: Path, session_id: str) -> None:
+    def __init__(self, path: Path, session_id: str, *, sync: bool = True) -> None:
+        """Take the lock and write its holder; `sync=False` leaves the holder's fsync to `sync()` (a new
+        session's first frame does not wait for the disk)."""
         self.path = path
+        self._owed = not sync
         try:
             self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         except PermissionError:
@@ -97,10 +100,17 @@ class SessionLock:
         try:
             os.ftruncate(self._fd, 0)
             os.pwrite(self._fd, (json.dumps(holder) + "\n").encode(), 0)
-            os.fsync(self._fd)
+            if sync:
+                os.fsync(self._fd)
         except OSError as exc:  # a full disk: nothing could be saved either, so refuse now
             self.release()
             raise DeployError(write_refused(exc, path.parent), path=path) from None
+
+    def sync(self) -> None:
+        """The holder record on disk, when `__init__` left it owed. OSError as os.fsync raises it."""
+        if self._owed and self._fd >= 0:
+            os.fsync(self._fd)
+        self._owed = False
 
     def release(self) -> None:
         if self._fd >= 0:

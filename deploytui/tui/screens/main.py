@@ -334,14 +334,16 @@ class MainScreen(Screen[None]):
         # of the collector's sight once the first frame is up, so that a full collection does not walk it
         # again and again (on 5,000 items those took 100-200 ms each, stalling cursor keys; bench_scale.py).
         self.call_after_refresh(gc.freeze)
-        if getattr(app.live, "behind", 0) > 0:  # a new session's TOML, owed until the first frame is up
+        # A new session's TOML (and its fsyncs, file store), owed until the first frame is up.
+        if getattr(app.live, "behind", 0) > 0:
             self.call_after_refresh(
                 self.run_worker, self._write_checkpoint, name="checkpoint", thread=True, exit_on_error=False
             )
         self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
 
     def _write_checkpoint(self) -> None:
-        """(A thread.) The TOML a new session owes; what the save keeps (its verified item tables) is
+        """(A thread.) The TOML a new session owes, after the fsyncs that make it durable (the file
+        store's `checkpoint` does them first); what the save keeps (its verified item tables) is
         then frozen too, like the first frame's objects: else each full collection walked it again
         (30-45 ms each, cursor keys held up; bench_scale.py). It naps between item tables so that keys
         pressed meanwhile do not wait for the GIL (`sharing`)."""
