@@ -14,7 +14,7 @@ from deploytui.tui.screens.main import MainScreen
 from deploytui.tui.widgets.checklist_tree import ChecklistTree
 from deploytui.tui.widgets.detail_pane import DetailPane
 from deploytui.tui.widgets.header_bar import HeaderInfo, fit_header
-from deploytui.tui.widgets.log_panes import LogPanes
+from deploytui.tui.widgets.log_panes import LogPanes, LogTabs
 from tests.support.pilot_support import main_screen as main
 from tests.support.pilot_support import rendered_text as text_of
 from tests.support.pilot_support import select, settle, until
@@ -235,6 +235,31 @@ async def test_a_switches_the_full_screen_log_to_activity_while_a_filter_is_acti
         await pilot.press("a")
         await pilot.pause()
         assert logs.active == "tab-run" and app.focused is logs.run_log
+
+
+async def test_a_click_on_a_log_tab_label_shows_that_tab_and_the_bar_moves_under_it(tmp_path: Path) -> None:
+    """The tabs are one widget (Textual's TabbedContent took ten, ~25 ms of the first frame): a click on
+    `Activity` shows the activity log, a click on `Run` the run log; only one log is shown at a time."""
+    app = build_app(tmp_path, choice="new")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        logs = main(app).query_one(LogPanes)
+        tabs = logs.query_one(LogTabs)
+        assert [type(w).__name__ for w in logs.query("*")] == ["LogTabs", "WrapLog", "WrapLog"]
+        assert logs.active == "tab-run" and logs.run_log.display and not logs.activity_log.display
+        assert text_of(tabs.render(), 40).splitlines()[0].rstrip() == " Run  Activity"
+        await pilot.click(LogTabs, offset=(8, 0))  # on `Activity`
+        await pilot.pause()
+        assert logs.active == "tab-activity" and logs.activity_log.display and not logs.run_log.display
+        assert "opened session" in "\n".join(logs.activity_log.lines)
+        await pilot.click(LogTabs, offset=(20, 0))  # past the labels: nothing changes
+        await pilot.pause()
+        assert logs.active == "tab-activity"
+        await pilot.click(LogTabs, offset=(2, 0))  # on `Run`
+        await pilot.pause()
+        assert logs.active == "tab-run" and logs.run_log.display and not logs.activity_log.display
+        with pytest.raises(ValueError, match="no log tab"):
+            logs.active = "tab-nope"
 
 
 async def test_the_full_screen_log_wraps_long_lines_on_w_and_scrolls_them_sideways_otherwise(

@@ -6,9 +6,16 @@ import os
 from collections import deque
 from pathlib import Path
 
-from textual.app import ComposeResult
+from rich.console import Group
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult, RenderResult
 from textual.containers import Vertical
-from textual.widgets import TabbedContent, TabPane
+from textual.message import Message
+from textual.reactive import reactive
+from textual.renderables.bar import Bar
+from textual.widget import Widget
 
 from deploytui.core.text import display_line
 from deploytui.tui.presenters.runs import RUN_LOG_MAX_LINES, RunBuffer  # noqa: F401 (re-exported)
@@ -69,6 +76,85 @@ def read_appended(path: Path, offset: int, max_bytes: int = TAIL_BYTES) -> tuple
     return lines, start + end + 1
 
 
+TABS = (("tab-run", "Run"), ("tab-activity", "Activity"))
+"""The log panes' tabs: (id, label)."""
+
+
+class LogTabs(Widget):
+    """The two tabs' labels and the bar under the active one, drawn by one widget. Textual's TabbedContent
+    took ten widgets for them (tabs, their scroll container, list and bar, a widget per tab, underline,
+    switcher, a pane per tab): ~25 ms of a ~95 ms first frame here (benchmarks/bench_startup.py). A click
+    on a label posts `Selected`; the panes are the two logs themselves, shown one at a time."""
+
+    DEFAULT_CSS = """
+    LogTabs {
+        height: 2;
+        & > .log-tabs--tab { color: $foreground 50%; }
+        & > .log-tabs--active { color: $foreground; }
+        & > .log-tabs--bar { color: $block-cursor-background; background: $foreground 10%; }
+        &:ansi {
+            & > .log-tabs--tab { text-style: dim; }
+            & > .log-tabs--active { text-style: not dim bold; }
+            & > .log-tabs--bar { color: $block-cursor-background; background: $border-blurred; }
+        }
+    }
+    """
+
+    COMPONENT_CLASSES = {"log-tabs--tab", "log-tabs--active", "log-tabs--bar"}
+    ALLOW_SELECT = False
+
+    active: reactive[str] = reactive(TABS[0][0])
+    hovered: reactive[str] = reactive("")
+
+    class Selected(Message):
+        """A tab's label was clicked."""
+
+        def __init__(self, tab_id: str) -> None:
+            super().__init__()
+            self.tab_id = tab_id
+
+    @staticmethod
+    def spans() -> list[tuple[str, int, int]]:
+        """(id, first cell, cell after the last) of each label, padded by a cell on either side."""
+        out, x = [], 0
+        for tab_id, label in TABS:
+            out.append((tab_id, x, x + len(label) + 2))
+            x += len(label) + 2
+        return out
+
+    def tab_at(self, x: int) -> str:
+        return next((tab_id for tab_id, start, end in self.spans() if start <= x < end), "")
+
+    def render(self) -> RenderResult:
+        row = Text()
+        plain = self.get_component_rich_style("log-tabs--tab")
+        lit = self.get_component_rich_style("log-tabs--active")
+        for tab_id, label in TABS:
+            row.append(f" {label} ", style=lit if tab_id in (self.active, self.hovered) else plain)
+        bar = self.get_component_rich_style("log-tabs--bar")
+        start, end = next((a, b) for tab_id, a, b in self.spans() if tab_id == self.active)
+        return Group(
+            row,
+            Bar(  # under the active label, its padding left out (as Textual's tabs)
+                highlight_range=(start + 1, end - 1),
+                highlight_style=Style.from_color(bar.color),
+                background_style=Style.from_color(bar.bgcolor),
+            ),
+        )
+
+    def on_click(self, event: events.Click) -> None:
+        tab_id = self.tab_at(event.x)
+        if tab_id:
+            event.stop()
+            self.post_message(self.Selected(tab_id))
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        self.hovered = self.tab_at(event.x) if event.y == 0 else ""
+
+    def on_leave(self, event: events.Leave) -> None:
+        self.hovered = ""
+
+
 class LogPanes(Vertical):
     """Two tabs: `Run` (the selected item's latest run, streaming) and `Activity` (every event).
 
@@ -84,19 +170,27 @@ class LogPanes(Vertical):
         self.set_interval(FLUSH_SECONDS, self.flush)
 
     def compose(self) -> ComposeResult:
-        with TabbedContent(id="log-tabs"):
-            with TabPane("Run", id="tab-run"):
-                yield WrapLog(id="run-log", max_lines=RUN_LOG_MAX_LINES, highlight=False)
-            with TabPane("Activity", id="tab-activity"):
-                yield WrapLog(id="activity-log", max_lines=ACTIVITY_MAX_LINES, highlight=False)
+        yield LogTabs(id="log-tabs")
+        yield WrapLog(id="run-log", max_lines=RUN_LOG_MAX_LINES, highlight=False)
+        activity = WrapLog(id="activity-log", max_lines=ACTIVITY_MAX_LINES, highlight=False)
+        activity.display = False
+        yield activity
 
     @property
     def active(self) -> str:
-        return self.query_one(TabbedContent).active
+        """The tab shown: `tab-run` or `tab-activity`."""
+        return self.query_one(LogTabs).active
 
     @active.setter
     def active(self, tab_id: str) -> None:
-        self.query_one(TabbedContent).active = tab_id
+        if tab_id not in dict(TABS):
+            raise ValueError(f"no log tab {tab_id!r}")
+        self.query_one(LogTabs).active = tab_id
+        self.run_log.display = tab_id == "tab-run"
+        self.activity_log.display = tab_id == "tab-activity"
+
+    def on_log_tabs_selected(self, message: LogTabs.Selected) -> None:
+        self.active = message.tab_id
 
     @property
     def wrap(self) -> bool:
