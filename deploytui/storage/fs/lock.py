@@ -61,7 +61,6 @@ class SessionLock:
         """Take the lock and write its holder; `sync=False` leaves the holder's fsync to `sync()` (a new
         session's first frame does not wait for the disk)."""
         self.path = path
-        self._owed = not sync
         try:
             self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         except PermissionError:
@@ -107,10 +106,10 @@ class SessionLock:
             raise DeployError(write_refused(exc, path.parent), path=path) from None
 
     def sync(self) -> None:
-        """The holder record on disk, when `__init__` left it owed. OSError as os.fsync raises it."""
-        if self._owed and self._fd >= 0:
+        """The holder record on disk (what `__init__(sync=False)` left to the caller, who knows whether it
+        still owes it: `LiveSession`). OSError as os.fsync raises it."""
+        if self._fd >= 0:
             os.fsync(self._fd)
-        self._owed = False
 
     def release(self) -> None:
         if self._fd >= 0:
