@@ -237,7 +237,7 @@ async def test_a_switches_the_full_screen_log_to_activity_while_a_filter_is_acti
         assert logs.active == "tab-run" and app.focused is logs.run_log
 
 
-async def test_a_click_on_a_log_tab_label_shows_that_tab_and_the_bar_moves_under_it(tmp_path: Path) -> None:
+async def test_a_click_on_a_log_tab_label_shows_that_tab_and_only_its_log(tmp_path: Path) -> None:
     """The tabs are one widget (Textual's TabbedContent took ten, ~25 ms of the first frame): a click on
     `Activity` shows the activity log, a click on `Run` the run log; only one log is shown at a time."""
     app = build_app(tmp_path, choice="new")

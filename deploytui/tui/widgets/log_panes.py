@@ -80,6 +80,18 @@ TABS = (("tab-run", "Run"), ("tab-activity", "Activity"))
 """The log panes' tabs: (id, label)."""
 
 
+def _spans() -> tuple[tuple[str, int, int], ...]:
+    out, x = [], 0
+    for tab_id, label in TABS:
+        out.append((tab_id, x, x + len(label) + 2))
+        x += len(label) + 2
+    return tuple(out)
+
+
+SPANS = _spans()
+"""(id, first cell, cell after the last) of each tab's label, padded by a cell on either side."""
+
+
 class LogTabs(Widget):
     """The two tabs' labels and the bar under the active one, drawn by one widget. Textual's TabbedContent
     took ten widgets for them (tabs, their scroll container, list and bar, a widget per tab, underline,
@@ -113,17 +125,8 @@ class LogTabs(Widget):
             super().__init__()
             self.tab_id = tab_id
 
-    @staticmethod
-    def spans() -> list[tuple[str, int, int]]:
-        """(id, first cell, cell after the last) of each label, padded by a cell on either side."""
-        out, x = [], 0
-        for tab_id, label in TABS:
-            out.append((tab_id, x, x + len(label) + 2))
-            x += len(label) + 2
-        return out
-
     def tab_at(self, x: int) -> str:
-        return next((tab_id for tab_id, start, end in self.spans() if start <= x < end), "")
+        return next((tab_id for tab_id, start, end in SPANS if start <= x < end), "")
 
     def render(self) -> RenderResult:
         row = Text()
@@ -132,7 +135,7 @@ class LogTabs(Widget):
         for tab_id, label in TABS:
             row.append(f" {label} ", style=lit if tab_id in (self.active, self.hovered) else plain)
         bar = self.get_component_rich_style("log-tabs--bar")
-        start, end = next((a, b) for tab_id, a, b in self.spans() if tab_id == self.active)
+        start, end = next((a, b) for tab_id, a, b in SPANS if tab_id == self.active)
         return Group(
             row,
             Bar(  # under the active label, its padding left out (as Textual's tabs)
