@@ -140,12 +140,22 @@ class TrendsView(Vertical):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Static(id="trend-durations-title")
-        yield Sparkline([], id="trend-durations")
-        yield Static(id="trend-latency-title")
-        yield Sparkline([], id="trend-latency")
-        yield Static(id="trend-latency-marks")
-        yield Static(id="trend-series")
+        # Nothing until there is something to draw (`_parts`): hidden at start, the six parts were a
+        # quarter of the main screen's widgets to compose and style before its first frame.
+        return iter(())
+
+    def _parts(self) -> None:
+        """Mount the pictures' widgets the first time they are shown."""
+        if self.children:
+            return
+        self.mount(
+            Static(id="trend-durations-title"),
+            Sparkline([], id="trend-durations"),
+            Static(id="trend-latency-title"),
+            Sparkline([], id="trend-latency"),
+            Static(id="trend-latency-marks"),
+            Static(id="trend-series"),
+        )
 
     @work(exclusive=True, group="trend-series", exit_on_error=False)
     async def _fetch_series(self, spec: CheckSpec, stamp: str, end: datetime) -> None:
@@ -209,6 +219,7 @@ class TrendsView(Vertical):
         if not runs and samples is None and not threshold:
             self._set_shown(False)
             return
+        self._parts()
         self._set_shown(True)
         self._draw_durations(spec, runs)
         self._draw_latencies(samples)
