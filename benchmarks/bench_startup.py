@@ -11,7 +11,10 @@
    to the driver. Target: ratio <= 1.1 in every run. Also shown:
    the cold figure, from the process's first line (imports, checklist and config included) to that frame,
    and the bare app against a second start of itself in the same run (the ratio a single start's noise
-   alone gives on this machine).
+   alone gives on this machine), and deploytui against the bare app with its start-up heap frozen
+   (`gc.freeze()` before it runs, as deploytui's constructor does): a plain bare app pays, inside its
+   first frame, a full collection of what start-up allocated (~15 ms here) that deploytui avoids, so
+   this ratio is what deploytui's own work costs over Textual's for the same widgets.
 2. Wall time of `deploytui list` and `deploytui --help` vs `python -c pass` (fresh processes), and the
    modules they load: neither may import textual, qdrant_client or google.genai.
 3. Headless `deploytui check` on the bundled bindings with every check failing fast (each URL points at
@@ -182,28 +185,34 @@ async def _measure(app, is_target, cold_start: float) -> dict[str, float]:  # ty
     return {"first_frame": seen[0] - started, "cold": seen[0] - cold_start, "widgets": widgets}
 
 
-def child_deploytui(cold_start: float) -> dict[str, float]:
-    import asyncio
+def deploytui_app(tmp: str):  # type: ignore[no-untyped-def]
+    """deploytui on the bundled checklist, a new session in `tmp` (imported here, in the child)."""
     from pathlib import Path
 
     from deploytui.core.checklist import bundled_checklist_path
     from deploytui.services.project import resolve
     from deploytui.tui.app import make_app
+
+    checklist, config = resolve(str(bundled_checklist_path()), None)
+    sessions = Path(tmp) / "sessions"
+    app = make_app(checklist, config, sessions, choice="new", operator="bench", settings_dir=Path(tmp))
+    return app, len(checklist.nodes)
+
+
+def child_deploytui(cold_start: float) -> dict[str, float]:
+    import asyncio
+
     from deploytui.tui.screens.main import MainScreen
 
     with tempfile.TemporaryDirectory(dir=scratch_dir()) as tmp:
-        checklist, config = resolve(str(bundled_checklist_path()), None)
-        app = make_app(
-            checklist, config, Path(tmp) / "sessions", choice="new", operator="bench", settings_dir=Path(tmp)
-        )
+        app, nodes = deploytui_app(tmp)
         result = asyncio.run(_measure(app, lambda s: isinstance(s, MainScreen), cold_start))
-        result["nodes"] = len(checklist.nodes)
+        result["nodes"] = nodes
         return result
 
 
-def child_bare(cold_start: float, pad: int, nodes: int) -> dict[str, float]:
-    import asyncio
-
+def bare_app(pad: int, nodes: int):  # type: ignore[no-untyped-def]
+    """The bare app: deploytui's main screen in plain Textual widgets (imported here, in the child)."""
     import textual.app
     from textual.containers import Horizontal, Vertical
     from textual.widgets import Footer, Input, Log, Static, Tree
@@ -237,12 +246,28 @@ def child_bare(cold_start: float, pad: int, nodes: int) -> dict[str, float]:
                         yield Static(f"pad {n}")
             yield Footer()
 
-    return asyncio.run(_measure(Bare(), lambda s: True, cold_start))
+    return Bare()
+
+
+def child_bare(cold_start: float, pad: int, nodes: int, *, freeze: bool = False) -> dict[str, float]:
+    """`freeze`: the heap made so far (imports, the app) moved out of the collector's sight before the
+    app runs, as deploytui's constructor does (`gc.freeze`): a plain bare app pays, inside its first
+    frame, the full collection that start-up's allocations trigger (~15 ms here); this one does not."""
+    import asyncio
+    import gc
+
+    app = bare_app(pad, nodes)
+    if freeze:
+        gc.freeze()
+    return asyncio.run(_measure(app, lambda s: True, cold_start))
 
 
 def child(kind: str, pad: int, nodes: int) -> None:
     cold_start = time.perf_counter()
-    result = child_deploytui(cold_start) if kind == "deploytui" else child_bare(cold_start, pad, nodes)
+    if kind == "deploytui":
+        result = child_deploytui(cold_start)
+    else:
+        result = child_bare(cold_start, pad, nodes, freeze=kind == "bare-frozen")
     print(json.dumps(result))
 
 
@@ -282,7 +307,7 @@ def _loaded(args: list[str]) -> list[str]:
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--child", choices=("deploytui", "bare"), help=argparse_hidden())
+    p.add_argument("--child", choices=("deploytui", "bare", "bare-frozen"), help=argparse_hidden())
     p.add_argument("--pad", type=int, default=0, help=argparse_hidden())
     p.add_argument("--nodes", type=int, default=TREE_NODES, help=argparse_hidden())
     args = p.parse_args()
@@ -294,13 +319,14 @@ def main() -> None:
     probe = _run_child("deploytui")
     widgets, nodes = int(probe["widgets"]), int(probe["nodes"])
     pad = max(0, widgets - int(_run_child("bare", 0, nodes)["widgets"]))
-    deploy, bare, again = [], [], []
-    for n in range(repeat):  # interleaved, so a noisy moment hits all three; every other run reversed
-        starts = [("deploytui", deploy), ("bare", bare), ("bare", again)]
+    deploy, bare, again, frozen = [], [], [], []
+    for n in range(repeat):  # interleaved, so a noisy moment hits all four; every other run reversed
+        starts = [("deploytui", deploy), ("bare", bare), ("bare", again), ("bare-frozen", frozen)]
         for kind, runs in starts if n % 2 == 0 else starts[::-1]:
-            runs.append(_run_child(kind, pad if kind == "bare" else 0, nodes))
+            runs.append(_run_child(kind, 0 if kind == "deploytui" else pad, nodes))
     ratios = [d["first_frame"] / b["first_frame"] for d, b in zip(deploy, bare, strict=True)]
     noise = [a["first_frame"] / b["first_frame"] for a, b in zip(again, bare, strict=True)]
+    over_frozen = [d["first_frame"] / f["first_frame"] for d, f in zip(deploy, frozen, strict=True)]
     checks, probes, slowest_kind, n_checks = headless(repeat)
     print(
         f"Start-up: deploytui on the bundled checklist ({nodes} nodes, {widgets} widgets) "
@@ -331,6 +357,20 @@ def main() -> None:
                 noise,
                 "x",
                 note="the same bare app started twice in the run: what a single start's noise is here",
+            ),
+            Figure.over(
+                "startup",
+                "first frame, bare app with its start-up heap frozen",
+                ms(frozen, "first_frame"),
+                "ms",
+                note="gc.freeze() before it runs, as deploytui's constructor does: no full collection inside",
+            ),
+            Figure.over(
+                "startup",
+                "first frame ratio deploytui / frozen bare",
+                over_frozen,
+                "x",
+                note="what deploytui's own work costs over Textual's for the same widgets",
             ),
             Figure.over(
                 "startup",
