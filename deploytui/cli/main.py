@@ -30,9 +30,10 @@ COMMANDS = {
     "skip": "deploytui.cli.skip",
     "store": "deploytui.cli.store",
 }
-"""Sub-command -> module with `run(args) -> int` (the bare command starts the TUI)."""
+"""Sub-command -> module with `run(args) -> int`."""
 
-TUI_MODULE = "deploytui.cli.tui"
+TUI_MODULE = "deploytui.tui.launch"
+"""The bare command's module: the TUI face's own handler, loaded by name like the others."""
 
 RUN_EXAMPLE = (
     "example:\n"

@@ -21,6 +21,19 @@ def test_lint_imports_keeps_every_contract() -> None:
     done = subprocess.run([exe, "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "0 broken" in done.stdout
+    assert "ignored" not in done.stdout, "a contract holds only by ignoring an import"
+
+
+def test_the_cli_imports_no_tui_module() -> None:
+    """The faces are siblings: the bare command's handler is the TUI's own (tui/launch.py), named by
+    the CLI's dispatcher, never imported by it."""
+    hits = [
+        str(path.relative_to(REPO))
+        for path in (REPO / "deploytui" / "cli").rglob("*.py")
+        if "from deploytui.tui" in path.read_text(encoding="utf-8")
+        or "import deploytui.tui" in path.read_text(encoding="utf-8")
+    ]
+    assert hits == []
 
 
 def test_core_does_not_name_the_layers_above_it() -> None:

@@ -1,4 +1,7 @@
-"""The bare `deploytui [CHECKLIST|CONFIG]` command: the interactive app (the only CLI path to textual)."""
+"""The bare `deploytui [CHECKLIST|CONFIG]` command: the interactive app.
+
+The TUI face's own command handler. The CLI's dispatcher (`cli/main.py`) loads it by name, as it loads
+every sub-command's module, so the CLI face never imports the TUI face and textual loads only here."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     checklist, config = resolve(args.source, args.config)
     if args.read_only and args.new:
         raise DeployError("--read-only follows an existing session: it cannot start a new one")
-    from deploytui.tui.app import make_app
+    from deploytui.tui.app import make_app  # textual: only once the arguments and the checklist are good
 
     # --read-only without --session or --resume: the app lists the sessions and follows the one chosen.
     choice = "resume" if args.resume else "new" if args.new else "pick" if args.read_only else "ask"
